@@ -480,12 +480,12 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _hub_folder(repo_id: str) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
 
+    try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
     except Exception as exc:  # offline, unknown repo, gated repo, ...
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        offline = bool(constants.HF_HUB_OFFLINE)
         why = "the hub is switched off (HF_HUB_OFFLINE)" if offline else type(exc).__name__
         raise ModelError(
             f"could not get {repo_id!r} from the Hugging Face hub ({why}). Where there is "

@@ -1,0 +1,38 @@
+"""Shared fixtures: models are built once per test session into a temporary cache."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("shapedemo-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny(cache_dir):
+    from shapedemo.model import load_model
+
+    return load_model("synthetic:tiny", cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def minilm(cache_dir):
+    from shapedemo.model import load_model
+
+    return load_model("minilm", cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny, cache_dir):
+    from shapedemo.engine import Engine
+
+    return Engine(tiny, precision="f32", cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def minilm_engine(minilm, cache_dir):
+    from shapedemo.engine import Engine
+
+    return Engine(minilm, precision="f32", cache_dir=cache_dir)

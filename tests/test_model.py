@@ -1,0 +1,287 @@
+"""The OpenVINO BERT graph against an independent numpy BERT, static reshapes, packing, and
+every model source kind."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shapedemo.model import (
+    MINILM_HUB_ID,
+    ModelError,
+    TextError,
+    load_model,
+    minilm_folder,
+    synthetic_weights,
+)
+
+pytestmark = pytest.mark.model
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+# ------------------------------------------------------------------ an independent numpy BERT
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _ln(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * g + b
+
+
+def numpy_bert(w: dict, layers: int, heads: int, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BERT in float64 numpy, written from the paper's equations (HF weight naming)."""
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    b, s = ids.shape
+    x = w["embeddings.word_embeddings.weight"][ids]
+    x = x + w["embeddings.position_embeddings.weight"][np.arange(s)][None]
+    x = x + w["embeddings.token_type_embeddings.weight"][np.zeros_like(ids)]
+    x = _ln(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+    h = x.shape[-1]
+    d = h // heads
+    bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e30)
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+
+        def lin(t: np.ndarray, name: str) -> np.ndarray:
+            return t @ w[p + name + ".weight"].T + w[p + name + ".bias"]
+
+        def split(t: np.ndarray) -> np.ndarray:
+            return t.reshape(b, s, heads, d).transpose(0, 2, 1, 3)
+
+        q, k, v = (split(lin(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + bias
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        probs = scores / scores.sum(-1, keepdims=True)
+        ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, h)
+        x = _ln(lin(ctx, "attention.output.dense") + x, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"])
+        inner = lin(x, "intermediate.dense")
+        inner = 0.5 * inner * (1.0 + _erf(inner / math.sqrt(2.0)))
+        x = _ln(lin(inner, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
+    m = mask[..., None].astype(np.float64)
+    mean = (x * m).sum(1) / m.sum(1)
+    return x, mean / np.linalg.norm(mean, axis=1, keepdims=True)
+
+
+def ragged(lengths: list[int], vocab: int = 30522, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    s = max(lengths)
+    ids = np.zeros((len(lengths), s), np.int64)
+    mask = np.zeros_like(ids)
+    for r, n in enumerate(lengths):
+        ids[r, :n] = rng.integers(1000, vocab, n)
+        ids[r, 0], ids[r, n - 1] = 101, 102
+        mask[r, :n] = 1
+    return ids, mask
+
+
+def infer(model, feeds: dict[str, np.ndarray], config=F32) -> dict[str, np.ndarray]:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+    request.infer(feeds)
+    return {o.get_any_name(): request.get_tensor(o).data.copy() for o in compiled.outputs}
+
+
+def feeds_for(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+# ------------------------------------------------------------------ fidelity
+def test_graph_matches_numpy_bert_on_ragged_masked_batch(tiny):
+    weights, dims = synthetic_weights("tiny")
+    lengths = [5, 17, 9, 1 + 1, 23]
+    ids, mask = ragged(lengths)
+    out = infer(tiny.model, feeds_for(ids, mask))
+    ref_hidden, ref_emb = numpy_bert(weights, dims.num_hidden_layers, dims.num_attention_heads, ids, mask)
+    for r, n in enumerate(lengths):
+        assert np.abs(out["last_hidden_state"][r, :n] - ref_hidden[r, :n]).max() <= 1e-4
+    assert np.abs(out["sentence_embedding"] - ref_emb).max() <= 1e-4
+    # and the check can fail: the numpy BERT without its mask disagrees by far more
+    _, unmasked = numpy_bert(weights, dims.num_hidden_layers, dims.num_attention_heads, ids, np.ones_like(mask))
+    assert np.abs(out["sentence_embedding"] - unmasked).max() > 1e-2
+
+
+def test_minilm_matches_numpy_bert(minilm):
+    from shapedemo.model import read_weights
+
+    weights = read_weights(minilm_folder() / "model.safetensors")
+    enc = minilm.tokenizer.encode(["A man is eating food.", "The girl is carrying a baby on her back today."])
+    ids, mask = ragged(enc.lengths)
+    for r, row in enumerate(enc.input_ids):
+        ids[r, : len(row)] = row
+    out = infer(minilm.model, feeds_for(ids, mask))
+    _, ref_emb = numpy_bert(weights, 6, 12, ids, mask)
+    assert np.abs(out["sentence_embedding"] - ref_emb).max() <= 1e-4
+
+
+def test_minilm_against_transformers_bertmodel(minilm):
+    torch = pytest.importorskip("torch", reason="torch is not a dependency; install it to compare with transformers")
+    from transformers import BertModel
+
+    hf = BertModel.from_pretrained(str(minilm_folder())).eval()
+    enc = minilm.tokenizer.encode(["A man is eating food.", "A much longer sentence about a man who eats bread in Paris."])
+    ids, mask = ragged(enc.lengths)
+    for r, row in enumerate(enc.input_ids):
+        ids[r, : len(row)] = row
+    with torch.no_grad():
+        ref = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
+    out = infer(minilm.model, feeds_for(ids, mask))
+    for r, n in enumerate(enc.lengths):
+        assert np.abs(out["last_hidden_state"][r, :n] - ref[r, :n]).max() <= 1e-4
+
+
+def test_minilm_embeddings_mean_something(minilm_engine):
+    from shapedemo.compare import embed
+
+    _, e = embed(minilm_engine, ["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply."])
+    sim = e @ e.T
+    assert sim[0, 1] > 0.6 and sim[0, 2] < 0.2
+    assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+
+
+def test_static_reshapes_match_dynamic(tiny):
+    lengths = [7, 3, 12]
+    ids, mask = ragged(lengths, seed=3)
+    dynamic = infer(tiny.model, feeds_for(ids, mask))
+    for batch, seq in [(3, 12), (4, 16), (3, 32), (8, 64)]:
+        model = tiny.model.clone()
+        model.reshape({i.get_any_name(): [batch, seq] for i in model.inputs})
+        pid = np.zeros((batch, seq), np.int64)
+        pmask = np.zeros_like(pid)
+        pid[:3, :12], pmask[:3, :12] = ids, mask
+        pmask[3:, 0] = 1
+        out = infer(model, feeds_for(pid, pmask))
+        assert list(out["last_hidden_state"].shape) == [batch, seq, 128]
+        for r, n in enumerate(lengths):
+            assert np.abs(out["last_hidden_state"][r, :n] - dynamic["last_hidden_state"][r, :n]).max() <= 1e-4
+        assert np.abs(out["sentence_embedding"][:3] - dynamic["sentence_embedding"]).max() <= 1e-4
+    assert tiny.model.inputs[0].get_partial_shape().is_dynamic  # reshape of a clone left it alone
+
+
+def test_packed_row_of_three_matches_each_alone(tiny):
+    lengths = [6, 11, 4]
+    ids, mask = ragged(lengths, seed=7)
+    alone = infer(tiny.model, feeds_for(ids, mask))["last_hidden_state"]
+    seq = 24
+    row = np.zeros((1, seq), np.int64)
+    pos, seg = np.zeros_like(row), np.zeros_like(row)
+    offset = 0
+    for k, n in enumerate(lengths):
+        row[0, offset : offset + n] = ids[k, :n]
+        pos[0, offset : offset + n] = np.arange(n)
+        seg[0, offset : offset + n] = k + 1
+        offset += n
+    packed = infer(tiny.packed, {"input_ids": row, "token_type_ids": np.zeros_like(row), "position_ids": pos, "segment_ids": seg})
+    offset = 0
+    for k, n in enumerate(lengths):
+        got = packed["last_hidden_state"][0, offset : offset + n]
+        assert np.abs(got - alone[k, :n]).max() <= 1e-4
+        offset += n
+    # without the segment mask (all one segment) the sequences would mix
+    mixed = infer(tiny.packed, {"input_ids": row, "token_type_ids": np.zeros_like(row), "position_ids": pos, "segment_ids": (seg > 0).astype(np.int64)})
+    assert np.abs(mixed["last_hidden_state"][0, :6] - alone[0, :6]).max() > 1e-2
+
+
+# ------------------------------------------------------------------ sources
+@pytest.mark.parametrize("size,layers,hidden", [("tiny", 2, 128), ("mini", 4, 256), ("small", 4, 512)])
+def test_synthetic_sizes(size, layers, hidden, cache_dir):
+    loaded = load_model(f"synthetic:{size}", cache_dir=cache_dir)
+    assert (loaded.dims.num_hidden_layers, loaded.dims.hidden_size) == (layers, hidden)
+    assert loaded.packed is not None
+    w1, _ = synthetic_weights(size)
+    w2, _ = synthetic_weights(size)
+    assert np.array_equal(w1["encoder.layer.0.attention.self.query.weight"], w2["encoder.layer.0.attention.self.query.weight"])
+
+
+def test_build_is_cached(tmp_path):
+    first = load_model("synthetic:tiny", cache_dir=tmp_path)
+    second = load_model("synthetic:tiny", cache_dir=tmp_path)
+    assert not first.from_cache and second.from_cache
+    assert (tmp_path / "models").is_dir()
+    ids, mask = ragged([4, 9])
+    a = infer(first.model, feeds_for(ids, mask))["sentence_embedding"]
+    b = infer(second.model, feeds_for(ids, mask))["sentence_embedding"]
+    assert np.abs(a - b).max() == 0.0  # saved as f32, not compressed to f16
+
+
+def _write_folder(folder: Path, *, model_type: str = "bert") -> None:
+    from safetensors.numpy import save_file
+
+    weights, dims = synthetic_weights("tiny")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = dict(dims.to_dict(), model_type=model_type, architectures=["BertModel"])
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({f"bert.{k}": v for k, v in weights.items()}, str(folder / "model.safetensors"))
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(minilm_folder() / name, folder / name)
+
+
+def test_local_folder_source(tmp_path, tiny):
+    _write_folder(tmp_path / "bert-folder")
+    loaded = load_model(str(tmp_path / "bert-folder"), cache_dir=tmp_path / "cache")
+    assert loaded.kind == "folder" and loaded.packed is not None
+    ids, mask = ragged([8, 3])
+    assert np.abs(infer(loaded.model, feeds_for(ids, mask))["sentence_embedding"] - infer(tiny.model, feeds_for(ids, mask))["sentence_embedding"]).max() <= 1e-6
+
+
+def test_not_bert_is_a_clear_error(tmp_path):
+    _write_folder(tmp_path / "gpt", model_type="gpt2")
+    with pytest.raises(ModelError, match="'gpt2' model"):
+        load_model(str(tmp_path / "gpt"), cache_dir=None)
+
+
+def test_ir_source_round_trip(tmp_path, tiny):
+    import openvino as ov
+
+    ov.save_model(tiny.model, tmp_path / "bert.xml", compress_to_fp16=False)
+    loaded = load_model(str(tmp_path / "bert.xml"))
+    assert loaded.kind == "ir" and loaded.packed is None
+    assert "position_ids" in loaded.packed_unavailable
+    ids, mask = ragged([5, 10])
+    assert np.abs(infer(loaded.model, feeds_for(ids, mask))["sentence_embedding"] - infer(tiny.model, feeds_for(ids, mask))["sentence_embedding"]).max() == 0.0
+    # the IR written by our own cache carries its packed sibling
+    ov.save_model(tiny.packed, tmp_path / "packed.xml", compress_to_fp16=False)
+    assert load_model(str(tmp_path / "bert.xml")).packed is not None
+
+
+def test_hub_id_offline_from_local_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    repo = "someone/tiny-bert"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = tmp_path / "hub" / "models--someone--tiny-bert"
+    _write_folder(root / "snapshots" / commit)
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    loaded = load_model(repo, cache_dir=tmp_path / "cache")
+    assert loaded.kind == "hub" and Path(loaded.source_path).name == commit
+    with pytest.raises(ModelError, match="someone/not-cached.*hub"):
+        load_model("someone/not-cached", cache_dir=None)
+
+
+def test_unknown_specs_are_clear_errors():
+    with pytest.raises(ModelError, match="unknown synthetic size"):
+        load_model("synthetic:huge", cache_dir=None)
+    with pytest.raises(ModelError, match="unknown model"):
+        load_model("not a model!", cache_dir=None)
+    with pytest.raises(ModelError, match="no OpenVINO IR"):
+        load_model("/nowhere/model.xml", cache_dir=None)
+    assert MINILM_HUB_ID.startswith("sentence-transformers/")
+
+
+def test_tokenizer_errors(minilm):
+    with pytest.raises(TextError, match="text 2 is empty"):
+        minilm.tokenizer.encode(["fine", "  "])
+    with pytest.raises(TextError, match="at most 512"):
+        minilm.tokenizer.encode(["word " * 600])
+    assert minilm.tokenizer.encode(["word " * 600], truncate=True).lengths == [512]
+    assert minilm.tokenizer.synthetic_ids([3, 40, 1]).lengths == [3, 40, 1]
