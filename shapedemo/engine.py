@@ -132,7 +132,8 @@ class Engine:
         """The precision the device actually runs at (bf16 is the default on AMX/AVX512-BF16 CPUs)."""
         if self.precision != "auto":
             return self.precision
-        return str(self.core.get_property(self.device, "INFERENCE_PRECISION_HINT"))
+        hint = self.core.get_property(self.device, "INFERENCE_PRECISION_HINT")
+        return hint.to_string() if hasattr(hint, "to_string") else str(hint)
 
     def compiled_entries(self) -> list[Compiled]:
         return list(self._compiled.values())

@@ -455,6 +455,17 @@ class LoadedModel:
         return f"{self.spec}: BERT {d.num_hidden_layers} layers x {d.hidden_size} wide, {d.num_attention_heads} heads"
 
 
+def default_spec() -> str:
+    """The model to start with: ``$SHAPEDEMO_MODEL``; else the packaged MiniLM; on a Hugging
+    Face Space without that package, the same model from the hub (Spaces have the hub)."""
+    env = os.environ.get("SHAPEDEMO_MODEL")
+    if env:
+        return env
+    if importlib.util.find_spec(MINILM_PACKAGE) is None and os.environ.get("SPACE_ID"):
+        return MINILM_HUB_ID
+    return DEFAULT_SPEC
+
+
 def default_cache_dir() -> Path:
     """Where built IRs and compiled blobs live: ``$SHAPEDEMO_CACHE`` or ``~/.cache/shapedemo``."""
     env = os.environ.get("SHAPEDEMO_CACHE")
