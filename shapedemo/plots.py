@@ -824,7 +824,7 @@ def cosine_matrix(embeddings: np.ndarray) -> np.ndarray:
     return unit @ unit.T
 
 
-def similarity_figure(texts: list[str], embeddings: np.ndarray) -> go.Figure:
+def similarity_figure(texts: list[str], embeddings: np.ndarray | None) -> go.Figure:
     """Cosine similarity between the embeddings of ``texts``: the result a user recognises
     ("these two sentences mean the same"), written in every cell. The colour scale stops at 0, so
     negatives look like 0, but the cell text shows the true value."""
