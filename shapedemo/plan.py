@@ -22,6 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+MAX_POSITIONS = 512
+"""BERT's position table, the default ``max_seq`` (a model with a longer table may plan longer)."""
+
+
+class PlanError(ValueError):
+    """Bad arguments for a plan (lengths, sizes, buckets, strategy name), in one human line.
+
+    The CLI prints it as ``shapedemo: error: <message>`` and the UI shows it; it is never a bug.
+    """
+
 
 @dataclass(frozen=True)
 class Segment:
