@@ -1,0 +1,125 @@
+"""Strategies: each turns sequence lengths into a ``Plan``, without OpenVINO.
+
+``make_plan(name, lengths, ...)`` is the one entry point; ``STRATEGY_NAMES`` (ordered) and
+``DESCRIPTIONS`` are what the UI and the CLI list. Names are a contract: never rename one.
+
+>>> plan = make_plan("partition", [12, 40, 7, 30, 9], max_seq=64)
+>>> [c.shape for c in plan.calls], plan.params["chunks"]
+([(4, 64), (1, 64)], [4, 1])
+>>> make_plan("bucket", [12])  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+shapedemo.plan.PlanError: unknown strategy 'bucket'; known: dynamic, dynamic-single, padding, ...
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from shapedemo.plan import MAX_POSITIONS, Plan, PlanError
+from shapedemo.strategies.base import (
+    DEFAULT_BATCH_SIZES,
+    CostTable,
+    PlanArgs,
+    predicted_latency,
+    resolve_args,
+)
+from shapedemo.strategies.bucketing import plan_buckets
+from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_single
+from shapedemo.strategies.packing import plan_packing
+from shapedemo.strategies.padding import plan_padding, plan_padding_nomask
+from shapedemo.strategies.partition import decompose, plan_buckets_partition, plan_partition
+
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "DESCRIPTIONS",
+    "MAX_POSITIONS",
+    "STRATEGY_NAMES",
+    "CostTable",
+    "PlanError",
+    "decompose",
+    "make_plan",
+    "predicted_latency",
+]
+
+Builder = Callable[[PlanArgs], Plan]
+
+_REGISTRY: dict[str, tuple[Builder, str]] = {
+    "dynamic": (
+        plan_dynamic,
+        "One model with dynamic shapes runs the whole batch in one call, padded only to its "
+        "longest sequence. Costs fewer graph optimizations and shape inference on every call.",
+    ),
+    "dynamic-single": (
+        plan_dynamic_single,
+        "The dynamic model runs each sequence alone at its own length, so nothing is padded. "
+        "Costs one call per sequence: no batching.",
+    ),
+    "padding": (
+        plan_padding,
+        "One static shape (largest batch size x max_seq); every sequence is padded to it and "
+        "the attention mask hides the pad. Costs compute on pad tokens, worst for short texts.",
+    ),
+    "padding-nomask": (
+        plan_padding_nomask,
+        "The same padded calls with the attention mask left out. Saves nothing: the pad tokens "
+        "leak into the outputs, which shows what the mask is for.",
+    ),
+    "buckets": (
+        plan_buckets,
+        "Several compiled sequence lengths (buckets) at one batch size; each sequence goes to "
+        "the smallest bucket that fits. Costs compile time and memory for every bucket.",
+    ),
+    "partition": (
+        plan_partition,
+        "One max_seq length at several batch sizes; the batch is split into compiled batch "
+        "sizes (5 = 4 + 1). Costs more calls, each still padded to max_seq.",
+    ),
+    "buckets-partition": (
+        plan_buckets_partition,
+        "Buckets for length, then each bucket's group split into compiled batch sizes. Least "
+        "padding of the static plans; costs a compiled shape per bucket and batch size.",
+    ),
+    "packing": (
+        plan_packing,
+        "Short sequences share a row back to back, with a block-diagonal mask and positions "
+        "restarting per sequence; rows are split into batch sizes. Costs a graph with position "
+        "ids and a segment mask, and bin-packing on the host.",
+    ),
+}
+
+STRATEGY_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+DESCRIPTIONS: dict[str, str] = {name: text for name, (_, text) in _REGISTRY.items()}
+
+
+def make_plan(
+    name: str,
+    lengths: Iterable[int],
+    *,
+    seq_buckets: Iterable[int] | None = None,
+    batch_sizes: Iterable[int] | None = None,
+    max_seq: int | None = None,
+    cost_table: CostTable | None = None,
+    pack_seq: int | None = None,
+) -> Plan:
+    """The plan of strategy ``name`` for ``lengths`` (request order), checked by ``validate``.
+
+    Defaults: ``batch_sizes`` (1, 2, 4, 8), ``max_seq`` 512 (BERT's positions), ``seq_buckets``
+    powers of two from 16 up to ``max_seq``, ``pack_seq`` ``max_seq``. Size lists are sorted and
+    deduplicated. ``cost_table`` (ms per compiled shape) makes the partitioning strategies
+    minimise predicted latency. Bad arguments raise ``PlanError`` with one line for the user.
+    """
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise PlanError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
+    args = resolve_args(
+        lengths,
+        seq_buckets=seq_buckets,
+        batch_sizes=batch_sizes,
+        max_seq=max_seq,
+        cost_table=cost_table,
+        pack_seq=pack_seq,
+    )
+    plan = entry[0](args)
+    plan.validate()
+    return plan

@@ -1,0 +1,186 @@
+"""What every strategy shares: checked arguments, filling chunks with rows, the cost table.
+
+Strategies are functions ``PlanArgs -> Plan``. ``resolve_args`` checks and normalises what a
+caller typed once (defaults, sorting, limits), so each strategy only lays out calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+from shapedemo.buckets import (
+    check_cost,
+    check_lengths,
+    check_positive,
+    positive_sizes,
+    powers_of_two,
+)
+from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, Segment
+
+DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
+
+CostTable = Mapping[tuple[int, int], float]
+"""Measured latency in ms per compiled shape ``(batch, seq)``."""
+
+
+@dataclass(frozen=True)
+class PlanArgs:
+    """Checked plan arguments: sizes sorted and deduplicated, every length fits every limit."""
+
+    lengths: tuple[int, ...]
+    seq_buckets: tuple[int, ...]
+    batch_sizes: tuple[int, ...]
+    max_seq: int
+    pack_seq: int
+    cost_table: dict[tuple[int, int], float] | None = None
+
+    @property
+    def longest(self) -> int:
+        return max(self.lengths)
+
+    @property
+    def max_batch(self) -> int:
+        return self.batch_sizes[-1]
+
+    def batch_cost(self, seq: int) -> Callable[[int], float] | None:
+        """The cost table as ``batch -> ms`` at sequence length ``seq`` (None without a table).
+
+        Every batch size must have its shape in the table: a gap would silently steer the plan.
+        """
+        if self.cost_table is None:
+            return None
+        costs = {b: latency_of(self.cost_table, (b, seq)) for b in self.batch_sizes}
+        return costs.__getitem__
+
+
+def resolve_args(
+    lengths: Iterable[object],
+    *,
+    seq_buckets: Iterable[object] | None = None,
+    batch_sizes: Iterable[object] | None = None,
+    max_seq: object | None = None,
+    cost_table: CostTable | None = None,
+    pack_seq: object | None = None,
+) -> PlanArgs:
+    """Check the caller's arguments and fill in defaults; raise ``PlanError`` with one line.
+
+    >>> resolve_args([12, 40], max_seq=100).seq_buckets
+    (16, 32, 64, 100)
+    >>> resolve_args([12, 40], seq_buckets=[32])
+    Traceback (most recent call last):
+    ...
+    shapedemo.plan.PlanError: the largest bucket 32 is shorter than the longest length 40
+    """
+    checked = check_lengths(lengths)
+    # No cap at MAX_POSITIONS: a model with a longer position table may plan longer shapes; the
+    # tokenizer and the engine hold each model to its own limit.
+    top = MAX_POSITIONS if max_seq is None else check_positive(max_seq, what="max_seq")
+    longest = max(checked)
+    if longest > top:
+        where = checked.index(longest)
+        raise PlanError(f"length {longest} (sequence {where}) is over max_seq {top}")
+    if seq_buckets is None:
+        buckets = powers_of_two(top)
+    else:
+        buckets = positive_sizes(seq_buckets, what="seq_buckets")
+        if buckets[-1] > top:
+            raise PlanError(f"bucket {buckets[-1]} is over max_seq {top}")
+        if buckets[-1] < longest:
+            raise PlanError(
+                f"the largest bucket {buckets[-1]} is shorter than the longest length {longest}"
+            )
+    sizes = (
+        DEFAULT_BATCH_SIZES
+        if batch_sizes is None
+        else positive_sizes(batch_sizes, what="batch_sizes")
+    )
+    pack = top if pack_seq is None else check_positive(pack_seq, what="pack_seq")
+    if pack > top:
+        raise PlanError(f"pack_seq {pack} is over max_seq {top}")
+    if pack < longest:
+        raise PlanError(f"pack_seq {pack} is shorter than the longest length {longest}")
+    table = None if cost_table is None else check_cost_table(cost_table)
+    return PlanArgs(checked, buckets, sizes, top, pack, table)
+
+
+def check_cost_table(cost_table: CostTable) -> dict[tuple[int, int], float]:
+    """The table with ``(batch, seq)`` int keys and finite latencies >= 0.
+
+    >>> check_cost_table({(4, 128): 12})
+    {(4, 128): 12.0}
+    """
+    table = {}
+    for key, value in cost_table.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise PlanError(f"cost table key {key!r} is not a (batch, seq) pair")
+        shape = (
+            check_positive(key[0], what="cost table batch"),
+            check_positive(key[1], what="cost table seq"),
+        )
+        table[shape] = check_cost(value, what=f"cost table latency for {shape[0]} x {shape[1]}")
+    return table
+
+
+def latency_of(cost_table: CostTable, shape: tuple[int, int]) -> float:
+    """The table's latency for ``shape``, or a ``PlanError`` naming the missing shape."""
+    try:
+        return cost_table[shape]
+    except KeyError:
+        raise PlanError(
+            f"cost table has no latency for compiled shape {shape[0]} x {shape[1]}"
+        ) from None
+
+
+def calls_latency(calls: Iterable[Call], cost_table: CostTable) -> float:
+    """Summed table latency of ``calls`` run one after another (ms)."""
+    return sum(latency_of(cost_table, call.shape) for call in calls)
+
+
+def predicted_latency(plan: Plan, cost_table: CostTable) -> float:
+    """The plan's predicted latency in ms: its calls' table latencies summed, as if run one after
+    another (concurrent calls can finish sooner). A call shape missing from the table is a
+    ``PlanError`` naming it.
+
+    >>> from shapedemo.strategies import make_plan
+    >>> predicted_latency(make_plan("partition", [9] * 5, max_seq=16), {(4, 16): 3.0, (1, 16): 1.5})
+    4.5
+    """
+    return calls_latency(plan.calls, cost_table)
+
+
+def fill_calls(rows: Sequence[Row], chunks: Iterable[int], seq: int) -> list[Call]:
+    """Calls of batch ``chunks[i]`` at ``seq``, filled with ``rows`` in order; the last call gets
+    the padding rows (empty rows) that the chunks hold beyond ``len(rows)``.
+
+    >>> calls = fill_calls(one_per_row([(0, 5), (1, 3), (2, 7)]), [2, 2], 8)
+    >>> [(c.shape, c.padding_rows) for c in calls]
+    [((2, 8), 0), ((2, 8), 1)]
+    """
+    calls, start = [], 0
+    for batch in chunks:
+        taken = tuple(rows[start : start + batch])
+        calls.append(Call(batch, seq, taken + ((),) * (batch - len(taken))))
+        start += batch
+    if start < len(rows):
+        raise ValueError(f"chunks hold {start} rows, not {len(rows)}")
+    return calls
+
+
+def one_per_row(members: Iterable[tuple[int, int]]) -> list[Row]:
+    """One row per ``(sequence index, length)``, the sequence at offset 0 (all but packing)."""
+    return [(Segment(i, 0, n),) for i, n in members]
+
+
+def chunk_rows(rows: Sequence[Row], batch: int, seq: int) -> list[Call]:
+    """``rows`` looped in chunks of one ``batch`` at ``seq``, the short last chunk padded.
+
+    >>> [c.padding_rows for c in chunk_rows(one_per_row([(0, 5)] * 5), 4, 8)]
+    [0, 3]
+    """
+    return fill_calls(rows, [batch] * -(-len(rows) // batch), seq)
+
+
+def shape_list(shapes: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Shapes as sorted ``[batch, seq]`` lists, for ``plan.params`` (JSON)."""
+    return [list(s) for s in sorted(set(shapes))]

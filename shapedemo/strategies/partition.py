@@ -1,0 +1,134 @@
+"""Partitioning: split a batch along the batch axis into compiled batch sizes (5 = 4 + 1).
+
+``decompose`` is exact for any set of sizes (an unbounded-knapsack dynamic program, not greedy:
+greedy pads 6 with {3, 4} to 4 + 4, the optimum is 3 + 3). ``partition`` runs every chunk at
+``max_seq``; ``buckets-partition`` first groups sequences by length bucket, then partitions each
+group. With a measured cost table both minimise predicted latency instead of padding rows.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+from typing import Callable, Iterable, Sequence
+
+from shapedemo.buckets import check_cost, positive_sizes
+from shapedemo.plan import Call, Plan, PlanError, Row
+from shapedemo.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
+from shapedemo.strategies.bucketing import bucket_calls
+
+
+def decompose(
+    n: int, batch_sizes: Iterable[int], *, cost: Callable[[int], float] | None = None
+) -> list[int]:
+    """Chunk sizes, largest first, drawn from ``batch_sizes`` (each any number of times), whose
+    sum holds ``n`` rows.
+
+    Without ``cost`` the objective is lexicographic: least padding rows (sum - n), then fewest
+    calls. With ``cost`` (batch size -> predicted latency of one call) it is least total
+    predicted latency, then fewest calls, then least padding; padding rows are allowed up to
+    ``max(batch_sizes) - 1`` (more never pays: a whole chunk of padding could be dropped).
+
+    >>> decompose(5, (1, 2, 4, 8))
+    [4, 1]
+    >>> decompose(7, (2, 4))           # one padding row
+    [4, 4]
+    >>> decompose(7, (1, 2, 4, 8))
+    [4, 2, 1]
+    >>> decompose(33, (1, 2, 4, 8, 16, 32))   # as OpenVINO's GPU plugin splits a dynamic batch
+    [32, 1]
+    >>> decompose(6, (3, 4))           # greedy would pad to 4 + 4
+    [3, 3]
+    >>> latency = {1: 10.0, 2: 12.0, 4: 15.0, 8: 20.0}
+    >>> decompose(7, (1, 2, 4, 8), cost=latency.__getitem__)   # 20 ms beats 15 + 12 + 10
+    [8]
+    """
+    if isinstance(n, bool) or not hasattr(n, "__index__") or n < 0:
+        raise PlanError(f"number of rows must be a whole number >= 0, not {n!r}")
+    sizes = positive_sizes(batch_sizes, what="batch_sizes")
+    if n == 0:
+        return []
+    weight = {
+        s: 0.0 if cost is None else check_cost(cost(s), what=f"cost of batch {s}") for s in sizes
+    }
+    limit = n + sizes[-1] - 1
+    # best[t]: (cost, calls) of the cheapest chunks summing to exactly t; pick[t]: one chunk of it.
+    best: list[tuple[float, float]] = [(0.0, 0)] + [(math.inf, math.inf)] * limit
+    pick = [0] * (limit + 1)
+    for t in range(1, limit + 1):
+        for s in reversed(sizes):  # larger chunks first, so ties keep them
+            if s <= t and best[t - s][1] != math.inf:
+                candidate = (best[t - s][0] + weight[s], best[t - s][1] + 1)
+                if candidate < best[t]:
+                    best[t], pick[t] = candidate, s
+
+    def objective(t: int) -> tuple[float, ...]:
+        cost_ms, calls = best[t]
+        return (cost_ms, calls, t - n) if cost is not None else (t - n, calls)
+
+    total = min((t for t in range(n, limit + 1) if best[t][1] != math.inf), key=objective)
+    chunks = []
+    while total:
+        chunks.append(pick[total])
+        total -= pick[total]
+    return sorted(chunks, reverse=True)
+
+
+def objective_params(args: PlanArgs, calls: list[Call]) -> dict[str, object]:
+    """How the chunks were chosen, and with a cost table what the plan is predicted to take."""
+    if args.cost_table is None:
+        return {"objective": "padding"}
+    return {"objective": "latency", "predicted_latency_ms": calls_latency(calls, args.cost_table)}
+
+
+def partition_rows(args: PlanArgs, rows: Sequence[Row], seq: int) -> list[Call]:
+    """``rows`` split into compiled batch sizes by ``decompose`` (least predicted latency when
+    there is a cost table), every call at ``seq``; padding rows land in the last chunk."""
+    chunks = decompose(len(rows), args.batch_sizes, cost=args.batch_cost(seq))
+    return fill_calls(rows, chunks, seq)
+
+
+def plan_partition(args: PlanArgs) -> Plan:
+    """Every call at ``max_seq``; the batch split into compiled batch sizes by ``decompose``,
+    filled in request order (any padding rows land in the last, smallest chunk).
+
+    >>> from shapedemo.strategies.base import resolve_args
+    >>> [c.shape for c in plan_partition(resolve_args([12, 40, 8, 30, 5], max_seq=64)).calls]
+    [(4, 64), (1, 64)]
+    """
+    calls = partition_rows(args, one_per_row(enumerate(args.lengths)), args.max_seq)
+    return Plan(
+        "partition",
+        args.lengths,
+        tuple(calls),
+        params={
+            "batch_sizes": list(args.batch_sizes),
+            "max_seq": args.max_seq,
+            "chunks": [c.batch for c in calls],
+            **objective_params(args, calls),
+            "shape_set": shape_list((b, args.max_seq) for b in args.batch_sizes),
+        },
+    )
+
+
+def plan_buckets_partition(args: PlanArgs) -> Plan:
+    """Buckets for length, then each bucket's group partitioned into compiled batch sizes.
+
+    >>> from shapedemo.strategies.base import resolve_args
+    >>> p = plan_buckets_partition(resolve_args([12, 40, 8, 30, 5], seq_buckets=[16, 64]))
+    >>> [c.shape for c in p.calls]
+    [(2, 16), (1, 16), (2, 64)]
+    """
+    calls = bucket_calls(args, lambda rows, bucket: partition_rows(args, rows, bucket))
+    return Plan(
+        "buckets-partition",
+        args.lengths,
+        tuple(calls),
+        params={
+            "seq_buckets": list(args.seq_buckets),
+            "batch_sizes": list(args.batch_sizes),
+            "max_seq": args.max_seq,
+            **objective_params(args, calls),
+            "shape_set": shape_list(product(args.batch_sizes, args.seq_buckets)),
+        },
+    )
