@@ -140,8 +140,9 @@ def positive_sizes(values: Iterable[object], *, what: str) -> tuple[int, ...]:
     return tuple(sorted(checked))
 
 
-def parse_buckets(text: str) -> tuple[int, ...]:
-    """A bucket list typed by a user (``"32,64,128"``), sorted and deduplicated.
+def parse_buckets(text: str, *, what: str = "buckets") -> tuple[int, ...]:
+    """A bucket list typed by a user (``"32,64,128"``), sorted and deduplicated; ``what`` names
+    the input in errors.
 
     >>> parse_buckets("128, 32,64,32")
     (32, 64, 128)
@@ -150,7 +151,7 @@ def parse_buckets(text: str) -> tuple[int, ...]:
     ...
     shapedemo.plan.PlanError: buckets: 0 is below 1
     """
-    return positive_sizes(parse_int_list(text, what="buckets"), what="buckets")
+    return positive_sizes(parse_int_list(text, what=what), what=what)
 
 
 def powers_of_two(max_seq: int, *, min_bucket: int = 16) -> tuple[int, ...]:

@@ -146,7 +146,9 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
 def plan_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``make_plan`` keyword arguments from ``add_plan_arguments``' options."""
     return {
-        "seq_buckets": None if args.seq_buckets is None else parse_buckets(args.seq_buckets),
+        "seq_buckets": None
+        if args.seq_buckets is None
+        else parse_buckets(args.seq_buckets, what="--seq-buckets"),
         "batch_sizes": (
             None
             if args.batch_sizes is None
