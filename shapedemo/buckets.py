@@ -34,6 +34,7 @@ __all__ = [
     "parse_int_list",
     "positive_sizes",
     "powers_of_two",
+    "resolve_buckets",
     "tuned",
 ]
 
@@ -301,3 +302,44 @@ def _edge_weight(cost: Callable[[int], float] | None) -> Callable[[int], float]:
         return float
 
     return lambda edge: check_cost(cost(edge), what=f"cost of bucket {edge}")
+
+
+def resolve_buckets(
+    spec: str, lengths: Iterable[int], *, max_seq: int, what: str = "buckets"
+) -> tuple[int, ...]:
+    """Bucket edges from a preset name or a typed list, as the UI and the CLI accept them.
+
+    ``pow2`` (powers of two up to ``max_seq``), ``linear`` or ``linear:STEP`` (every STEP
+    tokens; by default eight even steps), ``tuned:K`` (the K edges that pad ``lengths`` least,
+    top edge ``max_seq``), or a list like ``32,64,128``. ``what`` names the input in errors.
+
+    >>> resolve_buckets("pow2", [10], max_seq=128)
+    (16, 32, 64, 128)
+    >>> resolve_buckets("linear", [10], max_seq=512)
+    (64, 128, 192, 256, 320, 384, 448, 512)
+    >>> resolve_buckets("tuned:2", [5, 6, 7, 30, 31, 100], max_seq=128)
+    (31, 128)
+    >>> resolve_buckets("64, 32", [10], max_seq=128)
+    (32, 64)
+    """
+    name, _, arg = spec.strip().lower().partition(":")
+    if name in ("pow2", "powers-of-two"):
+        if arg:
+            raise PlanError(f"{what}: pow2 takes no argument, not {arg!r}")
+        return powers_of_two(max_seq)
+    if name == "linear":
+        step = _preset_number(arg, what=f"{what}: linear step") if arg else -(-max_seq // 8)
+        return linear(max_seq, step=step)
+    if name == "tuned":
+        if not arg:
+            raise PlanError(f"{what}: say how many buckets, e.g. tuned:4")
+        return tuned(lengths, _preset_number(arg, what=f"{what}: tuned k"), max_seq=max_seq)
+    return parse_buckets(spec, what=what)
+
+
+def _preset_number(text: str, *, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise PlanError(f"{what}: {text!r} is not a whole number") from None
+    return check_positive(value, what=what)

@@ -20,9 +20,9 @@ from typing import Any, Callable, Sequence, TypeAlias
 
 from shapedemo.buckets import (
     padding_fraction_for,
-    parse_buckets,
     parse_int_list,
     powers_of_two,
+    resolve_buckets,
     tuned,
 )
 from shapedemo.plan import MAX_POSITIONS, Plan, PlanError
@@ -130,7 +130,9 @@ def _read_text(path: str) -> str:
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     """The plan parameters every strategy takes (defaults are ``make_plan``'s)."""
     parser.add_argument(
-        "--seq-buckets", metavar="N,N,...", help="bucket edges (default: powers of two to max_seq)"
+        "--seq-buckets",
+        metavar="N,N,...",
+        help="bucket edges, or a preset: pow2 (the default), linear[:STEP], tuned:K",
     )
     parser.add_argument(
         "--batch-sizes", metavar="N,N,...", help="compiled batch sizes (default 1,2,4,8)"
@@ -143,12 +145,16 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def plan_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``make_plan`` keyword arguments from ``add_plan_arguments``' options."""
+def plan_kwargs(args: argparse.Namespace, lengths: Sequence[int]) -> dict[str, Any]:
+    """``make_plan`` keyword arguments from ``add_plan_arguments``' options (a bucket preset
+    such as ``tuned:4`` is worked out on ``lengths``)."""
+    max_seq = args.max_seq or MAX_POSITIONS
     return {
-        "seq_buckets": None
-        if args.seq_buckets is None
-        else parse_buckets(args.seq_buckets, what="--seq-buckets"),
+        "seq_buckets": (
+            None
+            if args.seq_buckets is None
+            else resolve_buckets(args.seq_buckets, lengths, max_seq=max_seq, what="--seq-buckets")
+        ),
         "batch_sizes": (
             None
             if args.batch_sizes is None
@@ -181,7 +187,8 @@ def _add_plan(subparsers: Subparsers) -> None:
 
 
 def _run_plan(args: argparse.Namespace) -> int:
-    plan = make_plan(args.strategy, lengths_from_args(args), **plan_kwargs(args))
+    lengths = lengths_from_args(args)
+    plan = make_plan(args.strategy, lengths, **plan_kwargs(args, lengths))
     if args.json:
         _print_json(plan.to_dict())
     else:

@@ -16,6 +16,7 @@ from shapedemo.buckets import (
     parse_buckets,
     parse_int_list,
     powers_of_two,
+    resolve_buckets,
     tuned,
 )
 from shapedemo.plan import PlanError
@@ -193,3 +194,36 @@ def test_tuned_beats_powers_of_two_on_a_skewed_sample() -> None:
 def test_tuned_errors(lengths: list[int], k: int, kwargs: dict, words: str) -> None:
     with pytest.raises(PlanError, match=words):
         tuned(lengths, k, **kwargs)
+
+
+# ---- presets -----------------------------------------------------------------------------
+
+
+def test_resolve_buckets_presets_and_lists() -> None:
+    sample = [5, 6, 7, 30, 31, 100]
+    assert resolve_buckets("pow2", sample, max_seq=384) == powers_of_two(384)
+    assert resolve_buckets(" Powers-of-two ", sample, max_seq=64) == (16, 32, 64)
+    assert resolve_buckets("linear", sample, max_seq=512) == linear(512, step=64)
+    assert resolve_buckets("linear", sample, max_seq=100) == linear(100, step=13)
+    assert resolve_buckets("linear:32", sample, max_seq=128) == (32, 64, 96, 128)
+    assert resolve_buckets("tuned:3", sample, max_seq=128) == tuned(sample, 3, max_seq=128)
+    assert resolve_buckets("128,32, 64", sample, max_seq=128) == (32, 64, 128)
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("tuned", "tuned:4"),
+        ("tuned:x", "'x'"),
+        ("tuned:0", "tuned k"),
+        ("tuned:2,3", "'2,3'"),
+        ("linear:0", "linear step"),
+        ("pow2:3", "no argument"),
+        ("", "empty"),
+        ("fancy", "'fancy'"),
+    ],
+)
+def test_resolve_buckets_errors_name_the_input(spec: str, words: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        resolve_buckets(spec, [10, 20], max_seq=64, what="--seq-buckets")
+    assert words in str(caught.value) and "--seq-buckets" in str(caught.value)

@@ -87,6 +87,14 @@ def test_plan_json_with_every_option() -> None:
     assert got["compiled_shapes"] == [[1, 64], [2, 16]]
 
 
+def test_plan_with_a_bucket_preset() -> None:
+    args = ["plan", "--strategy", "buckets", "--lengths", "5,6,7,30,31,100", "--max-seq", "128"]
+    result = shapedemo(*args, "--seq-buckets", "tuned:2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["params"]["seq_buckets"] == [31, 128]
+    assert_one_line_error(shapedemo(*args, "--seq-buckets", "tuned:0"), "--seq-buckets")
+
+
 def test_plan_from_a_workload() -> None:
     args = ["plan", "--strategy", "padding", "--workload", "squad-like", "--batch", "16"]
     result = shapedemo(*args, "--seed", "3", "--max-seq", "384", "--json")
