@@ -17,6 +17,7 @@ from .engine import Engine, Outcome, ProgressFn, latency_stats
 from .model import Encoded, LoadedModel
 from .plan import Plan
 from .strategies import make_plan
+from .workloads import sample_lengths
 
 REFERENCE = "dynamic-single"
 DEFAULT_STRATEGIES = ("dynamic", "padding", "buckets", "partition", "buckets-partition", "packing")
@@ -63,6 +64,25 @@ def fidelity(outcome: Outcome, reference: Outcome) -> dict[str, float]:
     a, b = outcome.embeddings, reference.embeddings
     cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return {"max_abs_diff": diff, "min_cosine": float(np.min(cos)) if cos.size else 1.0}
+
+
+def auto_max_seq(lengths: Sequence[int], *, limit: int = 512) -> int:
+    """The padding shape's length when the user leaves it to us: the smallest of 128, 256,
+    384, 512 that fits the longest input (capped at the model's limit).
+
+    >>> auto_max_seq([12, 40]), auto_max_seq([200]), auto_max_seq([400])
+    (128, 256, 512)
+    """
+    longest = max(lengths, default=1)
+    for size in (128, 256, 384, 512):
+        if longest <= size <= limit:
+            return size
+    return limit
+
+
+def workload_lengths(name: str, batch: int, *, seed: int = 0, max_len: int = 512) -> list[int]:
+    """Lengths of a built-in workload (``sst2-like``, ``squad-like``, ``wiki-like``, ``uniform``)."""
+    return sample_lengths(name, batch, seed=seed, max_len=max_len)
 
 
 def encode_inputs(

@@ -285,21 +285,22 @@ class Engine:
             if keep:
                 results[index] = {o.get_any_name(): request.get_tensor(o).data.copy() for o in request.model_outputs}
 
-        used: list[Any] = []
-        start = time.perf_counter()
-        for i, (call, feed) in enumerate(zip(plan.calls, feeds)):
-            entry = self._entry(plan, call)
+        used: dict[int, Any] = {}
+        entries = [self._entry(plan, call) for call in plan.calls]
+        for entry in entries:
             key = id(entry.compiled)
             if key not in queues:
                 jobs = max(2, int(entry.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
                 queues[key] = ov.AsyncInferQueue(entry.compiled, jobs)
-            queue = queues[key]
+            used[key] = queues[key]
+        for queue in used.values():  # a callback may only be set while no job is in flight
+            queue.wait_all()
             queue.set_callback(done)
-            if queue not in used:
-                used.append(queue)
+        start = time.perf_counter()
+        for i, (entry, feed) in enumerate(zip(entries, feeds)):
             starts[i] = time.perf_counter()
-            queue.start_async(feed, i)
-        for queue in used:
+            used[id(entry.compiled)].start_async(feed, i)
+        for queue in used.values():
             queue.wait_all()
         total = (time.perf_counter() - start) * 1e3
         return total, call_ms, results

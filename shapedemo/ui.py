@@ -1,31 +1,79 @@
-"""The Gradio page: thin handlers that call the core and the plot functions."""
+"""The Gradio page: thin handlers that call the core (compare, strategies) and the plot functions.
+
+Handlers are plain functions that take values and return values, so tests and ``gradio_client``
+call them the same way the page does. Everything the CLI would need lives below this module.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import tempfile
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import gradio as gr
 
 from . import plots
-from .compare import embed
-from .engine import Engine
-from .model import LoadedModel, ModelError, TextError, default_spec, load_model
+from .buckets import parse_int_list, resolve_buckets
+from .codegen import plan_code
+from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, embed, workload_lengths
+from .engine import Engine, EngineError
+from .model import SYNTHETIC_SIZES, LoadedModel, ModelError, TextError, default_spec, load_model
+from .plan import Plan, PlanError
+from .strategies import DESCRIPTIONS, STRATEGY_NAMES, make_plan
+from .workloads import WORKLOADS
 
-EXAMPLE_TEXTS = [
-    "A man is eating food.\nA man is eating a piece of bread.\nThe girl is carrying a baby.\nA man is riding a horse.",
-    "OpenVINO compiles a model for one static shape.\nAn NPU accepts static shapes only.\nPadding wastes compute on pad tokens.",
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+EXAMPLE_TEXTS: list[str] = [
+    "A man is eating food.\nA man is eating a piece of bread.\nThe girl is carrying a baby.\nA man is riding a horse.\nA woman is playing violin.",
+    "Hi!\nOpenVINO compiles a model for one static shape, and an NPU accepts static shapes only, so "
+    "every input of another length has to be padded, bucketed, partitioned or packed before it runs.\n"
+    "Short one.\nPadding a twenty-token sentence to two hundred and fifty-six tokens spends most of "
+    "the compute on pad tokens that the attention mask then hides.\nOK",
+    "What is the capital of France?\nParis is the capital and most populous city of France, with an "
+    "estimated population of two million residents; it is the centre of the Île-de-France region, "
+    "on the river Seine, and one of the world's major centres of finance, diplomacy, commerce, "
+    "culture, fashion and gastronomy.\nWho wrote Hamlet?",
 ]
+MAX_TEXTS = 64
+MAX_BATCH = 256
+MAX_LEN_CHOICES = ["auto", "64", "128", "256", "384", "512"]
+BUCKET_PRESETS = ["powers of two", "linear", "tuned to this workload", "custom"]
+HONEST_NOTE = (
+    "On a modern CPU, native dynamic shapes are about as fast as static ones; the emulations "
+    "below matter where a device takes static shapes only (an NPU) or where dynamic support is "
+    "partial, and the cost that dominates them is padding. The numbers here are measured on this "
+    "machine, in one process, on the same inputs."
+)
 
 _models: dict[str, LoadedModel] = {}
 _engines: dict[tuple[str, str], Engine] = {}
 _lock = threading.Lock()
 
 
+def model_choices() -> list[str]:
+    return ["minilm"] + [f"synthetic:{s}" for s in SYNTHETIC_SIZES]
+
+
+def custom_models_allowed() -> bool:
+    """Any model id or path only where the server allows it: locally yes, on a Space only
+    when ``SHAPEDEMO_ALLOW_CUSTOM_MODELS=1`` (downloads and disk belong to the host)."""
+    flag = os.environ.get("SHAPEDEMO_ALLOW_CUSTOM_MODELS")
+    if flag is not None:
+        return flag not in ("", "0", "false", "no")
+    return not os.environ.get("SPACE_ID")
+
+
 def get_engine(spec: str, precision: str = "auto") -> Engine:
-    """One loaded model and one engine per (model, precision), kept for the server's life so
-    shapes compiled once are never compiled again."""
+    """One loaded model and one engine per (model, precision), kept for the server's life so a
+    shape compiled once is never compiled again."""
+    spec = (spec or default_spec()).strip()
+    if spec not in model_choices() and spec != default_spec() and not custom_models_allowed():
+        raise ModelError(f"this server runs only {', '.join(model_choices())}; run the app locally for {spec!r}")
     with _lock:
         if spec not in _models:
             _models[spec] = load_model(spec)
@@ -35,16 +83,209 @@ def get_engine(spec: str, precision: str = "auto") -> Engine:
         return _engines[key]
 
 
-def embed_texts(text: str, spec: str) -> tuple[Any, str]:
-    """Embed one text per line with native dynamic shapes; similarity heatmap + latency."""
+def _errors_to_ui(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+USER_ERRORS = (ModelError, TextError, PlanError, EngineError, ValueError)
+
+
+# ------------------------------------------------------------------------------ inputs
+def split_texts(text: str) -> list[str]:
     texts = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(texts) > MAX_TEXTS:
+        raise TextError(f"{len(texts)} texts: this page runs at most {MAX_TEXTS} at once")
+    return texts
+
+
+def _settings(
+    mode: str, text: str, workload: str, batch: float, seed: float, spec: str, precision: str,
+    preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
+) -> dict[str, Any]:
+    """Resolve the page's inputs into lengths (and tokens), buckets, batch sizes, max length."""
+    engine = get_engine(spec, precision)
+    limit = engine.loaded.max_length
+    texts: list[str] | None = None
+    if mode == "texts":
+        texts = split_texts(text)
+        encoded = engine.loaded.tokenizer.encode(texts)
+    else:
+        n = int(batch or 0)
+        if not 1 <= n <= MAX_BATCH:
+            raise PlanError(f"batch {n}: choose 1 to {MAX_BATCH}")
+        lengths = workload_lengths(workload, n, seed=int(seed or 0), max_len=limit)
+        encoded = engine.loaded.tokenizer.synthetic_ids(lengths, seed=int(seed or 0))
+    lengths = encoded.lengths
+    max_seq = auto_max_seq(lengths, limit=limit) if max_len in (None, "", "auto") else int(max_len)
+    if max(lengths) > max_seq:
+        raise PlanError(f"the longest input has {max(lengths)} tokens, over max length {max_seq}: raise it or pick 'auto'")
+    preset_key = {"powers of two": "pow2", "linear": "linear", "tuned to this workload": f"tuned:{int(k or 4)}"}.get(preset)
+    seq_buckets = resolve_buckets(preset_key or buckets_text, lengths, max_seq=max_seq)
+    batch_sizes = parse_int_list(batch_sizes_text or "1,2,4,8", what="batch sizes")
+    return {
+        "engine": engine, "texts": texts, "encoded": encoded, "lengths": lengths,
+        "max_seq": max_seq, "seq_buckets": list(seq_buckets), "batch_sizes": list(batch_sizes),
+    }
+
+
+# ------------------------------------------------------------------------------ handlers
+def preview_plans(
+    mode: str, text: str, workload: str, batch: float, seed: float, spec: str, strategies: Sequence[str],
+    preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
+) -> tuple[Any, Any, Any, str]:
+    """Plans only, nothing run: padding waste, chunk decomposition, lengths vs buckets."""
     try:
+        s = _settings(mode, text, workload, batch, seed, spec, "auto", preset, buckets_text, k, batch_sizes_text, max_len)
+        names = list(strategies) or list(DEFAULT_STRATEGIES)
+        plans = [make_plan(n, s["lengths"], seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"]) for n in names]
+    except USER_ERRORS as exc:
+        raise _errors_to_ui(exc) from None
+    lines = [f"**{len(s['lengths'])} sequences, {sum(s['lengths'])} real tokens**; buckets {s['seq_buckets']}, batch sizes {s['batch_sizes']}, max length {s['max_seq']}", ""]
+    lines += [f"- `{p.strategy}`: {p.num_calls} calls, {len(p.compiled_shapes) or 'one dynamic'} compiled shape(s), {p.padding_fraction:.0%} padding" for p in plans]
+    return (
+        plots.padding_waste_figure(plans),
+        plots.chunk_decomposition_figure(plans),
+        plots.length_histogram_figure(s["lengths"], s["seq_buckets"]),
+        "\n".join(lines),
+    )
+
+
+def summarize(comparison: Comparison) -> str:
+    """The findings in plain words, from the measured numbers."""
+    results = {r["strategy"]: r for r in comparison.results}
+    lines = [
+        f"**{len(comparison.lengths)} sequences, {sum(comparison.lengths)} real tokens** on "
+        f"`{comparison.model}`, {comparison.device} ({comparison.precision}); {comparison.wall_s:.1f} s in all.",
+        "",
+    ]
+    dyn = results.get("dynamic")
+    static = [r for r in comparison.results if not r.get("dynamic") and r["strategy"] != "padding-nomask"]
+    if dyn and static:
+        best = min(static, key=lambda r: r["latency_ms"]["median"])
+        ratio = best["latency_ms"]["median"] / dyn["latency_ms"]["median"]
+        lines.append(
+            f"- Fastest static-shape strategy: **{best['strategy']}**, {best['latency_ms']['median']:.1f} ms "
+            f"median, **{ratio:.2f}x** native dynamic ({dyn['latency_ms']['median']:.1f} ms)."
+        )
+    if "padding" in results:
+        p = results["padding"]
+        lines.append(f"- `padding` spends **{p['padding_fraction']:.0%}** of its computed tokens on pad ({p['computed_tokens']} slots for {p['real_tokens']} real tokens).")
+    for r in comparison.results:
+        if r["strategy"] == "padding-nomask":
+            lines.append(f"- Without the mask, outputs move by up to **{r['fidelity']['max_abs_diff']:.2f}** (min cosine {r['fidelity']['min_cosine']:.3f}): the pad leaks into every sequence.")
+    masked = [r for r in comparison.results if r["strategy"] != "padding-nomask"]
+    if masked:
+        worst = max(masked, key=lambda r: r["fidelity"]["max_abs_diff"])
+        diff = worst["fidelity"]["max_abs_diff"]
+        how = "exactly (0 difference)" if diff == 0 else f"within **{diff:.1e}**"
+        lines.append(f"- Every masked strategy matches one-call-per-sequence {how} ({comparison.precision}).")
+    lines += ["", HONEST_NOTE]
+    return "\n".join(lines)
+
+
+def results_rows(comparison: Comparison) -> list[list[Any]]:
+    rows = []
+    for r in comparison.results:
+        lat = r["latency_ms"]
+        rows.append([
+            r["strategy"], r["num_calls"], len(r["compiled_shapes"]) if not r.get("dynamic") else "dynamic",
+            round(r["padding_fraction"], 3), r["computed_tokens"], round(lat["median"], 2), round(lat["p90"], 2),
+            round(r["ratio_to_dynamic"], 2) if r.get("ratio_to_dynamic") else None,
+            round(r["compile_s"], 3), None if r["memory_mb"] is None else round(r["memory_mb"], 1),
+            float(f"{r['fidelity']['max_abs_diff']:.3g}"), round(r["fidelity"]["min_cosine"], 5),
+        ])
+    return rows
+
+
+TABLE_HEADERS = [
+    "strategy", "calls", "compiled shapes", "padding fraction", "computed tokens", "median ms", "p90 ms",
+    "x dynamic", "compile s", "memory MiB", "max abs diff", "min cosine",
+]
+
+
+def write_downloads(comparison: Comparison) -> tuple[str, str]:
+    folder = Path(tempfile.mkdtemp(prefix="shapedemo-"))
+    csv_path, json_path = folder / "shapedemo-results.csv", folder / "shapedemo-results.json"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(TABLE_HEADERS)
+        writer.writerows(results_rows(comparison))
+    data = comparison.to_dict()
+    data["plans"] = {n: p.to_dict() for n, p in comparison.plans.items()}
+    json_path.write_text(json.dumps(data, indent=1))
+    return str(csv_path), str(json_path)
+
+
+def explain(strategy: str, plans: dict[str, Plan] | None) -> tuple[str, str]:
+    """The chosen strategy in words, and the OpenVINO code that reproduces its plan."""
+    if not plans or strategy not in plans:
+        return "Run a comparison to see the code of a strategy's plan.", ""
+    plan = plans[strategy]
+    shapes = ", ".join(f"{b}x{s}" for b, s in plan.compiled_shapes) or "one dynamic model"
+    text = (
+        f"### `{strategy}`\n{DESCRIPTIONS.get(strategy, '')}\n\n"
+        f"This plan: **{plan.num_calls} call{'s' if plan.num_calls != 1 else ''}**, compiled shapes **{shapes}**, "
+        f"**{plan.padding_fraction:.0%}** padding. The code below compiles exactly these shapes and runs these calls."
+    )
+    return text, plan_code(plan)
+
+
+def run_comparison(
+    mode: str, text: str, workload: str, batch: float, seed: float, spec: str, strategies: Sequence[str],
+    preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
+    precision: str, repeats: float, calls: str, progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """Plan, compile, warm up and time every chosen strategy on the same inputs."""
+    try:
+        progress(0.0, desc="loading the model")
+        s = _settings(mode, text, workload, batch, seed, spec, precision, preset, buckets_text, k, batch_sizes_text, max_len)
+        names = list(strategies) or list(DEFAULT_STRATEGIES)
+        n_repeats = max(1, min(int(repeats or 5), 50))
+        comparison = compare(
+            s["engine"], s["encoded"], names,
+            seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"],
+            repeats=n_repeats, warmup=1, concurrent=(calls == "concurrent"), texts=s["texts"],
+            progress=lambda frac, what: progress(frac, desc=what),
+        )
+    except USER_ERRORS as exc:
+        raise _errors_to_ui(exc) from None
+    plans = list(comparison.plans.values())
+    if s["texts"] is not None:
+        reference = comparison.outcomes["dynamic-single"].embeddings
+        similarity = plots.similarity_figure(s["texts"], reference)
+    else:
+        similarity = plots.similarity_figure([], None)
+    csv_path, json_path = write_downloads(comparison)
+    first = names[0]
+    explanation, code = explain(first, comparison.plans)
+    return (
+        summarize(comparison),
+        plots.padding_waste_figure(plans),
+        plots.chunk_decomposition_figure(plans),
+        plots.latency_figure(comparison.results),
+        plots.costs_figure(comparison.results),
+        plots.fidelity_figure(comparison.results),
+        plots.length_histogram_figure(comparison.lengths, s["seq_buckets"]),
+        similarity,
+        results_rows(comparison),
+        [csv_path, json_path],
+        comparison.plans,
+        gr.update(choices=names, value=first),
+        explanation,
+        code,
+    )
+
+
+def embed_texts(text: str, spec: str) -> tuple[Any, str]:
+    """Embed one text per line with native dynamic shapes: similarity heatmap and latency."""
+    try:
+        texts = split_texts(text)
         engine = get_engine(spec or default_spec())
         start = time.perf_counter()
         encoded, embeddings = embed(engine, texts)
         ms = (time.perf_counter() - start) * 1e3
-    except (ModelError, TextError, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
+    except USER_ERRORS as exc:
+        raise _errors_to_ui(exc) from None
     summary = (
         f"{len(texts)} texts, {sum(encoded.lengths)} tokens (longest {max(encoded.lengths)}), "
         f"one dynamic-shape call: {ms:.1f} ms on {engine.device} ({engine.inference_precision})"
@@ -52,15 +293,100 @@ def embed_texts(text: str, spec: str) -> tuple[Any, str]:
     return plots.similarity_figure(texts, embeddings), summary
 
 
+def suggest_buckets(preset: str, mode: str, text: str, workload: str, batch: float, seed: float, spec: str, k: float, max_len: str, current: str) -> str:
+    """Fill the bucket box from a preset (tuned: the exact optimum for these lengths)."""
+    if preset == "custom":
+        return current
+    try:
+        s = _settings(mode, text, workload, batch, seed, spec, "auto", preset, current or "16", k, "1", max_len)
+    except USER_ERRORS:
+        return current
+    return ",".join(str(b) for b in s["seq_buckets"])
+
+
+# ------------------------------------------------------------------------------ the page
 def build_demo(*, spec: str | None = None) -> gr.Blocks:
-    """The app's page; a function so tests can build and launch it."""
-    with gr.Blocks(title="shapedemo") as demo:
-        gr.Markdown("# shapedemo\nBERT on OpenVINO, native dynamic shapes: type texts, one per line.")
-        model = gr.Textbox(value=spec or default_spec(), label="model")
-        text = gr.Textbox(lines=6, label="texts, one per line", value=EXAMPLE_TEXTS[0])
-        gr.Examples(EXAMPLE_TEXTS, inputs=[text])
-        run = gr.Button("Embed", variant="primary")
-        summary = gr.Markdown()
-        heat = gr.Plot(label="cosine similarity")
-        run.click(embed_texts, [text, model], [heat, summary], api_name="embed")
+    """The app's page; a factory so tests and Spaces build it the same way."""
+    default_model = spec or default_spec()
+    choices = model_choices()
+    if default_model not in choices:
+        choices = [default_model] + choices
+    with gr.Blocks(title="shapedemo: static vs dynamic shapes on OpenVINO") as demo:
+        gr.Markdown(
+            "# shapedemo: serving changing shapes on OpenVINO\n"
+            "A real BERT on OpenVINO: native dynamic shapes next to the ways to emulate them with "
+            "static shapes (padding, pre-compiled buckets, batch partitioning, sequence packing). "
+            "Pick texts or a workload, choose strategies, press **Compare**.\n\n" + HONEST_NOTE
+        )
+        plans_state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=2, min_width=320):
+                mode = gr.Radio(["texts", "workload"], value="texts", label="input")
+                with gr.Group():
+                    text = gr.Textbox(EXAMPLE_TEXTS[1], lines=7, max_lines=20, label="texts, one per line", elem_id="texts")
+                    gr.Examples([[t] for t in EXAMPLE_TEXTS], inputs=[text], label="examples (very different lengths)", example_labels=["similar short sentences", "a few very long, a few very short", "question + context"])
+                with gr.Row():
+                    workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="workload", info="seeded length distribution")
+                    batch = gr.Slider(1, MAX_BATCH, value=16, step=1, label="batch")
+                    seed = gr.Number(0, precision=0, label="seed", minimum=0)
+                model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
+                                    info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
+                strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=list(DEFAULT_STRATEGIES), label="strategies")
+                with gr.Accordion("strategy configuration", open=False):
+                    with gr.Row():
+                        preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
+                        k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
+                    buckets_text = gr.Textbox("16,32,64,128,256", label="sequence buckets (editable: choose 'custom')")
+                    batch_sizes = gr.Textbox("1,2,4,8", label="batch sizes (partitioning)")
+                    max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input")
+                    with gr.Row():
+                        precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
+                        calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")
+                    repeats = gr.Slider(1, 30, value=5, step=1, label="repeats (after one warm-up)")
+                with gr.Row():
+                    preview = gr.Button("Preview plans")
+                    run = gr.Button("Compare", variant="primary")
+            with gr.Column(scale=3, min_width=480):
+                summary = gr.Markdown("Press **Preview plans** to see how each strategy lays out the batch, or **Compare** to run them.", elem_id="summary")
+                with gr.Tabs():
+                    with gr.Tab("padding waste"):
+                        waste = gr.Plot(label="padding waste", elem_id="plot-waste")
+                    with gr.Tab("chunks"):
+                        chunks = gr.Plot(label="chunk decomposition", elem_id="plot-chunks")
+                    with gr.Tab("latency"):
+                        latency = gr.Plot(label="latency", elem_id="plot-latency")
+                    with gr.Tab("costs"):
+                        costs = gr.Plot(label="compile time and memory", elem_id="plot-costs")
+                    with gr.Tab("fidelity"):
+                        fidelity = gr.Plot(label="fidelity", elem_id="plot-fidelity")
+                    with gr.Tab("lengths"):
+                        lengths_plot = gr.Plot(label="lengths and buckets", elem_id="plot-lengths")
+                    with gr.Tab("similarity"):
+                        similarity = gr.Plot(label="cosine similarity", elem_id="plot-similarity")
+                table = gr.Dataframe(headers=TABLE_HEADERS, label="results", interactive=False, wrap=True)
+                downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False)
+                with gr.Accordion("the OpenVINO code for a strategy", open=True):
+                    code_for = gr.Dropdown(list(DEFAULT_STRATEGIES), value="dynamic", label="strategy")
+                    explanation = gr.Markdown()
+                    code = gr.Code(language="python", label="OpenVINO code generated from the plan")
+
+        inputs = [mode, text, workload, batch, seed, model, strategies, preset, buckets_text, k, batch_sizes, max_len]
+        preview.click(preview_plans, inputs, [waste, chunks, lengths_plot, summary], api_name="plan")
+        run.click(
+            run_comparison, inputs + [precision, repeats, calls],
+            [summary, waste, chunks, latency, costs, fidelity, lengths_plot, similarity, table, downloads, plans_state, code_for, explanation, code],
+            api_name="compare", concurrency_limit=1, concurrency_id="engine",
+        )
+        code_for.change(explain, [code_for, plans_state], [explanation, code], api_name=False)
+        preset.change(
+            suggest_buckets, [preset, mode, text, workload, batch, seed, model, k, max_len, buckets_text], buckets_text, api_name=False
+        )
+        text.change(lambda: "texts", None, mode, api_name=False)
+        for w in (workload, batch):
+            w.change(lambda: "workload", None, mode, api_name=False)
     return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Bind to all interfaces only where the environment asks (``GRADIO_SERVER_NAME``)."""
+    return {"server_name": os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"}

@@ -66,9 +66,11 @@ def test_shapes_compile_once(tiny, cache_dir):
     assert first > 0.0
 
 
-def test_concurrent_calls_give_the_same_outputs(tiny_engine):
+@pytest.mark.parametrize("strategy,sizes", [("partition", [1, 2, 4]), ("padding", [2]), ("buckets-partition", [1, 2])])
+def test_concurrent_calls_give_the_same_outputs(tiny_engine, strategy, sizes):
+    """Calls of one shape share an AsyncInferQueue; calls of several shapes run at once too."""
     encoded = encode_inputs(tiny_engine.loaded, lengths=[9, 40, 3, 17, 60, 2, 33])
-    plan = make_plan("partition", encoded.lengths, **OPTIONS)
+    plan = make_plan(strategy, encoded.lengths, **dict(OPTIONS, batch_sizes=sizes))
     assert plan.num_calls > 1
     sync = tiny_engine.run(plan, encoded, warmup=0, repeats=1)
     conc = tiny_engine.run(plan, encoded, warmup=0, repeats=2, concurrent=True)
