@@ -1,4 +1,4 @@
-"""``python -m shapedemo``: plans and bucket tuning from the command line, JSON for scripts.
+"""``python -m shapedemo``: plans, bucket tuning, embeddings and comparisons, JSON for scripts.
 
 Each subcommand is one function that adds its parser and sets a ``handler``; ``@subcommand``
 registers it and ``build_parser`` calls the registered functions in order, so a new command is
@@ -86,9 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- shared argument groups (reused by other subcommands) ----------------------------------
 
 
-def add_lengths_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the lengths come from: a list, a file, or a built-in workload (exactly one)."""
+def add_lengths_arguments(parser: argparse.ArgumentParser, *, texts: bool = False) -> None:
+    """Where the lengths come from: a list, a file, or a built-in workload (exactly one);
+    with ``texts``, also a file of texts (one per line) to tokenize."""
     source = parser.add_mutually_exclusive_group(required=True)
+    if texts:
+        source.add_argument("--texts-file", metavar="FILE", help="texts, one per line ('-' reads stdin)")
     source.add_argument("--lengths", metavar="N,N,...", help="token lengths, e.g. 12,40,7")
     source.add_argument(
         "--lengths-file",
@@ -278,3 +281,156 @@ def _run_tune_buckets(args: argparse.Namespace) -> int:
             f"(powers of two {_words(baseline)}: {result['powers_of_two_padding_fraction']:.1%})"
         )
     return 0
+
+
+# ---- commands that run a model -------------------------------------------------------------
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, metavar="SPEC",
+        help="minilm (default), synthetic:<tiny|mini|small|medium|base|large>, a Hugging Face id, a folder, or an .xml IR",
+    )
+    parser.add_argument(
+        "--precision", default="auto", choices=["auto", "f32", "bf16"],
+        help="inference precision (auto: the device default; f32 to check fidelity)",
+    )
+
+
+def _read_texts(path: str) -> list[str]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"cannot read texts file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    texts = [line.strip() for line in text.splitlines() if line.strip()]
+    if not texts:
+        raise PlanError(f"texts file {path} holds no text (one text per line)")
+    return texts
+
+
+def _progress(fraction: float, what: str) -> None:
+    """A one-line progress display on stderr, only where a person watches it."""
+    if sys.stderr.isatty():
+        print(f"\r[{fraction:4.0%}] {what[:70]:<70}", end="", file=sys.stderr, flush=True)
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from shapedemo.engine import Engine
+    from shapedemo.model import default_spec, load_model
+
+    loaded = load_model(args.model or default_spec())
+    return Engine(loaded, precision=args.precision)
+
+
+@subcommand
+def _add_embed(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "embed",
+        help="sentence embeddings of texts (native dynamic shapes)",
+        description="Embed one text per line: mean-pooled, L2-normalised sentence embeddings.",
+    )
+    _add_model_arguments(parser)
+    parser.add_argument("--texts-file", required=True, metavar="FILE", help="one text per line ('-' reads stdin)")
+    parser.add_argument("--json", action="store_true", help="print [{text, tokens, embedding}] as JSON")
+    parser.set_defaults(handler=_run_embed)
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    from shapedemo.compare import embed
+
+    texts = _read_texts(args.texts_file)
+    encoded, embeddings = embed(_engine(args), texts)
+    rows = [
+        {"text": t, "tokens": n, "embedding": [float(x) for x in e]}
+        for t, n, e in zip(texts, encoded.lengths, embeddings)
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            head = ", ".join(f"{x:+.4f}" for x in r["embedding"][:4])
+            print(f"{r['tokens']:4d} tokens  [{head}, ...] ({len(r['embedding'])} dims)  {r['text'][:60]}")
+    return 0
+
+
+@subcommand
+def _add_compare(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="run strategies on the same inputs: latency, costs, fidelity",
+        description="Plan, compile, warm up and time every strategy on the same inputs, in one "
+        "process; fidelity against one dynamic-shape call per sequence.",
+    )
+    _add_model_arguments(parser)
+    add_lengths_arguments(parser, texts=True)
+    parser.add_argument(
+        "--strategies", default=None, metavar="A,B,...",
+        help=f"comma list of {', '.join(STRATEGY_NAMES)} (default: dynamic, padding, buckets, partition, buckets-partition, packing)",
+    )
+    add_plan_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=5, metavar="R", help="timed runs after one warm-up (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
+    parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
+    parser.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the results as JSON to OUT ('-' or no value: stdout)")
+    parser.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from shapedemo.compare import DEFAULT_STRATEGIES, auto_max_seq, compare
+
+    if args.repeats < 1 or args.warmup < 0:
+        raise PlanError("--repeats must be at least 1 and --warmup at least 0")
+    names = DEFAULT_STRATEGIES if args.strategies is None else [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [n for n in names if n not in STRATEGY_NAMES]
+    if not names or unknown:
+        raise PlanError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGY_NAMES)}" if unknown else "--strategies is empty")
+    engine = _engine(args)
+    limit = engine.loaded.max_length
+    texts = _read_texts(args.texts_file) if getattr(args, "texts_file", None) else None
+    if texts is not None:
+        encoded = engine.loaded.tokenizer.encode(texts)
+    else:
+        asked = args.max_seq
+        args.max_seq = asked or limit  # a workload is sampled within what the model takes
+        lengths = lengths_from_args(args)
+        args.max_seq = asked
+        encoded = engine.loaded.tokenizer.synthetic_ids(lengths, seed=args.seed)
+    lengths = encoded.lengths
+    if args.max_seq is None:
+        args.max_seq = auto_max_seq(lengths, limit=limit)
+    if args.max_seq > limit:
+        raise PlanError(f"--max-seq {args.max_seq} is over the model's limit of {limit} tokens")
+    result = compare(
+        engine, encoded, names, repeats=args.repeats, warmup=args.warmup, concurrent=args.concurrent,
+        texts=texts, progress=_progress, **plan_kwargs(args, lengths),
+    )
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    payload = result.to_dict()
+    if args.json == "-":
+        _print_json(payload)
+        return 0
+    print(format_comparison(payload))
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+        print(f"results written to {args.json}")
+    return 0
+
+
+def format_comparison(payload: dict[str, Any]) -> str:
+    """The comparison as a readable table (what the JSON holds, rounded)."""
+    head = (
+        f"model {payload['model']} on {payload['device']} ({payload['precision']}), "
+        f"{payload['num_sequences']} sequences, {sum(payload['lengths'])} real tokens"
+    )
+    cols = f"{'strategy':<18} {'calls':>5} {'shapes':>7} {'padding':>8} {'median ms':>10} {'p90 ms':>8} {'x dynamic':>9} {'compile s':>9} {'max|diff|':>10} {'min cos':>8}"
+    lines = [head, cols, "-" * len(cols)]
+    for r in payload["results"]:
+        lat = r["latency_ms"]
+        ratio = f"{r['ratio_to_dynamic']:.2f}" if r.get("ratio_to_dynamic") else "-"
+        shapes = "dyn" if r["dynamic"] else str(len(r["compiled_shapes"]))
+        lines.append(
+            f"{r['strategy']:<18} {r['num_calls']:>5} {shapes:>7} {r['padding_fraction']:>8.1%} {lat['median']:>10.2f} "
+            f"{lat['p90']:>8.2f} {ratio:>9} {r['compile_s']:>9.3f} {r['fidelity']['max_abs_diff']:>10.2e} {r['fidelity']['min_cosine']:>8.5f}"
+        )
+    return "\n".join(lines)

@@ -28,7 +28,7 @@ PRECISIONS = ("auto", "f32", "bf16")
 ProgressFn = Callable[[float, str], None]
 
 
-class EngineError(RuntimeError):
+class EngineError(ValueError):
     """A plan this engine cannot run (e.g. packing on a model without a packed variant)."""
 
 
@@ -117,7 +117,9 @@ class Engine:
         cache = default_cache_dir() if cache_dir == "default" else cache_dir
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint}
         if cache:
-            blobs = Path(cache) / "blobs"
+            # one blob folder per precision setting: OpenVINO 2026.4's CPU plugin imported a
+            # blob compiled at f32 into a bf16 session here and crashed in infer()
+            blobs = Path(cache) / "blobs" / precision
             blobs.mkdir(parents=True, exist_ok=True)
             self.config["CACHE_DIR"] = str(blobs)
         if precision != "auto":

@@ -1,0 +1,94 @@
+"""The CLI commands that run a model: `embed` and `compare`, parsed from their JSON (a contract)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.model
+
+
+def run(*args: str, cache) -> subprocess.CompletedProcess:
+    env = {"SHAPEDEMO_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": str(cache), "PYTHONFAULTHANDLER": "1"}
+    return subprocess.run([sys.executable, "-m", "shapedemo", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture()
+def texts_file(tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("A man is eating food.\n\nA man is eating a piece of bread.\nThe stock market fell sharply.\n")
+    return path
+
+
+def test_embed_json(texts_file, cache_dir):
+    out = run("embed", "--texts-file", str(texts_file), "--precision", "f32", "--json", cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["text"] for r in rows] == ["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply."]
+    assert [r["tokens"] for r in rows] == [8, 11, 8]
+    e = np.array([r["embedding"] for r in rows])
+    assert e.shape == (3, 384) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    assert e[0] @ e[1] > 0.6 > 0.2 > e[0] @ e[2]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["embed", "--texts-file", "EMPTY"], "holds no text"),
+        (["embed", "--texts-file", "TEXTS", "--model", "synthetic:huge"], "unknown synthetic size"),
+        (["embed", "--texts-file", "/no/such/file"], "cannot read texts file"),
+        (["compare", "--lengths", "12,600", "--model", "synthetic:tiny"], "outside 1..512"),
+        (["compare", "--lengths", "", "--model", "synthetic:tiny"], "lengths"),
+        (["compare", "--lengths", "5,6", "--strategies", "dynamic,nope", "--model", "synthetic:tiny"], "unknown strategy 'nope'"),
+        (["compare", "--lengths", "5,6", "--batch-sizes", "0,2", "--model", "synthetic:tiny"], "below 1"),
+        (["compare", "--lengths", "5,60", "--max-seq", "32", "--model", "synthetic:tiny"], "60"),
+        (["compare", "--lengths", "5,6", "--max-seq", "1024", "--model", "synthetic:tiny"], "limit of 512"),
+        (["compare", "--lengths", "5,6", "--repeats", "0", "--model", "synthetic:tiny"], "--repeats"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, texts_file, cache_dir):
+    (tmp_path / "empty.txt").write_text("\n \n")
+    args = [str(tmp_path / "empty.txt") if a == "EMPTY" else str(texts_file) if a == "TEXTS" else a for a in args]
+    out = run(*args, cache=cache_dir)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shapedemo: error:") and message in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_compare_json_contract(tmp_path, cache_dir):
+    target = tmp_path / "out.json"
+    out = run(
+        "compare", "--model", "synthetic:tiny", "--lengths", "12,40,7,3,25", "--strategies", "dynamic,padding,padding-nomask,buckets-partition,packing",
+        "--seq-buckets", "16,32,64", "--batch-sizes", "1,2,4", "--max-seq", "64", "--precision", "f32", "--repeats", "2", "--json", str(target),
+        cache=cache_dir,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "buckets-partition" in out.stdout and "x dynamic" in out.stdout  # the readable table
+    data = json.loads(target.read_text())
+    assert data["model"] == "synthetic:tiny" and data["device"] == "CPU" and data["precision"] == "f32"
+    results = {r["strategy"]: r for r in data["results"]}
+    assert list(results) == ["dynamic", "padding", "padding-nomask", "buckets-partition", "packing"]
+    for r in results.values():
+        for key in ("strategy", "calls" if False else "num_calls", "real_tokens", "computed_tokens", "padding_fraction", "compiled_shapes", "compile_s"):
+            assert key in r
+        assert set(r["latency_ms"]) >= {"median", "mean", "min", "max", "p90"}
+        assert set(r["fidelity"]) == {"max_abs_diff", "min_cosine"}
+        assert r["real_tokens"] == 87
+    assert results["padding"]["computed_tokens"] == 2 * 4 * 64
+    assert results["buckets-partition"]["compiled_shapes"] == [[1, 16], [1, 32], [1, 64], [2, 16]]
+    for name in ("dynamic", "padding", "buckets-partition", "packing"):
+        assert results[name]["fidelity"]["max_abs_diff"] <= 1e-4
+    assert results["padding-nomask"]["fidelity"]["max_abs_diff"] > 1e-2
+
+
+def test_compare_json_to_stdout_with_a_workload(cache_dir):
+    out = run("compare", "--model", "synthetic:tiny", "--workload", "sst2-like", "--batch", "6", "--seed", "3", "--strategies", "dynamic,partition", "--repeats", "1", "--json", cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["num_sequences"] == 6 and [r["strategy"] for r in data["results"]] == ["dynamic", "partition"]
+    assert data["results"][1]["params"]["max_seq"] == 128  # auto: the smallest of 128/256/384/512 that fits
