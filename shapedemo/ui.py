@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import gradio as gr
 
 from . import plots
-from .buckets import parse_int_list, resolve_buckets
+from .buckets import parse_int_list, positive_sizes, resolve_buckets
 from .codegen import plan_code
 from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, embed, workload_lengths
 from .engine import Engine, EngineError
@@ -27,6 +29,7 @@ from .plan import Plan, PlanError
 from .strategies import DESCRIPTIONS, STRATEGY_NAMES, make_plan
 from .workloads import WORKLOADS
 
+log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EXAMPLE_TEXTS: list[str] = [
     "A man is eating food.\nA man is eating a piece of bread.\nThe girl is carrying a baby.\nA man is riding a horse.\nA woman is playing violin.",
@@ -38,6 +41,15 @@ EXAMPLE_TEXTS: list[str] = [
     "estimated population of two million residents; it is the centre of the Île-de-France region, "
     "on the river Seine, and one of the world's major centres of finance, diplomacy, commerce, "
     "culture, fashion and gastronomy.\nWho wrote Hamlet?",
+]
+PLOTS = [
+    ("waste", "padding waste: computed token slots per call"),
+    ("chunks", "chunk decomposition: calls and compiled shapes"),
+    ("latency", "latency over repeats, next to native dynamic"),
+    ("costs", "compile time and memory"),
+    ("fidelity", "fidelity against one call per sequence"),
+    ("lengths", "sequence lengths and buckets"),
+    ("similarity", "cosine similarity of the texts (dynamic-single embeddings)"),
 ]
 MAX_TEXTS = 64
 MAX_BATCH = 256
@@ -83,11 +95,29 @@ def get_engine(spec: str, precision: str = "auto") -> Engine:
         return _engines[key]
 
 
-def _errors_to_ui(exc: Exception) -> gr.Error:
-    return gr.Error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-
 USER_ERRORS = (ModelError, TextError, PlanError, EngineError, ValueError)
+
+
+def _line(exc: Exception, *, last: bool = False) -> str:
+    """One line of an error message: the first (ours say it all there), or the last (OpenVINO's
+    start with source locations and end with the reason)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if last else lines[0]) if lines else type(exc).__name__
+
+
+@contextmanager
+def errors_to_ui(what: str) -> Iterator[None]:
+    """Bad input becomes a one-line ``gr.Error`` (a toast, never a traceback); anything else
+    (say OpenVINO out of memory) too, with its traceback in the server log."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except USER_ERRORS as exc:
+        raise gr.Error(_line(exc)) from None
+    except Exception as exc:
+        log.exception("%s failed", what)
+        raise gr.Error(f"{what} failed: {_line(exc, last=True)}") from None
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -116,12 +146,19 @@ def _settings(
         lengths = workload_lengths(workload, n, seed=int(seed or 0), max_len=limit)
         encoded = engine.loaded.tokenizer.synthetic_ids(lengths, seed=int(seed or 0))
     lengths = encoded.lengths
-    max_seq = auto_max_seq(lengths, limit=limit) if max_len in (None, "", "auto") else int(max_len)
+    if max_len in (None, "", "auto"):
+        max_seq = auto_max_seq(lengths, limit=limit)
+    elif not str(max_len).strip().isdigit():
+        raise PlanError(f"max length {max_len!r}: choose auto or a number of tokens")
+    else:
+        max_seq = int(max_len)
     if max(lengths) > max_seq:
         raise PlanError(f"the longest input has {max(lengths)} tokens, over max length {max_seq}: raise it or pick 'auto'")
     preset_key = {"powers of two": "pow2", "linear": "linear", "tuned to this workload": f"tuned:{int(k or 4)}"}.get(preset)
-    seq_buckets = resolve_buckets(preset_key or buckets_text, lengths, max_seq=max_seq)
-    batch_sizes = parse_int_list(batch_sizes_text or "1,2,4,8", what="batch sizes")
+    seq_buckets = resolve_buckets(preset_key or buckets_text, lengths, max_seq=max_seq, what="sequence buckets")
+    batch_sizes = positive_sizes(parse_int_list(batch_sizes_text or "1,2,4,8", what="batch sizes"), what="batch sizes")
+    if max(batch_sizes) > MAX_BATCH:
+        raise PlanError(f"batch sizes: {max(batch_sizes)} is over {MAX_BATCH}, the largest batch this page runs")
     return {
         "engine": engine, "texts": texts, "encoded": encoded, "lengths": lengths,
         "max_seq": max_seq, "seq_buckets": list(seq_buckets), "batch_sizes": list(batch_sizes),
@@ -134,14 +171,17 @@ def preview_plans(
     preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
 ) -> tuple[Any, Any, Any, str]:
     """Plans only, nothing run: padding waste, chunk decomposition, lengths vs buckets."""
-    try:
+    with errors_to_ui("planning"):
         s = _settings(mode, text, workload, batch, seed, spec, "auto", preset, buckets_text, k, batch_sizes_text, max_len)
         names = list(strategies) or list(DEFAULT_STRATEGIES)
         plans = [make_plan(n, s["lengths"], seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"]) for n in names]
-    except USER_ERRORS as exc:
-        raise _errors_to_ui(exc) from None
-    lines = [f"**{len(s['lengths'])} sequences, {sum(s['lengths'])} real tokens**; buckets {s['seq_buckets']}, batch sizes {s['batch_sizes']}, max length {s['max_seq']}", ""]
-    lines += [f"- `{p.strategy}`: {p.num_calls} calls, {len(p.compiled_shapes) or 'one dynamic'} compiled shape(s), {p.padding_fraction:.0%} padding" for p in plans]
+    lines = [
+        f"**Plans for {_count(len(s['lengths']), 'sequence')}, {_count(sum(s['lengths']), 'real token')}** (nothing has run yet): "
+        f"sequence buckets {_numbers(s['seq_buckets'])}, batch sizes {_numbers(s['batch_sizes'])}, max length {s['max_seq']}.",
+        "",
+    ]
+    lines += [f"- `{p.strategy}`: {_calls_and_shapes(p)}, **{p.padding_fraction:.0%}** padding" for p in plans]
+    lines += ["", "Press **Compare** to compile and time them."]
     return (
         plots.padding_waste_figure(plans),
         plots.chunk_decomposition_figure(plans),
@@ -150,11 +190,39 @@ def preview_plans(
     )
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 call``, ``2 calls``."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _numbers(values: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _calls_and_shapes(plan: Plan) -> str:
+    """``2 calls on 2 compiled shapes (4x128, 1x128)`` or ``1 call on the dynamic model``."""
+    calls = _count(plan.num_calls, "call")
+    if plan.dynamic:
+        return f"{calls} on the dynamic model"
+    shapes = plan.compiled_shapes
+    listed = ", ".join(f"{b}x{s}" for b, s in shapes[:4]) + (", …" if len(shapes) > 4 else "")
+    return f"{calls} on {_count(len(shapes), 'compiled shape')} ({listed})"
+
+
+def _times(ratio: float) -> str:
+    """A latency ratio to native dynamic in words: ``2.4x slower``, ``3.1x faster``, ``as fast``."""
+    if ratio > 1.05:
+        return f"{ratio:.1f}x slower than"
+    if ratio < 1 / 1.05:
+        return f"{1 / ratio:.1f}x faster than"
+    return "as fast as"
+
+
 def summarize(comparison: Comparison) -> str:
     """The findings in plain words, from the measured numbers."""
     results = {r["strategy"]: r for r in comparison.results}
     lines = [
-        f"**{len(comparison.lengths)} sequences, {sum(comparison.lengths)} real tokens** on "
+        f"**{_count(len(comparison.lengths), 'sequence')}, {_count(sum(comparison.lengths), 'real token')}** on "
         f"`{comparison.model}`, {comparison.device} ({comparison.precision}); {comparison.wall_s:.1f} s in all.",
         "",
     ]
@@ -164,9 +232,11 @@ def summarize(comparison: Comparison) -> str:
         best = min(static, key=lambda r: r["latency_ms"]["median"])
         ratio = best["latency_ms"]["median"] / dyn["latency_ms"]["median"]
         lines.append(
-            f"- Fastest static-shape strategy: **{best['strategy']}**, {best['latency_ms']['median']:.1f} ms "
-            f"median, **{ratio:.2f}x** native dynamic ({dyn['latency_ms']['median']:.1f} ms)."
+            f"- Fastest static-shape strategy: **{best['strategy']}**, {best['latency_ms']['median']:.1f} ms median, "
+            f"**{_times(ratio)}** native dynamic ({dyn['latency_ms']['median']:.1f} ms)."
         )
+    if dyn:
+        lines.append(f"- Native `dynamic` pads each row to the longest sequence: **{dyn['padding_fraction']:.0%}** of its tokens are pad.")
     if "padding" in results:
         p = results["padding"]
         lines.append(f"- `padding` spends **{p['padding_fraction']:.0%}** of its computed tokens on pad ({p['computed_tokens']} slots for {p['real_tokens']} real tokens).")
@@ -201,6 +271,7 @@ TABLE_HEADERS = [
     "strategy", "calls", "compiled shapes", "padding fraction", "computed tokens", "median ms", "p90 ms",
     "x dynamic", "compile s", "memory MiB", "max abs diff", "min cosine",
 ]
+TABLE_WIDTHS = ["13%", "6%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "8%", "9%", "9%"]
 
 
 def write_downloads(comparison: Comparison) -> tuple[str, str]:
@@ -224,7 +295,7 @@ def explain(strategy: str, plans: dict[str, Plan] | None) -> tuple[str, str]:
     shapes = ", ".join(f"{b}x{s}" for b, s in plan.compiled_shapes) or "one dynamic model"
     text = (
         f"### `{strategy}`\n{DESCRIPTIONS.get(strategy, '')}\n\n"
-        f"This plan: **{plan.num_calls} call{'s' if plan.num_calls != 1 else ''}**, compiled shapes **{shapes}**, "
+        f"This plan: **{_count(plan.num_calls, 'call')}**, compiled shapes **{shapes}**, "
         f"**{plan.padding_fraction:.0%}** padding. The code below compiles exactly these shapes and runs these calls."
     )
     return text, plan_code(plan)
@@ -236,7 +307,7 @@ def run_comparison(
     precision: str, repeats: float, calls: str, progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
     """Plan, compile, warm up and time every chosen strategy on the same inputs."""
-    try:
+    with errors_to_ui("the comparison"):
         progress(0.0, desc="loading the model")
         s = _settings(mode, text, workload, batch, seed, spec, precision, preset, buckets_text, k, batch_sizes_text, max_len)
         names = list(strategies) or list(DEFAULT_STRATEGIES)
@@ -247,8 +318,6 @@ def run_comparison(
             repeats=n_repeats, warmup=1, concurrent=(calls == "concurrent"), texts=s["texts"],
             progress=lambda frac, what: progress(frac, desc=what),
         )
-    except USER_ERRORS as exc:
-        raise _errors_to_ui(exc) from None
     plans = list(comparison.plans.values())
     if s["texts"] is not None:
         reference = comparison.outcomes["dynamic-single"].embeddings
@@ -278,14 +347,12 @@ def run_comparison(
 
 def embed_texts(text: str, spec: str) -> tuple[Any, str]:
     """Embed one text per line with native dynamic shapes: similarity heatmap and latency."""
-    try:
+    with errors_to_ui("embedding"):
         texts = split_texts(text)
         engine = get_engine(spec or default_spec())
         start = time.perf_counter()
         encoded, embeddings = embed(engine, texts)
         ms = (time.perf_counter() - start) * 1e3
-    except USER_ERRORS as exc:
-        raise _errors_to_ui(exc) from None
     summary = (
         f"{len(texts)} texts, {sum(encoded.lengths)} tokens (longest {max(encoded.lengths)}), "
         f"one dynamic-shape call: {ms:.1f} ms on {engine.device} ({engine.inference_precision})"
@@ -305,34 +372,47 @@ def suggest_buckets(preset: str, mode: str, text: str, workload: str, batch: flo
 
 
 # ------------------------------------------------------------------------------ the page
+INTRO = (
+    "# shapedemo: serving changing shapes on OpenVINO\n"
+    "A real BERT on OpenVINO, measured on this machine: native dynamic shapes next to the ways to get by "
+    "with static shapes only, as on an NPU (padding, pre-compiled buckets, batch partitioning, sequence packing).\n\n"
+    "**1.** Type texts, one per line, or click an example (or switch the input to a workload of sequence lengths). "
+    "**2.** Tick the strategies. "
+    "**3.** **Preview plans** draws how each strategy lays out the batch, at once, without running anything; "
+    "**Compare** compiles, warms up and times them all on the same inputs (a few seconds) and fills every plot below."
+)
+START_SUMMARY = "Nothing has run yet: press **Preview plans** or **Compare**.\n\n" + HONEST_NOTE
+
+
+def _plot(key: str) -> gr.Plot:
+    """A plot without Gradio's label box: every figure carries its own title."""
+    return gr.Plot(label=dict(PLOTS)[key], show_label=False, elem_id=f"plot-{key}")
+
+
 def build_demo(*, spec: str | None = None) -> gr.Blocks:
     """The app's page; a factory so tests and Spaces build it the same way."""
     default_model = spec or default_spec()
     choices = model_choices()
     if default_model not in choices:
         choices = [default_model] + choices
-    with gr.Blocks(title="shapedemo: static vs dynamic shapes on OpenVINO") as demo:
-        gr.Markdown(
-            "# shapedemo: serving changing shapes on OpenVINO\n"
-            "A real BERT on OpenVINO: native dynamic shapes next to the ways to emulate them with "
-            "static shapes (padding, pre-compiled buckets, batch partitioning, sequence packing). "
-            "Pick texts or a workload, choose strategies, press **Compare**.\n\n" + HONEST_NOTE
-        )
+    with gr.Blocks(title="shapedemo: static vs dynamic shapes on OpenVINO", fill_width=True) as demo:
+        gr.Markdown(INTRO)
         plans_state = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=2, min_width=320):
-                mode = gr.Radio(["texts", "workload"], value="texts", label="input")
-                with gr.Group():
-                    text = gr.Textbox(EXAMPLE_TEXTS[1], lines=7, max_lines=20, label="texts, one per line", elem_id="texts")
-                    gr.Examples([[t] for t in EXAMPLE_TEXTS], inputs=[text], label="examples (very different lengths)", example_labels=["similar short sentences", "a few very long, a few very short", "question + context"])
-                with gr.Row():
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=360):
+                mode = gr.Radio(["texts", "workload"], value="texts", label="input", info="your texts, or a batch of synthetic lengths drawn from a workload")
+                with gr.Group() as texts_group:
+                    text = gr.Textbox(EXAMPLE_TEXTS[1], lines=6, max_lines=20, label="texts, one per line", elem_id="texts")
+                    gr.Examples([[t] for t in EXAMPLE_TEXTS], inputs=[text], label="examples (click one)", example_labels=["similar short sentences", "a few very long, a few very short", "question + context"])
+                with gr.Row(visible=False) as workload_row:
                     workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="workload", info="seeded length distribution")
                     batch = gr.Slider(1, MAX_BATCH, value=16, step=1, label="batch")
                     seed = gr.Number(0, precision=0, label="seed", minimum=0)
                 model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
                                     info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
-                strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=list(DEFAULT_STRATEGIES), label="strategies")
-                with gr.Accordion("strategy configuration", open=False):
+                strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=list(DEFAULT_STRATEGIES), label="strategies",
+                                              info="padding-nomask leaves the attention mask out, to show what that breaks")
+                with gr.Accordion("strategy configuration: buckets, batch sizes, precision, repeats", open=False):
                     with gr.Row():
                         preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
                         k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
@@ -346,29 +426,23 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                 with gr.Row():
                     preview = gr.Button("Preview plans")
                     run = gr.Button("Compare", variant="primary")
-            with gr.Column(scale=3, min_width=480):
-                summary = gr.Markdown("Press **Preview plans** to see how each strategy lays out the batch, or **Compare** to run them.", elem_id="summary")
-                with gr.Tabs():
-                    with gr.Tab("padding waste"):
-                        waste = gr.Plot(label="padding waste", elem_id="plot-waste")
-                    with gr.Tab("chunks"):
-                        chunks = gr.Plot(label="chunk decomposition", elem_id="plot-chunks")
-                    with gr.Tab("latency"):
-                        latency = gr.Plot(label="latency", elem_id="plot-latency")
-                    with gr.Tab("costs"):
-                        costs = gr.Plot(label="compile time and memory", elem_id="plot-costs")
-                    with gr.Tab("fidelity"):
-                        fidelity = gr.Plot(label="fidelity", elem_id="plot-fidelity")
-                    with gr.Tab("lengths"):
-                        lengths_plot = gr.Plot(label="lengths and buckets", elem_id="plot-lengths")
-                    with gr.Tab("similarity"):
-                        similarity = gr.Plot(label="cosine similarity", elem_id="plot-similarity")
-                table = gr.Dataframe(headers=TABLE_HEADERS, label="results", interactive=False, wrap=True)
                 downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False)
-                with gr.Accordion("the OpenVINO code for a strategy", open=True):
-                    code_for = gr.Dropdown(list(DEFAULT_STRATEGIES), value="dynamic", label="strategy")
-                    explanation = gr.Markdown()
-                    code = gr.Code(language="python", label="OpenVINO code generated from the plan")
+            with gr.Column(scale=3, min_width=480):
+                summary = gr.Markdown(START_SUMMARY, elem_id="summary")
+                waste, lengths_plot = _plot("waste"), _plot("lengths")
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS, label="results (one row per strategy; ms per batch)", interactive=False, wrap=True,
+            column_widths=TABLE_WIDTHS, elem_id="results",
+        )
+        chunks = _plot("chunks")
+        with gr.Row(equal_height=False):
+            latency, costs = _plot("latency"), _plot("costs")
+        with gr.Row(equal_height=False):
+            fidelity, similarity = _plot("fidelity"), _plot("similarity")
+        with gr.Accordion("the OpenVINO code for a strategy's plan, to copy", open=True):
+            code_for = gr.Dropdown(list(DEFAULT_STRATEGIES), value="dynamic", label="strategy")
+            explanation = gr.Markdown()
+            code = gr.Code(language="python", label="OpenVINO code generated from the plan", show_line_numbers=False, elem_id="code")
 
         inputs = [mode, text, workload, batch, seed, model, strategies, preset, buckets_text, k, batch_sizes, max_len]
         preview.click(preview_plans, inputs, [waste, chunks, lengths_plot, summary], api_name="plan")
@@ -376,11 +450,15 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             run_comparison, inputs + [precision, repeats, calls],
             [summary, waste, chunks, latency, costs, fidelity, lengths_plot, similarity, table, downloads, plans_state, code_for, explanation, code],
             api_name="compare", concurrency_limit=1, concurrency_id="engine",
+            # one progress bar where the eyes are, not an animated overlay on 14 outputs that
+            # keeps the browser busy while the strategies are being timed
+            show_progress_on=[summary],
         )
         code_for.change(explain, [code_for, plans_state], [explanation, code], api_name=False)
         preset.change(
             suggest_buckets, [preset, mode, text, workload, batch, seed, model, k, max_len, buckets_text], buckets_text, api_name=False
         )
+        mode.change(lambda m: (gr.update(visible=m == "texts"), gr.update(visible=m == "workload")), mode, [texts_group, workload_row], api_name=False)
         text.change(lambda: "texts", None, mode, api_name=False)
         for w in (workload, batch):
             w.change(lambda: "workload", None, mode, api_name=False)
