@@ -371,6 +371,11 @@ def _add_compare(subparsers: Subparsers) -> None:
     parser.add_argument("--repeats", type=int, default=5, metavar="R", help="timed runs after one warm-up (default 5)")
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
+    parser.add_argument(
+        "--cost-table", metavar="measure|FILE",
+        help="choose partitions by latency, not padding: 'measure' times every batch size x bucket "
+        "first; FILE is JSON {\"4x128\": ms, ...}",
+    )
     parser.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the results as JSON to OUT ('-' or no value: stdout)")
     parser.set_defaults(handler=_run_compare)
 
@@ -400,9 +405,12 @@ def _run_compare(args: argparse.Namespace) -> int:
         args.max_seq = auto_max_seq(lengths, limit=limit)
     if args.max_seq > limit:
         raise PlanError(f"--max-seq {args.max_seq} is over the model's limit of {limit} tokens")
+    options = plan_kwargs(args, lengths)
+    if args.cost_table:
+        options["cost_table"] = _cost_table(args.cost_table, engine, lengths, options)
     result = compare(
         engine, encoded, names, repeats=args.repeats, warmup=args.warmup, concurrent=args.concurrent,
-        texts=texts, progress=_progress, **plan_kwargs(args, lengths),
+        texts=texts, progress=_progress, **options,
     )
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -415,6 +423,20 @@ def _run_compare(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(payload, indent=2))
         print(f"results written to {args.json}")
     return 0
+
+
+def _cost_table(source: str, engine: Any, lengths: Sequence[int], options: dict[str, Any]) -> dict[tuple[int, int], float]:
+    """A latency table per compiled shape: measured now, or read from ``{"BxS": ms}`` JSON."""
+    from shapedemo.compare import measure_cost_table
+
+    if source == "measure":
+        keys = ("seq_buckets", "batch_sizes", "max_seq")
+        return measure_cost_table(engine, lengths, progress=_progress, **{k: options[k] for k in keys})
+    try:
+        raw = json.loads(Path(source).read_text(encoding="utf-8"))
+        return {tuple(int(x) for x in key.lower().split("x")): float(ms) for key, ms in raw.items()}  # type: ignore[misc]
+    except (OSError, ValueError, AttributeError) as exc:
+        raise PlanError(f"--cost-table {source}: not 'measure' nor a JSON file of {{\"4x128\": ms}} ({exc.__class__.__name__})") from None
 
 
 def format_comparison(payload: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from .engine import Engine, Outcome, ProgressFn, latency_stats
 from .model import Encoded, LoadedModel
 from .plan import Plan
 from .strategies import make_plan
+from .strategies.base import resolve_args
 from .workloads import sample_lengths
 
 REFERENCE = "dynamic-single"
@@ -83,6 +84,31 @@ def auto_max_seq(lengths: Sequence[int], *, limit: int = 512) -> int:
 def workload_lengths(name: str, batch: int, *, seed: int = 0, max_len: int = 512) -> list[int]:
     """Lengths of a built-in workload (``sst2-like``, ``squad-like``, ``wiki-like``, ``uniform``)."""
     return sample_lengths(name, batch, seed=seed, max_len=max_len)
+
+
+def measure_cost_table(
+    engine: Engine,
+    lengths: Sequence[int],
+    *,
+    seq_buckets: Sequence[int] | None = None,
+    batch_sizes: Sequence[int] | None = None,
+    max_seq: int | None = None,
+    repeats: int = 5,
+    progress: ProgressFn | None = None,
+) -> dict[tuple[int, int], float]:
+    """Measure every shape the partitioning strategies may use (batch sizes x sequence
+    buckets and max_seq): the table that lets ``partition``, ``buckets-partition`` and
+    ``packing`` choose the plan of least predicted latency instead of the fewest padding rows.
+    Packed rows are priced by the plain model at the same shape."""
+    args = resolve_args(lengths, seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq)
+    seqs = sorted(set(args.seq_buckets) | {args.max_seq})
+    shapes = [(b, s) for s in seqs for b in args.batch_sizes]
+    table = {}
+    for i, shape in enumerate(shapes):
+        if progress:
+            progress(i / len(shapes), f"measuring {shape[0]} x {shape[1]}")
+        table[shape] = engine.measure_shape(shape, repeats=repeats)
+    return table
 
 
 def encode_inputs(

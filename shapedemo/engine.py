@@ -196,6 +196,27 @@ class Engine:
         mem = [e.memory_mb for e in entries]
         return sum(e.compile_s for e in entries), (None if any(m is None for m in mem) else sum(mem))  # type: ignore[misc]
 
+    def measure_shape(self, shape: tuple[int, int], *, repeats: int = 5, warmup: int = 1) -> float:
+        """Median latency (ms) of one call at a static ``shape`` (random token ids, full rows):
+        an entry of the cost table that lets plans be chosen by measured latency."""
+        entry = self.compile(shape)
+        request = self._request(entry)
+        b, s = shape
+        rng = np.random.default_rng(b * 1000 + s)
+        feed = {
+            "input_ids": rng.integers(1000, 2000, size=(b, s), dtype=np.int64),
+            "attention_mask": np.ones((b, s), np.int64),
+            "token_type_ids": np.zeros((b, s), np.int64),
+        }
+        for _ in range(warmup):
+            request.infer(feed)
+        samples = []
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            request.infer(feed)
+            samples.append((time.perf_counter() - t0) * 1e3)
+        return float(statistics.median(samples))
+
     # ---------------------------------------------------------------- inputs and outputs
     def call_inputs(self, call: Call, encoded: Encoded, *, masked: bool = True, packed: bool = False) -> dict[str, np.ndarray]:
         """Scatter the sequences of ``call`` into padded ``[batch, seq]`` tensors."""

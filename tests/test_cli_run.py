@@ -92,3 +92,27 @@ def test_compare_json_to_stdout_with_a_workload(cache_dir):
     data = json.loads(out.stdout)
     assert data["num_sequences"] == 6 and [r["strategy"] for r in data["results"]] == ["dynamic", "partition"]
     assert data["results"][1]["params"]["max_seq"] == 128  # auto: the smallest of 128/256/384/512 that fits
+
+
+def test_compare_with_a_cost_table_file(tmp_path, cache_dir):
+    """7 sequences with batch sizes 1,2,4,8: by padding rows 4+2+1; by this table one call of 8."""
+    table = tmp_path / "costs.json"
+    table.write_text(json.dumps({"1x32": 10.0, "2x32": 11.0, "4x32": 12.0, "8x32": 13.0}))
+    out = run(
+        "compare", "--model", "synthetic:tiny", "--lengths", "3,4,5,6,7,8,9", "--strategies", "partition", "--max-seq", "32",
+        "--batch-sizes", "1,2,4,8", "--repeats", "1", "--cost-table", str(table), "--json", cache=cache_dir,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)["results"][0]
+    assert result["num_calls"] == 1 and result["compiled_shapes"] == [[8, 32]]
+    assert result["params"]["objective"] == "latency" and result["params"]["predicted_latency_ms"] == 13.0
+    plain = run("compare", "--model", "synthetic:tiny", "--lengths", "3,4,5,6,7,8,9", "--strategies", "partition", "--max-seq", "32", "--repeats", "1", "--json", cache=cache_dir)
+    assert json.loads(plain.stdout)["results"][0]["compiled_shapes"] == [[1, 32], [2, 32], [4, 32]]
+
+
+def test_measured_cost_table_covers_every_shape(tiny_engine):
+    from shapedemo.compare import measure_cost_table
+
+    table = measure_cost_table(tiny_engine, [5, 20], seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=64, repeats=1)
+    assert sorted(table) == [(1, 16), (1, 32), (1, 64), (2, 16), (2, 32), (2, 64)]
+    assert all(ms > 0 for ms in table.values())
