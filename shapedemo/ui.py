@@ -51,6 +51,9 @@ PLOTS = [
     ("lengths", "sequence lengths and buckets"),
     ("similarity", "cosine similarity of the texts (dynamic-single embeddings)"),
 ]
+#: The page ticks the core's defaults and padding-nomask: one more run of the padding shape, and
+#: the fidelity plot then shows what leaving the mask out breaks, not only round-off.
+PAGE_STRATEGIES = [n for n in STRATEGY_NAMES if n in DEFAULT_STRATEGIES or n == "padding-nomask"]
 MAX_TEXTS = 64
 MAX_BATCH = 256
 MAX_LEN_CHOICES = ["auto", "64", "128", "256", "384", "512"]
@@ -360,15 +363,16 @@ def embed_texts(text: str, spec: str) -> tuple[Any, str]:
     return plots.similarity_figure(texts, embeddings), summary
 
 
-def suggest_buckets(preset: str, mode: str, text: str, workload: str, batch: float, seed: float, spec: str, k: float, max_len: str, current: str) -> str:
-    """Fill the bucket box from a preset (tuned: the exact optimum for these lengths)."""
+def suggest_buckets(preset: str, mode: str, text: str, workload: str, batch: float, seed: float, spec: str, k: float, max_len: str, current: str) -> Any:
+    """Show in the bucket box the buckets a preset gives for these inputs (tuned: the exact
+    optimum for these lengths); the box takes typing only under 'custom'."""
     if preset == "custom":
-        return current
+        return gr.update(value=current, interactive=True)
     try:
         s = _settings(mode, text, workload, batch, seed, spec, "auto", preset, current or "16", k, "1", max_len)
     except USER_ERRORS:
-        return current
-    return ",".join(str(b) for b in s["seq_buckets"])
+        return gr.update(value=current, interactive=False)
+    return gr.update(value=",".join(str(b) for b in s["seq_buckets"]), interactive=False)
 
 
 # ------------------------------------------------------------------------------ the page
@@ -410,13 +414,13 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                     seed = gr.Number(0, precision=0, label="seed", minimum=0)
                 model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
                                     info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
-                strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=list(DEFAULT_STRATEGIES), label="strategies",
-                                              info="padding-nomask leaves the attention mask out, to show what that breaks")
+                strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=PAGE_STRATEGIES, label="strategies",
+                                              info="padding-nomask leaves the attention mask out, to show what that breaks; dynamic-single (one call per sequence) is always run as the fidelity reference")
                 with gr.Accordion("strategy configuration: buckets, batch sizes, precision, repeats", open=False):
                     with gr.Row():
                         preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
                         k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
-                    buckets_text = gr.Textbox("16,32,64,128,256", label="sequence buckets (editable: choose 'custom')")
+                    buckets_text = gr.Textbox("16,32,64,128", label="sequence buckets in use (to type your own, choose 'custom')", interactive=False)
                     batch_sizes = gr.Textbox("1,2,4,8", label="batch sizes (partitioning)")
                     max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input")
                     with gr.Row():
@@ -426,7 +430,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                 with gr.Row():
                     preview = gr.Button("Preview plans")
                     run = gr.Button("Compare", variant="primary")
-                downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False)
+                downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False, visible=False)
             with gr.Column(scale=3, min_width=480):
                 summary = gr.Markdown(START_SUMMARY, elem_id="summary")
                 waste, lengths_plot = _plot("waste"), _plot("lengths")
@@ -434,19 +438,22 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             headers=TABLE_HEADERS, label="results (one row per strategy; ms per batch)", interactive=False, wrap=True,
             column_widths=TABLE_WIDTHS, elem_id="results",
         )
-        chunks = _plot("chunks")
+        # full width where a figure has a label per strategy: at half width, seven strategies'
+        # labels run into each other
+        chunks, latency, costs = _plot("chunks"), _plot("latency"), _plot("costs")
         with gr.Row(equal_height=False):
-            latency, costs = _plot("latency"), _plot("costs")
-        with gr.Row(equal_height=False):
-            fidelity, similarity = _plot("fidelity"), _plot("similarity")
+            with gr.Column(scale=3, min_width=480):
+                fidelity = _plot("fidelity")
+            with gr.Column(scale=2, min_width=360):
+                similarity = _plot("similarity")
         with gr.Accordion("the OpenVINO code for a strategy's plan, to copy", open=True):
             code_for = gr.Dropdown(list(DEFAULT_STRATEGIES), value="dynamic", label="strategy")
             explanation = gr.Markdown()
             code = gr.Code(language="python", label="OpenVINO code generated from the plan", show_line_numbers=False, elem_id="code")
 
         inputs = [mode, text, workload, batch, seed, model, strategies, preset, buckets_text, k, batch_sizes, max_len]
-        preview.click(preview_plans, inputs, [waste, chunks, lengths_plot, summary], api_name="plan")
-        run.click(
+        planned = preview.click(preview_plans, inputs, [waste, chunks, lengths_plot, summary], api_name="plan")
+        compared = run.click(
             run_comparison, inputs + [precision, repeats, calls],
             [summary, waste, chunks, latency, costs, fidelity, lengths_plot, similarity, table, downloads, plans_state, code_for, explanation, code],
             api_name="compare", concurrency_limit=1, concurrency_id="engine",
@@ -455,9 +462,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             show_progress_on=[summary],
         )
         code_for.change(explain, [code_for, plans_state], [explanation, code], api_name=False)
-        preset.change(
-            suggest_buckets, [preset, mode, text, workload, batch, seed, model, k, max_len, buckets_text], buckets_text, api_name=False
-        )
+        # the bucket box shows the buckets in use: at load, on a new preset, after every run
+        bucket_inputs = [preset, mode, text, workload, batch, seed, model, k, max_len, buckets_text]
+        for event in (demo.load, preset.change, planned.success, compared.success):
+            event(suggest_buckets, bucket_inputs, buckets_text, api_name=False)
+        compared.success(lambda: gr.update(visible=True), None, downloads, api_name=False)
         mode.change(lambda m: (gr.update(visible=m == "texts"), gr.update(visible=m == "workload")), mode, [texts_group, workload_row], api_name=False)
         text.change(lambda: "texts", None, mode, api_name=False)
         for w in (workload, batch):
