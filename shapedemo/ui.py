@@ -416,7 +416,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                                     info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
                 strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=PAGE_STRATEGIES, label="strategies",
                                               info="padding-nomask leaves the attention mask out, to show what that breaks; dynamic-single (one call per sequence) is always run as the fidelity reference")
-                with gr.Accordion("strategy configuration: buckets, batch sizes, precision, repeats", open=False):
+                with gr.Accordion("settings: buckets, batch sizes, precision, repeats", open=False):
                     with gr.Row():
                         preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
                         k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")

@@ -23,7 +23,11 @@ from shapedemo.compare import auto_max_seq, workload_lengths  # noqa: E402
 from shapedemo.engine import Engine  # noqa: E402
 from shapedemo.strategies import make_plan  # noqa: E402
 
-pytestmark = pytest.mark.app
+pytestmark = [
+    pytest.mark.app,
+    # gradio's queue calls pandas APIs that pandas 3 deprecates: theirs to fix, not ours
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),
+]
 
 TEXTS = [
     "A man is eating food.",
