@@ -42,6 +42,38 @@ def rss_mb() -> float | None:
         return None
 
 
+def blob_budget_mb() -> int:
+    """Disk budget of the compiled-blob cache: ``$SHAPEDEMO_BLOB_CACHE_MB`` (0 turns it off).
+
+    A blob holds the model's weights (about 90 MB per compiled shape of MiniLM), so the cache
+    is pruned, oldest first, to this size whenever an engine starts.
+    """
+    try:
+        return int(os.environ.get("SHAPEDEMO_BLOB_CACHE_MB", "2048"))
+    except ValueError:
+        return 2048
+
+
+def prune_blobs(folder: Path, *, budget_mb: float) -> list[Path]:
+    """Delete the least recently used ``*.blob`` files below ``folder`` until the rest fit
+    ``budget_mb``; returns what was deleted."""
+    if not folder.is_dir():
+        return []
+    blobs = sorted(folder.rglob("*.blob"), key=lambda p: p.stat().st_mtime, reverse=True)
+    kept, removed = 0.0, []
+    for blob in blobs:
+        size = blob.stat().st_size / 2**20
+        if kept + size <= budget_mb:
+            kept += size
+            continue
+        try:
+            blob.unlink()
+            removed.append(blob)
+        except OSError:
+            pass
+    return removed
+
+
 def latency_stats(samples: Sequence[float]) -> dict[str, Any]:
     """Median, mean, min, max and p90 of latency samples in ms (benchmark_app's report).
 
@@ -119,9 +151,12 @@ class Engine:
         if cache:
             # one blob folder per precision setting: OpenVINO 2026.4's CPU plugin imported a
             # blob compiled at f32 into a bf16 session here and crashed in infer()
-            blobs = Path(cache) / "blobs" / precision
-            blobs.mkdir(parents=True, exist_ok=True)
-            self.config["CACHE_DIR"] = str(blobs)
+            budget = blob_budget_mb()
+            if budget > 0:
+                prune_blobs(Path(cache) / "blobs", budget_mb=budget)
+                blobs = Path(cache) / "blobs" / precision
+                blobs.mkdir(parents=True, exist_ok=True)
+                self.config["CACHE_DIR"] = str(blobs)
         if precision != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = precision
         self._compiled: dict[tuple[bool, tuple[int, int] | None], Compiled] = {}

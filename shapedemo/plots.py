@@ -513,14 +513,15 @@ def _latency(result: dict[str, Any]) -> tuple[list[float], float | None]:
 
 
 def _ratio_text(ratio: float, *, is_reference: bool) -> str:
-    """``2.00x slower``, ``0.80x faster``, ``1.00x``: always the ratio first, with two decimals."""
+    """``2.00x slower``, ``0.80x = 1.25x faster``, ``1.00x``: the latency ratio first, with two
+    decimals; a speed-up is also said as a speed-up (0.55x reads as "1.82x faster")."""
     text = f"{ratio:.2f}x"
     if is_reference:
         return text + " (reference)"
     if ratio > 1.005:
         return text + " slower"
     if ratio < 0.995:
-        return text + " faster"
+        return f"{text} = {1 / ratio:.2f}x faster"
     return text
 
 
@@ -651,7 +652,7 @@ def costs_figure(results: list[dict[str, Any]]) -> go.Figure:
     if not results:
         return _empty_figure(title, height=420)
     names = [str(r.get("strategy", "?")) for r in results]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["compile time (s)", "memory (MB)"], horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["compile time (s)", "memory (MiB)"], horizontal_spacing=0.12)
     compile_s = [_number(r.get("compile_s")) for r in results]
     memory = [_number(r.get("memory_mb")) for r in results]
     _strategy_bars(
@@ -674,15 +675,15 @@ def costs_figure(results: list[dict[str, Any]]) -> go.Figure:
         col=2,
         missing="not measured",
         name="memory",
-        text=[f"{v:.0f} MB" if v is not None else "" for v in memory],
+        text=[f"{v:.0f} MiB" if v is not None else "" for v in memory],
         textposition="outside",
-        hovertemplate="%{x}<br>%{y:.1f} MB<extra></extra>",
+        hovertemplate="%{x}<br>%{y:.1f} MiB<extra></extra>",
     )
     for col, values in ((1, compile_s), (2, memory)):
         top = max((v for v in values if v is not None), default=1.0) or 1.0
         fig.update_yaxes(range=[0, top * 1.2], row=1, col=col)
     fig.update_yaxes(title_text="seconds", row=1, col=1)
-    fig.update_yaxes(title_text="MB", row=1, col=2)
+    fig.update_yaxes(title_text="MiB", row=1, col=2)
     fig.update_xaxes(tickangle=-30)
     _base_layout(fig, title=title, height=440)
     return fig

@@ -12,7 +12,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -22,7 +21,7 @@ import gradio as gr
 from . import plots
 from .buckets import parse_int_list, positive_sizes, resolve_buckets
 from .codegen import plan_code
-from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, embed, workload_lengths
+from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, workload_lengths
 from .engine import Engine, EngineError
 from .model import SYNTHETIC_SIZES, LoadedModel, ModelError, TextError, default_spec, load_model
 from .plan import Plan, PlanError
@@ -278,7 +277,8 @@ TABLE_WIDTHS = ["13%", "6%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "8%", "9%
 
 
 def write_downloads(comparison: Comparison) -> tuple[str, str]:
-    folder = Path(tempfile.mkdtemp(prefix="shapedemo-"))
+    folder = Path(tempfile.gettempdir()) / f"shapedemo-results-{os.getpid()}"  # one folder, overwritten
+    folder.mkdir(exist_ok=True)
     csv_path, json_path = folder / "shapedemo-results.csv", folder / "shapedemo-results.json"
     with csv_path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -346,21 +346,6 @@ def run_comparison(
         explanation,
         code,
     )
-
-
-def embed_texts(text: str, spec: str) -> tuple[Any, str]:
-    """Embed one text per line with native dynamic shapes: similarity heatmap and latency."""
-    with errors_to_ui("embedding"):
-        texts = split_texts(text)
-        engine = get_engine(spec or default_spec())
-        start = time.perf_counter()
-        encoded, embeddings = embed(engine, texts)
-        ms = (time.perf_counter() - start) * 1e3
-    summary = (
-        f"{len(texts)} texts, {sum(encoded.lengths)} tokens (longest {max(encoded.lengths)}), "
-        f"one dynamic-shape call: {ms:.1f} ms on {engine.device} ({engine.inference_precision})"
-    )
-    return plots.similarity_figure(texts, embeddings), summary
 
 
 def suggest_buckets(preset: str, mode: str, text: str, workload: str, batch: float, seed: float, spec: str, k: float, max_len: str, current: str) -> Any:

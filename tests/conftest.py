@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# tests compile many shapes: keep the compiled-blob cache of each test session small
+os.environ.setdefault("SHAPEDEMO_BLOB_CACHE_MB", "256")
 
 
 @pytest.fixture(scope="session")

@@ -137,3 +137,30 @@ def test_generated_code_runs_and_matches_the_engine(tiny_engine, tmp_path, strat
     outcome = tiny_engine.run(plan, encoded, warmup=0)
     for got, want in zip(scope["hidden"], outcome.hidden):
         assert np.abs(got - want).max() <= 1e-5
+
+
+def test_blob_cache_is_pruned_oldest_first(tmp_path):
+    import os
+
+    from shapedemo.engine import prune_blobs
+
+    for i, name in enumerate(["old", "mid", "new"]):
+        blob = tmp_path / "f32" / f"{name}.blob"
+        blob.parent.mkdir(exist_ok=True)
+        blob.write_bytes(b"x" * 2**20)
+        os.utime(blob, (1000 + i, 1000 + i))
+    removed = prune_blobs(tmp_path, budget_mb=2.5)
+    assert [p.name for p in removed] == ["old.blob"]
+    assert sorted(p.name for p in tmp_path.rglob("*.blob")) == ["mid.blob", "new.blob"]
+
+
+def test_blob_cache_can_be_turned_off(tiny, tmp_path, monkeypatch):
+    from shapedemo.engine import Engine
+
+    monkeypatch.setenv("SHAPEDEMO_BLOB_CACHE_MB", "0")
+    engine = Engine(tiny, precision="f32", cache_dir=tmp_path)
+    assert "CACHE_DIR" not in engine.config
+    monkeypatch.setenv("SHAPEDEMO_BLOB_CACHE_MB", "100")
+    engine = Engine(tiny, precision="f32", cache_dir=tmp_path)
+    engine.compile((1, 16))
+    assert list((tmp_path / "blobs" / "f32").glob("*.blob"))

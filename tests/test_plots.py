@@ -248,7 +248,7 @@ def test_latency_ratios_against_dynamic() -> None:
     texts = annotation_texts(fig)
     assert any(t.startswith("<b>1.00x") for t in texts)
     assert any("2.00x slower" in t for t in texts)
-    assert any("0.80x faster" in t for t in texts)
+    assert any("0.80x = 1.25x faster" in t for t in texts)
     assert fig.layout.yaxis.title.text == "latency per batch (ms)"
     assert fig.data[1].marker.color == plots.STRATEGY_COLORS["padding"]
 
@@ -279,7 +279,7 @@ def test_costs_two_subplots_with_shape_counts_and_missing_values() -> None:
     assert list(compile_bar.text) == ["1 dynamic<br>model", "2 shapes"]
     assert memory_bar.y[0] is None and memory_bar.y[1] == 90.0
     assert "not measured" in annotation_texts(fig)
-    assert {"compile time (s)", "memory (MB)"} <= set(annotation_texts(fig))
+    assert {"compile time (s)", "memory (MiB)"} <= set(annotation_texts(fig))
 
 
 # ---------------------------------------------------------------------------------------------
