@@ -21,7 +21,7 @@ import gradio as gr
 from . import plots
 from .buckets import parse_int_list, positive_sizes, resolve_buckets
 from .codegen import plan_code
-from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, workload_lengths
+from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, measure_cost_table, workload_lengths
 from .engine import Engine, EngineError
 from .model import SYNTHETIC_SIZES, LoadedModel, ModelError, TextError, default_spec, load_model
 from .plan import Plan, PlanError
@@ -53,6 +53,7 @@ PLOTS = [
 #: The page ticks the core's defaults and padding-nomask: one more run of the padding shape, and
 #: the fidelity plot then shows what leaving the mask out breaks, not only round-off.
 PAGE_STRATEGIES = [n for n in STRATEGY_NAMES if n in DEFAULT_STRATEGIES or n == "padding-nomask"]
+OBJECTIVES = ["fewest padding rows", "measured latency"]
 MAX_TEXTS = 64
 MAX_BATCH = 256
 MAX_LEN_CHOICES = ["auto", "64", "128", "256", "384", "512"]
@@ -228,6 +229,13 @@ def summarize(comparison: Comparison) -> str:
         f"`{comparison.model}`, {comparison.device} ({comparison.precision}); {comparison.wall_s:.1f} s in all.",
         "",
     ]
+    for r in comparison.results:
+        predicted = r.get("params", {}).get("predicted_latency_ms")
+        if predicted is not None:
+            lines.append(
+                f"- `{r['strategy']}` split chosen by measured latency: predicted {predicted:.1f} ms, "
+                f"measured {r['latency_ms']['median']:.1f} ms."
+            )
     dyn = results.get("dynamic")
     static = [r for r in comparison.results if not r.get("dynamic") and r["strategy"] != "padding-nomask"]
     if dyn and static:
@@ -307,7 +315,7 @@ def explain(strategy: str, plans: dict[str, Plan] | None) -> tuple[str, str]:
 def run_comparison(
     mode: str, text: str, workload: str, batch: float, seed: float, spec: str, strategies: Sequence[str],
     preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
-    precision: str, repeats: float, calls: str, progress: gr.Progress = gr.Progress(),
+    precision: str, repeats: float, calls: str, objective: str = OBJECTIVES[0], progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
     """Plan, compile, warm up and time every chosen strategy on the same inputs."""
     with errors_to_ui("the comparison"):
@@ -315,9 +323,14 @@ def run_comparison(
         s = _settings(mode, text, workload, batch, seed, spec, precision, preset, buckets_text, k, batch_sizes_text, max_len)
         names = list(strategies) or list(DEFAULT_STRATEGIES)
         n_repeats = max(1, min(int(repeats or 5), 50))
+        shape_options = dict(seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"])
+        cost_table = None
+        if objective == OBJECTIVES[1]:
+            cost_table = measure_cost_table(
+                s["engine"], s["lengths"], **shape_options, progress=lambda frac, what: progress(frac, desc=what)
+            )
         comparison = compare(
-            s["engine"], s["encoded"], names,
-            seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"],
+            s["engine"], s["encoded"], names, **shape_options, cost_table=cost_table,
             repeats=n_repeats, warmup=1, concurrent=(calls == "concurrent"), texts=s["texts"],
             progress=lambda frac, what: progress(frac, desc=what),
         )
@@ -412,6 +425,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                         precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
                         calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")
                     repeats = gr.Slider(1, 30, value=5, step=1, label="repeats (after one warm-up)")
+                    objective = gr.Radio(
+                        OBJECTIVES, value=OBJECTIVES[0], label="how partitions are chosen",
+                        info="measured latency: first times every batch size x bucket, then partition, "
+                        "buckets-partition and packing pick the split of least predicted latency",
+                    )
                 with gr.Row():
                     preview = gr.Button("Preview plans")
                     run = gr.Button("Compare", variant="primary")
@@ -439,7 +457,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
         inputs = [mode, text, workload, batch, seed, model, strategies, preset, buckets_text, k, batch_sizes, max_len]
         planned = preview.click(preview_plans, inputs, [waste, chunks, lengths_plot, summary], api_name="plan")
         compared = run.click(
-            run_comparison, inputs + [precision, repeats, calls],
+            run_comparison, inputs + [precision, repeats, calls, objective],
             [summary, waste, chunks, latency, costs, fidelity, lengths_plot, similarity, table, downloads, plans_state, code_for, explanation, code],
             api_name="compare", concurrency_limit=1, concurrency_id="engine",
             # one progress bar where the eyes are, not an animated overlay on 14 outputs that

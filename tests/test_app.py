@@ -50,6 +50,7 @@ def page_inputs(**changes: Any) -> dict[str, Any]:
         "spec": "minilm", "strategies": STRATEGIES, "preset": "custom",
         "buckets_text": ",".join(map(str, BUCKETS)), "k": 4, "batch_sizes_text": ",".join(map(str, BATCH_SIZES)),
         "max_len": "128", "precision": "f32", "repeats": REPEATS, "calls": "sync",
+        "objective": "fewest padding rows",
     }
     values.update(changes)
     return values
@@ -167,6 +168,18 @@ def test_run_comparison_on_a_workload(minilm):
     check_figures(list(out[1:7]), plans, lengths)
     check_table(out[8], plans)
     assert out[7].layout.annotations[0].text == "nothing to show yet"  # no texts, no similarity
+
+
+def test_partitions_chosen_by_measured_latency(minilm):
+    """The measured objective: every partitioning plan says so and predicts a latency from the
+    measured table, and the summary reports predicted next to measured."""
+    names = ["partition", "buckets-partition", "packing"]
+    out = ui.run_comparison(*page_inputs(strategies=names, objective="measured latency").values())
+    plans = out[10]
+    for name in names:
+        assert plans[name].params["objective"] == "latency"
+        assert plans[name].params["predicted_latency_ms"] > 0
+    assert "chosen by measured latency" in out[0]
 
 
 def test_preview_plans_runs_nothing(monkeypatch, text_lengths):
