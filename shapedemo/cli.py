@@ -120,14 +120,14 @@ def lengths_from_args(args: argparse.Namespace) -> list[int]:
     return sample_lengths(args.workload, args.batch, seed=args.seed, max_len=max_len)
 
 
-def _read_text(path: str) -> str:
+def _read_text(path: str, *, what: str = "lengths file") -> str:
     if path == "-":
         return sys.stdin.read()
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise PlanError(f"cannot read lengths file {path}: {reason}") from None
+        raise PlanError(f"cannot read {what} {path}: {reason}") from None
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -298,10 +298,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_texts(path: str) -> list[str]:
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read texts file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = _read_text(path, what="texts file")
     texts = [line.strip() for line in text.splitlines() if line.strip()]
     if not texts:
         raise PlanError(f"texts file {path} holds no text (one text per line)")
