@@ -386,9 +386,26 @@ INTRO = (
 START_SUMMARY = "Nothing has run yet: press **Preview plans** or **Compare**.\n\n" + HONEST_NOTE
 
 
+CAPTIONS = {
+    "waste": "Each bar is one row of a call: colour = real tokens, grey = pad the device computes anyway.",
+    "lengths": "How long the inputs are; dashed lines are bucket edges: a sequence is padded up to the next edge.",
+    "chunks": "How each strategy splits the batch into calls: block width = the call's batch size, hatched = padding "
+    "rows. More blocks = more calls; more distinct shapes = more compiled models.",
+    "latency": "Time per whole batch over the repeats; the ratio to native dynamic's median is written above each box.",
+    "costs": "Paid before the first request: compile time, and the process memory the compiled models added "
+    "(read from RSS, so approximate).",
+    "fidelity": "Distance from one call per sequence (no padding at all): masked strategies stay at round-off, "
+    "the unmasked pad leaks into every output.",
+    "similarity": "Cosine similarity of the sentence embeddings (texts only): similar sentences score high.",
+}
+
+
 def _plot(key: str) -> gr.Plot:
-    """A plot without Gradio's label box: every figure carries its own title."""
-    return gr.Plot(label=dict(PLOTS)[key], show_label=False, elem_id=f"plot-{key}")
+    """A plot without Gradio's label box (every figure carries its own title), with one line on
+    how to read it."""
+    plot = gr.Plot(label=dict(PLOTS)[key], show_label=False, elem_id=f"plot-{key}")
+    gr.Markdown(CAPTIONS[key], elem_classes=["caption"])
+    return plot
 
 
 def build_demo(*, spec: str | None = None) -> gr.Blocks:
