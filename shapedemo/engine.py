@@ -212,7 +212,7 @@ class Engine:
         """Compile everything ``plan`` needs; returns (compile seconds, memory MiB) of the
         models it compiled now (0 for shapes already compiled)."""
         needed = self.shapes_needed(plan)
-        total_s, total_mb, fresh = 0.0, 0.0, False
+        total_s, total_mb = 0.0, 0.0
         for i, (packed, shape) in enumerate(needed):
             label = "dynamic model" if shape is None else f"{shape[0]} x {shape[1]}"
             if progress:
@@ -220,10 +220,9 @@ class Engine:
             if (packed, shape) in self._compiled:
                 continue
             entry = self.compile(shape, packed=packed)
-            fresh = True
             total_s += entry.compile_s
             total_mb += entry.memory_mb or 0.0
-        return total_s, (total_mb if fresh else 0.0)
+        return total_s, total_mb
 
     def plan_costs(self, plan: Plan) -> tuple[float, float | None]:
         """Compile seconds and memory (MiB) of every compiled model ``plan`` uses."""
@@ -312,14 +311,15 @@ class Engine:
         return hidden, np.stack(pooled) if n else np.zeros((0, 0), np.float32)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- running
-    def _run_once(self, plan: Plan, feeds: list[dict[str, np.ndarray]], *, keep: bool, concurrent: bool) -> tuple[float, list[float], list[dict[str, np.ndarray]]]:
-        if concurrent and len(plan.calls) > 1:
-            return self._run_concurrent(plan, feeds, keep=keep)
+    def _run_once(self, entries: list[Compiled], feeds: list[dict[str, np.ndarray]], *, keep: bool, concurrent: bool) -> tuple[float, list[float], list[dict[str, np.ndarray]]]:
+        """One timed pass over a plan's calls; ``entries[i]`` is the compiled model of call i."""
+        if concurrent and len(entries) > 1:
+            return self._run_concurrent(entries, feeds, keep=keep)
+        requests = [self._request(entry) for entry in entries]
         call_ms: list[float] = []
         outputs: list[dict[str, np.ndarray]] = []
         start = time.perf_counter()
-        for call, feed in zip(plan.calls, feeds):
-            request = self._request(self._entry(plan, call))
+        for request, feed in zip(requests, feeds):
             t0 = time.perf_counter()
             request.infer(feed)
             call_ms.append((time.perf_counter() - t0) * 1e3)
@@ -328,15 +328,15 @@ class Engine:
         total = (time.perf_counter() - start) * 1e3
         return total, call_ms, outputs
 
-    def _run_concurrent(self, plan: Plan, feeds: list[dict[str, np.ndarray]], *, keep: bool) -> tuple[float, list[float], list[dict[str, np.ndarray]]]:
+    def _run_concurrent(self, entries: list[Compiled], feeds: list[dict[str, np.ndarray]], *, keep: bool) -> tuple[float, list[float], list[dict[str, np.ndarray]]]:
         """All calls in flight at once through one AsyncInferQueue per compiled model."""
         import openvino as ov
 
         queues: dict[int, Any] = getattr(self._local, "queues", None) or {}
         self._local.queues = queues
-        results: list[dict[str, np.ndarray]] = [{} for _ in plan.calls]
-        call_ms = [0.0] * len(plan.calls)
-        starts = [0.0] * len(plan.calls)
+        results: list[dict[str, np.ndarray]] = [{} for _ in entries]
+        call_ms = [0.0] * len(entries)
+        starts = [0.0] * len(entries)
 
         def done(request: Any, index: int) -> None:
             call_ms[index] = (time.perf_counter() - starts[index]) * 1e3
@@ -344,7 +344,6 @@ class Engine:
                 results[index] = {o.get_any_name(): request.get_tensor(o).data.copy() for o in request.model_outputs}
 
         used: dict[int, Any] = {}
-        entries = [self._entry(plan, call) for call in plan.calls]
         for entry in entries:
             key = id(entry.compiled)
             if key not in queues:
@@ -377,23 +376,19 @@ class Engine:
         ``repeats`` timed runs; outputs from the last run, in request order, padding trimmed."""
         if list(plan.lengths) != encoded.lengths:
             raise EngineError("the plan was made for other sequence lengths than the tokens given")
-        if plan.packed and self.loaded.packed is None:
-            raise EngineError(
-                f"{self.loaded.spec} cannot pack sequences: "
-                + (self.loaded.packed_unavailable or "it has no packed variant")
-            )
-        self.prepare(plan, progress=progress)
+        self.prepare(plan, progress=progress)  # raises EngineError where packing is unavailable
+        entries = [self._entry(plan, call) for call in plan.calls]
         feeds = [self.call_inputs(c, encoded, masked=plan.masked, packed=plan.packed) for c in plan.calls]
         for i in range(warmup):
             if progress:
                 progress(0.0, f"{plan.strategy}: warming up")
-            self._run_once(plan, feeds, keep=False, concurrent=concurrent)
+            self._run_once(entries, feeds, keep=False, concurrent=concurrent)
         outcome = Outcome(plan, [], np.zeros((0, 0), np.float32))
         outputs: list[dict[str, np.ndarray]] = []
         for i in range(max(1, repeats)):
             if progress:
                 progress(i / max(1, repeats), f"{plan.strategy}: run {i + 1}/{repeats}")
-            total, per_call, outs = self._run_once(plan, feeds, keep=(i == max(1, repeats) - 1), concurrent=concurrent)
+            total, per_call, outs = self._run_once(entries, feeds, keep=(i == max(1, repeats) - 1), concurrent=concurrent)
             outcome.total_ms.append(total)
             outcome.call_ms.append(per_call)
             if outs:
