@@ -158,7 +158,7 @@ def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
     names = getattr(args, "strategies", None)
     if names is not None:
         fields["strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
-    for key in ("model", "precision", "repeats", "warmup", "cost_table"):
+    for key in ("model", "device", "static_only", "precision", "repeats", "warmup", "jobs", "cost_table"):
         if getattr(args, key, None) is not None:
             fields[key] = getattr(args, key)
     if getattr(args, "concurrent", False):
@@ -260,6 +260,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision", default="auto", choices=["auto", "f32", "bf16"],
         help="inference precision (auto: the device default; f32 to check fidelity)",
     )
+    parser.add_argument(
+        "--device", default="CPU", metavar="NAME",
+        help="OpenVINO device to run on: CPU (default), GPU, NPU, AUTO, HETERO:..., MULTI:...",
+    )
 
 
 def _read_texts(path: str) -> list[str]:
@@ -298,7 +302,9 @@ def _run_embed(args: argparse.Namespace) -> int:
     from shapedemo.compare import embed
 
     texts = _read_texts(args.texts_file)
-    settings = RunSettings(texts=tuple(texts), model=args.model, precision=args.precision, limits=CLI_LIMITS).validate()
+    settings = RunSettings(
+        texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS
+    ).validate()
     encoded, embeddings = embed(_engine(settings), list(settings.texts or ()))
     rows = [
         {"text": t, "tokens": n, "embedding": [float(x) for x in e]}
@@ -339,6 +345,14 @@ def _add_compare(subparsers: Subparsers) -> None:
     parser.add_argument("--repeats", type=int, default=5, metavar="R", help="timed runs after one warm-up (default 5)")
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, metavar="N",
+        help="with --concurrent: requests in flight at once, the same for every strategy (default 2)",
+    )
+    parser.add_argument(
+        "--static-only", action="store_true",
+        help="refuse dynamic shapes on the device, as an NPU does: dynamic strategies are reported, not run",
+    )
     parser.add_argument(
         "--cost-table", metavar="measure|FILE",
         help="choose partitions by latency, not padding: 'measure' times every batch size x bucket "

@@ -32,6 +32,8 @@ DEFAULT_STRATEGIES: tuple[str, ...] = (
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
 MAX_SEQ_STEPS: tuple[int, ...] = (128, 256, 384, 512)
+MAX_JOBS = 16
+"""Requests in flight at once in concurrent mode (the same for every strategy)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ CLI_LIMITS = Limits(
         "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "max_seq",
         "pack length": "pack_seq", "repeats": "--repeats", "warm-up runs": "--warmup",
         "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
+        "jobs": "--jobs",
     },
 )
 
@@ -96,7 +99,9 @@ class RunSettings:
     Input: exactly one of ``texts``, ``lengths`` or ``workload`` (+ ``batch``, ``seed``).
     ``seq_buckets`` is a preset (``pow2``, ``linear[:STEP]``, ``tuned:K``) or a list, worked
     out on the input's lengths; ``batch_sizes`` a list or its text; ``max_seq`` None picks
-    ``default_max_seq``. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
+    ``default_max_seq``. ``device`` is the target (where the strategies run; the fidelity
+    reference always runs on the CPU); ``static_only`` refuses dynamic shapes there, as an NPU
+    would. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
     (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``.
     """
 
@@ -107,6 +112,7 @@ class RunSettings:
     seed: int = 0
     model: str | None = None
     device: str = "CPU"
+    static_only: bool = False
     precision: str = "auto"
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     seq_buckets: str | Sequence[int] | None = None
@@ -117,6 +123,7 @@ class RunSettings:
     repeats: int = 5
     warmup: int = 1
     calls: str = "sync"
+    jobs: int = 2
     limits: Limits = field(default=CLI_LIMITS, compare=False)
 
     @property
@@ -180,6 +187,7 @@ class RunSettings:
         _check_range(self.warmup, 0, caps.warmup, what=caps.name("warm-up runs"))
         if self.precision not in PRECISIONS:
             raise PlanError(f"{caps.name('precision')} {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        _check_range(self.jobs, 1, MAX_JOBS, what=caps.name("jobs"))
         if self.calls not in CALLS:
             raise PlanError(f"calls {self.calls!r}: choose one of {', '.join(CALLS)}")
         if not str(self.device or "").strip():
