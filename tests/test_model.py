@@ -3,6 +3,7 @@ every model source kind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -216,7 +217,7 @@ def _write_folder(folder: Path, *, model_type: str = "bert") -> None:
 
     weights, dims = synthetic_weights("tiny")
     folder.mkdir(parents=True, exist_ok=True)
-    config = dict(dims.to_dict(), model_type=model_type, architectures=["BertModel"])
+    config = dict(dataclasses.asdict(dims), model_type=model_type, architectures=["BertModel"])
     (folder / "config.json").write_text(json.dumps(config))
     save_file({f"bert.{k}": v for k, v in weights.items()}, str(folder / "model.safetensors"))
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
@@ -292,7 +293,7 @@ def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):
     and without either, the error names the package to install."""
     from huggingface_hub import constants
 
-    import shapedemo.model as model
+    import shapedemo.model.sources as model
 
     commit = "89abcdef0123456789abcdef0123456789abcdef"
     root = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
