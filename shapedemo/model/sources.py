@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -161,10 +160,7 @@ def _cached_build(
 
 
 def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Path | None) -> LoadedModel:
-    config_path = folder / "config.json"
-    if not config_path.exists():
-        raise ModelError(f"{spec}: no config.json in {folder}")
-    dims = BertDims.from_config(json.loads(config_path.read_text()), source=spec)
+    dims = BertDims.from_folder(folder, source=spec)
     weight_files = sorted(folder.glob("*.safetensors"))
     if not weight_files:
         raise ModelError(f"{spec}: no .safetensors weights in {folder} (pytorch .bin files are not read: no torch)")
@@ -219,7 +215,7 @@ def _from_ir(spec: str, path: Path) -> LoadedModel:
     dims = None
     if (folder / "config.json").exists():
         try:
-            dims = BertDims.from_config(json.loads((folder / "config.json").read_text()), source=spec)
+            dims = BertDims.from_folder(folder, source=spec)
         except ModelError:
             dims = None
     return LoadedModel(

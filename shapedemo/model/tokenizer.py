@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, first_line, transformers_module
 
 
 class TextError(ValueError):
@@ -29,12 +28,17 @@ class Encoded:
 
 
 class Tokenizer:
-    """A thin wrapper over a ``tokenizers`` tokenizer (fast, no transformers import)."""
+    """The model's tokenizer files read by transformers' ``AutoTokenizer`` (lower-casing,
+    special tokens, ``model_max_length``); encoding runs on its fast ``tokenizers`` backend.
+
+    ``max_length``: the most tokens a text may have, the position limit of the model, lowered to
+    the tokenizer's ``model_max_length`` where that is smaller.
+    """
 
     def __init__(self, folder: Path, *, max_length: int = 512) -> None:
         self.folder = Path(folder)
-        self.max_length = max_length
-        self._tok = _load_tokenizer(self.folder)
+        self._tok, self.cls_id, self.sep_id, model_max = _load_tokenizer(self.folder)
+        self.max_length = min(max_length, model_max) if model_max else max_length
 
     def encode(self, texts: list[str], *, truncate: bool = False) -> Encoded:
         """Encode texts; an empty text, or one longer than ``max_length`` tokens unless
@@ -64,11 +68,8 @@ class Tokenizer:
         """Token ids of the given lengths (random vocabulary words between [CLS] and [SEP]),
         for workloads defined by lengths only."""
         rng = np.random.default_rng(seed)
-        cls_id = self._tok.token_to_id("[CLS]")
-        sep_id = self._tok.token_to_id("[SEP]")
+        cls_id, sep_id = self.cls_id, self.sep_id
         vocab = self._tok.get_vocab_size()
-        if cls_id is None or sep_id is None:
-            cls_id, sep_id = 101, 102
         ids = []
         for n in lengths:
             if n < 1 or n > self.max_length:
@@ -78,22 +79,35 @@ class Tokenizer:
         return Encoded(ids, [[0] * len(r) for r in ids])
 
 
-def _load_tokenizer(folder: Path) -> Any:
-    from tokenizers import Tokenizer as FastTokenizer
+#: transformers' stand-in for "no limit given" (``VERY_LARGE_INTEGER``) is above this.
+_NO_LIMIT = 10**9
 
-    path = folder / "tokenizer.json"
-    if path.exists():
-        tok = FastTokenizer.from_file(str(path))
-    elif (folder / "vocab.txt").exists():
-        from tokenizers.implementations import BertWordPieceTokenizer
 
-        lower = True
-        cfg = folder / "tokenizer_config.json"
-        if cfg.exists():
-            lower = bool(json.loads(cfg.read_text()).get("do_lower_case", True))
-        tok = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=lower)._tokenizer
-    else:
+def _load_tokenizer(folder: Path) -> tuple[Any, int, int, int | None]:
+    """The fast backend of ``AutoTokenizer`` for ``folder``, its [CLS] and [SEP] ids and its
+    ``model_max_length`` (None where the files set none). Without config.json or
+    tokenizer_config.json to name the class, a BERT WordPiece tokenizer is assumed."""
+    if not (folder / "tokenizer.json").is_file() and not (folder / "vocab.txt").is_file():
         raise ModelError(f"{folder}: no tokenizer.json or vocab.txt")
+    transformers = transformers_module()
+    try:
+        try:
+            hf = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        except (ValueError, OSError, KeyError):  # the files do not say which class: BERT's
+            hf = transformers.BertTokenizer.from_pretrained(str(folder), local_files_only=True)
+        tok = hf.backend_tokenizer
+    except Exception as exc:
+        raise ModelError(f"{folder}: transformers cannot read the tokenizer files ({first_line(exc)})") from exc
     tok.no_padding()
     tok.no_truncation()
-    return tok
+    cls_id = _special_id(tok, hf.cls_token_id, "[CLS]", 101)
+    sep_id = _special_id(tok, hf.sep_token_id, "[SEP]", 102)
+    limit = hf.model_max_length
+    return tok, cls_id, sep_id, int(limit) if limit and limit < _NO_LIMIT else None
+
+
+def _special_id(tok: Any, given: int | None, token: str, default: int) -> int:
+    if given is not None:
+        return int(given)
+    found = tok.token_to_id(token)
+    return default if found is None else int(found)

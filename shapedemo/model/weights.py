@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, first_line, transformers_module
 
 #: name -> (layers, hidden, heads); the BERT miniatures' and the original BERT dimensions.
 SYNTHETIC_SIZES: dict[str, tuple[int, int, int]] = {
@@ -45,6 +46,15 @@ class BertDims:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, source: str = "model") -> "BertDims":
+        """Check a BertConfig-style dict and keep the sizes the graph needs.
+
+        >>> BertDims.from_config({"model_type": "bert", "vocab_size": 99, "hidden_size": 64,
+        ...     "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}).head_size
+        16
+        >>> BertDims.from_config({"model_type": "gpt2"}, source="x")
+        Traceback (most recent call last):
+        shapedemo.model.errors.ModelError: x is a 'gpt2' model; shapedemo builds BERT-family encoders (config.json with model_type 'bert')
+        """
         model_type = config.get("model_type", "")
         if model_type != "bert":
             raise ModelError(
@@ -54,11 +64,40 @@ class BertDims:
         act = config.get("hidden_act", "gelu")
         if act not in ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu"):
             raise ModelError(f"{source}: activation {act!r} is not supported")
-        pos = config.get("position_embedding_type", "absolute")
+        pos = config.get("position_embedding_type", "absolute") or "absolute"
         if pos != "absolute":
             raise ModelError(f"{source}: position_embedding_type {pos!r} is not supported")
         names = [f for f in cls.__dataclass_fields__]
+        sizes = names[:6]
+        bad = [k for k in sizes if not isinstance(config.get(k, 1), int) or config.get(k, 1) < 1]
+        if bad or any(k not in config for k in sizes[:5]):
+            what = bad[0] if bad else next(k for k in sizes[:5] if k not in config)
+            raise ModelError(f"{source}: config.json has no valid {what} (a positive integer)")
+        if config["hidden_size"] % config["num_attention_heads"]:
+            raise ModelError(
+                f"{source}: hidden_size {config['hidden_size']} is not a multiple of "
+                f"num_attention_heads {config['num_attention_heads']}"
+            )
         return cls(**{k: config[k] for k in names if k in config})
+
+    @classmethod
+    def from_folder(cls, folder: Path, *, source: str = "model") -> "BertDims":
+        """Read ``folder/config.json`` with transformers' ``AutoConfig`` (which fills BertConfig's
+        defaults and refuses what it cannot parse) and check it with :meth:`from_config`."""
+        if not (folder / "config.json").is_file():
+            raise ModelError(f"{source}: no config.json in {folder}")
+        auto_config = transformers_module().AutoConfig
+        try:
+            config = auto_config.from_pretrained(str(folder), local_files_only=True).to_dict()
+        except Exception as exc:  # malformed JSON, unknown or missing model_type, remote code
+            try:
+                raw = json.loads((folder / "config.json").read_text())
+            except (OSError, ValueError):
+                raise ModelError(f"{source}: {folder / 'config.json'} is not valid JSON") from None
+            if isinstance(raw, dict) and raw.get("model_type") != "bert":
+                return cls.from_config(raw, source=source)  # the "not BERT" line, as for known types
+            raise ModelError(f"{source}: transformers cannot read config.json ({first_line(exc)})") from exc
+        return cls.from_config(config, source=source)
 
     @property
     def head_size(self) -> int:
