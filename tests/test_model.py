@@ -375,3 +375,107 @@ def test_plan_never_imports_transformers():
     imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
     assert "numpy" in imported or "json" in imported  # the import log is there
     assert not {m for m in imported if m.split(".")[0] in ("transformers", "openvino")}
+
+
+# ------------------------------------------------------------------ the sentence embedding as the model defines it
+def test_minilm_reads_its_sentence_transformers_files(minilm, tiny):
+    from shapedemo.model import Pooling
+
+    assert minilm.pooling == Pooling(mode="mean", normalize=True)
+    assert (minilm.max_seq_length, minilm.embed_max_length, minilm.max_length) == (256, 256, 512)
+    assert tiny.pooling == Pooling() and tiny.max_seq_length is None and tiny.embed_max_length == 512
+
+
+@pytest.mark.parametrize("mode", ["mean", "cls", "max"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_pool_matches_the_graphs_sentence_embedding(mode, normalize):
+    from shapedemo.model import Pooling, build_bert
+
+    weights, dims = synthetic_weights("tiny")
+    pooling = Pooling(mode=mode, normalize=normalize)
+    lengths = [5, 17, 1 + 1, 23]
+    ids, mask = ragged(lengths, seed=11)
+    out = infer(build_bert(weights, dims, pooling=pooling), feeds_for(ids, mask))
+    hidden, graph = out["last_hidden_state"], out["sentence_embedding"]
+    host = np.stack([pooling.pool(hidden[r, :n]) for r, n in enumerate(lengths)])
+    assert np.abs(host - graph).max() <= 1e-5
+    assert np.allclose(np.linalg.norm(graph, axis=1), 1.0, atol=1e-5) == normalize
+    # the mode matters: every other mode pools these states to something else
+    for other in {"mean", "cls", "max"} - {mode}:
+        alt = np.stack([Pooling(mode=other, normalize=normalize).pool(hidden[r, :n]) for r, n in enumerate(lengths)])
+        assert np.abs(alt - graph).max() > 1e-3
+
+
+def _sentence_files(folder: Path, *, pooling: dict, modules: list[str], max_seq_length: int | None = 64) -> None:
+    types = {"Transformer": "", "Pooling": "1_Pooling", "Normalize": "2_Normalize", "Dense": "2_Dense"}
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": i, "name": str(i), "path": types[m], "type": f"sentence_transformers.models.{m}"}
+        for i, m in enumerate(modules)
+    ]))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(dict({
+        "word_embedding_dimension": 128,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": False,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }, **pooling)))
+    if max_seq_length:
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length}))
+
+
+def test_folder_pooling_follows_its_files(tmp_path, tiny):
+    from shapedemo.model import Pooling
+
+    folder = tmp_path / "cls-model"
+    _write_folder(folder)
+    _sentence_files(folder, pooling={"pooling_mode_cls_token": True}, modules=["Transformer", "Pooling"])
+    loaded = load_model(str(folder), cache_dir=tmp_path / "cache")
+    assert loaded.pooling == Pooling(mode="cls", normalize=False)
+    assert (loaded.max_seq_length, loaded.embed_max_length) == (64, 64)
+    ids, mask = ragged([8, 3])
+    out = infer(loaded.model, feeds_for(ids, mask))
+    assert np.abs(out["sentence_embedding"] - out["last_hidden_state"][:, 0]).max() <= 1e-6
+    # the same weights with max pooling + Normalize: another graph, not the cached cls one
+    _sentence_files(folder, pooling={"pooling_mode_max_tokens": True}, modules=["Transformer", "Pooling", "Normalize"])
+    again = load_model(str(folder), cache_dir=tmp_path / "cache")
+    assert again.pooling == Pooling(mode="max", normalize=True) and not again.from_cache
+    emb = infer(again.model, feeds_for(ids, mask))["sentence_embedding"]
+    assert np.abs(emb[1] - again.pooling.pool(out["last_hidden_state"][1, :3])).max() <= 1e-5
+
+
+def test_unsupported_sentence_modules_are_clear_errors(tmp_path):
+    folder = tmp_path / "m"
+    _write_folder(folder)
+    _sentence_files(folder, pooling={"pooling_mode_mean_tokens": True}, modules=["Transformer", "Pooling", "Dense"])
+    with pytest.raises(ModelError, match="Dense module"):
+        load_model(str(folder), cache_dir=None)
+    _sentence_files(folder, pooling={"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, modules=["Transformer", "Pooling"])
+    with pytest.raises(ModelError, match="pooling .*mean_tokens.*not supported"):
+        load_model(str(folder), cache_dir=None)
+
+
+def test_truncation_to_max_seq_length_is_reported(minilm):
+    tok = minilm.tokenizer
+    texts = ["short text", "word " * 300]
+    with pytest.raises(TextError, match="text 2 has 302 tokens; the model takes at most 256"):
+        tok.encode(texts, max_length=minilm.embed_max_length)
+    enc = tok.encode(texts, truncate=True, max_length=minilm.embed_max_length)
+    assert enc.lengths == [4, 256] and enc.truncated == {1: 302}
+    assert enc.input_ids[1][-1] == tok.sep_id and enc.input_ids[1][0] == tok.cls_id
+    assert tok.encode(texts).truncated == {}
+    assert tok.encode(texts, truncate=True, max_length=10_000).lengths == [4, 302]  # capped at 512
+
+
+def test_hub_download_and_spaces_preload_fetch_the_sentence_files():
+    import fnmatch
+
+    from shapedemo.model import HUB_FILES
+
+    for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+        assert name in HUB_FILES
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    front = readme.split("---")[1]
+    preload = [line for line in front.splitlines() if MINILM_HUB_ID in line][0].split()[-1].split(",")
+    for pattern in HUB_FILES:
+        assert any(fnmatch.fnmatch(f, pattern) for f in preload), pattern

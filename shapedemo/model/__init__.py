@@ -4,6 +4,8 @@ No torch: weights are read with ``safetensors.numpy`` into numpy and become grap
 
 - :mod:`.graph`: the opset graph (:func:`build_bert`, :func:`build_packed_bert`);
 - :mod:`.weights`: :class:`BertDims`, :func:`read_weights`, :func:`synthetic_weights`;
+- :mod:`.pooling`: :class:`Pooling`, the sentence embedding as sentence-transformers' files
+  define it;
 - :mod:`.tokenizer`: :class:`Tokenizer`, :class:`Encoded`, :class:`TextError`;
 - :mod:`.sources`: :func:`load_model` and :class:`LoadedModel` (minilm, synthetic, hub id,
   folder, IR; the IR cache).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from .errors import ModelError
 from .graph import GRAPH_VERSION, INPUTS, PACKED_INPUTS, build_bert, build_packed_bert
+from .pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, SentenceConfig, read_sentence_config
 from .sources import (
     DEFAULT_SPEC,
     HUB_FILES,
@@ -36,12 +39,15 @@ __all__ = [
     "MINILM_HUB_ID",
     "MINILM_PACKAGE",
     "PACKED_INPUTS",
+    "SENTENCE_TRANSFORMERS_FILES",
     "SYNTHETIC_SEED",
     "SYNTHETIC_SIZES",
     "BertDims",
     "Encoded",
     "LoadedModel",
     "ModelError",
+    "Pooling",
+    "SentenceConfig",
     "TextError",
     "Tokenizer",
     "build_bert",
@@ -52,6 +58,7 @@ __all__ = [
     "load_model",
     "minilm_folder",
     "minilm_source",
+    "read_sentence_config",
     "read_weights",
     "synthetic_weights",
 ]

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .pooling import Pooling
 from .weights import BertDims
 
 #: Bumped whenever the graph we build changes, so cached IRs are rebuilt.
@@ -110,41 +111,62 @@ def _named(node: Any, name: str) -> Any:
     return node
 
 
-def build_bert(weights: Mapping[str, np.ndarray], dims: BertDims, *, name: str = "bert") -> Any:
-    """The dynamic ``[?, ?]`` BERT encoder with mean-pooled, L2-normalised sentence embeddings.
+def build_bert(
+    weights: Mapping[str, np.ndarray], dims: BertDims, *, name: str = "bert", pooling: Pooling = Pooling()
+) -> Any:
+    """The dynamic ``[?, ?]`` BERT encoder with the model's sentence embedding.
 
     Inputs ``input_ids``, ``attention_mask``, ``token_type_ids`` (i64). Outputs
-    ``last_hidden_state [B, S, H]`` and ``sentence_embedding [B, H]`` (masked mean pooling then
-    L2 normalisation: how all-MiniLM-L6-v2 is used).
+    ``last_hidden_state [B, S, H]`` and ``sentence_embedding [B, H]``: the masked ``pooling``
+    (mean, cls or max over the real tokens), L2-normalised where ``pooling.normalize``
+    (the default, mean + L2, is how all-MiniLM-L6-v2 is used).
     """
     import openvino as ov
     import openvino.opset13 as op
 
     input_ids, attention_mask, token_type_ids = (_parameter(n) for n in INPUTS)
     # position ids 0..S-1, broadcast over the batch
-    seq_len = op.gather(op.shape_of(input_ids), op.constant(np.array([1], dtype=np.int64)), op.constant(np.array(0, dtype=np.int64)))
-    positions = op.range(
-        op.constant(np.array(0, dtype=np.int64)),
-        op.squeeze(seq_len, op.constant(np.array([0], dtype=np.int64))),
-        op.constant(np.array(1, dtype=np.int64)),
-        output_type=ov.Type.i64,
-    )
-    position_ids = op.unsqueeze(positions, op.constant(np.array([0], dtype=np.int64)))
+    seq_len = op.gather(op.shape_of(input_ids), _i64([1]), _i64(0))
+    positions = op.range(_i64(0), op.squeeze(seq_len, _i64([0])), _i64(1), output_type=ov.Type.i64)
+    position_ids = op.unsqueeze(positions, _i64([0]))
     x = _embeddings(input_ids, token_type_ids, position_ids, weights, dims)
     # key mask [B, 1, 1, S], True = attend
     keys = op.convert(attention_mask, ov.Type.boolean)
-    mask = op.unsqueeze(keys, op.constant(np.array([1, 2], dtype=np.int64)))
+    mask = op.unsqueeze(keys, _i64([1, 2]))
     hidden = _named(_encoder(x, mask, weights, dims), "last_hidden_state")
-
-    fmask = op.unsqueeze(op.convert(attention_mask, ov.Type.f32), op.constant(np.array([2], dtype=np.int64)))
-    summed = op.reduce_sum(op.multiply(hidden, fmask), op.constant(np.array([1], dtype=np.int64)), keep_dims=False)
-    counts = op.reduce_sum(fmask, op.constant(np.array([1], dtype=np.int64)), keep_dims=False)
-    mean = op.divide(summed, op.maximum(counts, op.constant(np.array(1e-9, dtype=np.float32))))
-    norm = op.sqrt(op.reduce_sum(op.multiply(mean, mean), op.constant(np.array([1], dtype=np.int64)), keep_dims=True))
-    embedding = op.divide(mean, op.maximum(norm, op.constant(np.array(1e-12, dtype=np.float32))))
-    _named(embedding, "sentence_embedding")
+    embedding = _named(_pool(hidden, attention_mask, pooling), "sentence_embedding")
     results = [op.result(hidden), op.result(embedding)]
     return ov.Model(results, [input_ids, attention_mask, token_type_ids], name)
+
+
+def _i64(value: Any) -> Any:
+    import openvino.opset13 as op
+
+    return op.constant(np.array(value, dtype=np.int64))
+
+
+def _pool(hidden: Any, attention_mask: Any, pooling: Pooling) -> Any:
+    """``[B, S, H]`` states and ``[B, S]`` mask -> ``[B, H]``, as :meth:`Pooling.pool` does
+    for one sequence's real tokens."""
+    import openvino as ov
+    import openvino.opset13 as op
+
+    tokens = _i64([1])
+    if pooling.mode == "cls":
+        pooled = op.gather(hidden, _i64(0), _i64(1))
+    elif pooling.mode == "max":
+        real = op.unsqueeze(op.convert(attention_mask, ov.Type.boolean), _i64([2]))
+        masked = op.select(real, hidden, _const(np.array(-1e9)))
+        pooled = op.reduce_max(masked, tokens, keep_dims=False)
+    else:
+        fmask = op.unsqueeze(op.convert(attention_mask, ov.Type.f32), _i64([2]))
+        summed = op.reduce_sum(op.multiply(hidden, fmask), tokens, keep_dims=False)
+        counts = op.reduce_sum(fmask, tokens, keep_dims=False)
+        pooled = op.divide(summed, op.maximum(counts, _const(np.array(1e-9))))
+    if not pooling.normalize:
+        return pooled
+    norm = op.sqrt(op.reduce_sum(op.multiply(pooled, pooled), tokens, keep_dims=True))
+    return op.divide(pooled, op.maximum(norm, _const(np.array(1e-12))))
 
 
 def build_packed_bert(weights: Mapping[str, np.ndarray], dims: BertDims, *, name: str = "bert-packed") -> Any:

@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import ModelError
 from .graph import GRAPH_VERSION, PACKED_INPUTS, build_bert, build_packed_bert
+from .pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, read_sentence_config
 from .tokenizer import Tokenizer
 from .weights import SYNTHETIC_SEED, SYNTHETIC_SIZES, BertDims, check_weights, read_weights, synthetic_weights
 
@@ -41,6 +42,7 @@ HUB_FILES = [
     "tokenizer_config.json",
     "vocab.txt",
     "special_tokens_map.json",
+    *SENTENCE_TRANSFORMERS_FILES,
 ]
 
 
@@ -57,10 +59,22 @@ class LoadedModel:
     packed_unavailable: str | None = None
     from_cache: bool = False
     source_path: str | None = None
+    #: the sentence embedding as the model defines it (sentence-transformers' Pooling and
+    #: Normalize modules; mean + L2 where the files are absent): ``pooling.pool(h)``
+    pooling: Pooling = Pooling()
+    #: sentence_bert_config.json's max_seq_length, where the model has one
+    max_seq_length: int | None = None
 
     @property
     def max_length(self) -> int:
+        """The most tokens a text may have: the model's position limit (plans go up to it)."""
         return self.tokenizer.max_length
+
+    @property
+    def embed_max_length(self) -> int:
+        """Where ``embed`` truncates, as sentence-transformers does: ``max_seq_length``, else
+        the position limit."""
+        return min(self.max_seq_length or self.max_length, self.max_length)
 
     def describe(self) -> str:
         if self.dims is None:
@@ -161,6 +175,7 @@ def _cached_build(
 
 def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Path | None) -> LoadedModel:
     dims = BertDims.from_folder(folder, source=spec)
+    sentence = read_sentence_config(folder, source=spec)
     weight_files = sorted(folder.glob("*.safetensors"))
     if not weight_files:
         raise ModelError(f"{spec}: no .safetensors weights in {folder} (pytorch .bin files are not read: no torch)")
@@ -170,9 +185,10 @@ def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Pa
         for f in weight_files:
             weights.update(read_weights(f))
         check_weights(weights, dims, source=spec)
-        return build_bert(weights, dims, name=spec), build_packed_bert(weights, dims, name=f"{spec}-packed")
+        model = build_bert(weights, dims, name=spec, pooling=sentence.pooling)
+        return model, build_packed_bert(weights, dims, name=f"{spec}-packed")
 
-    model, packed, hit = _cached_build(cache, f"{kind}-{key}-g{GRAPH_VERSION}", build)
+    model, packed, hit = _cached_build(cache, f"{kind}-{key}-{sentence.pooling.key}-g{GRAPH_VERSION}", build)
     return LoadedModel(
         spec=spec,
         kind=kind,
@@ -182,6 +198,8 @@ def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Pa
         dims=dims,
         from_cache=hit,
         source_path=str(folder),
+        pooling=sentence.pooling,
+        max_seq_length=sentence.max_seq_length,
     )
 
 
@@ -218,6 +236,7 @@ def _from_ir(spec: str, path: Path) -> LoadedModel:
             dims = BertDims.from_folder(folder, source=spec)
         except ModelError:
             dims = None
+    sentence = read_sentence_config(folder, source=spec)
     return LoadedModel(
         spec=spec,
         kind="ir",
@@ -228,6 +247,8 @@ def _from_ir(spec: str, path: Path) -> LoadedModel:
         dims=dims,
         from_cache=False,
         source_path=str(path),
+        pooling=sentence.pooling,
+        max_seq_length=sentence.max_seq_length,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,15 @@ class TextError(ValueError):
 
 @dataclass
 class Encoded:
-    """Token ids of a batch, unpadded: one list per text, ``[CLS] ... [SEP]`` included."""
+    """Token ids of a batch, unpadded: one list per text, ``[CLS] ... [SEP]`` included.
+
+    ``truncated``: text index (0-based) -> its token count before truncation, for the texts
+    :meth:`Tokenizer.encode` cut (empty unless asked to truncate).
+    """
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
+    truncated: dict[int, int] = field(default_factory=dict)
 
     @property
     def lengths(self) -> list[int]:
@@ -40,29 +45,32 @@ class Tokenizer:
         self._tok, self.cls_id, self.sep_id, model_max = _load_tokenizer(self.folder)
         self.max_length = min(max_length, model_max) if model_max else max_length
 
-    def encode(self, texts: list[str], *, truncate: bool = False) -> Encoded:
-        """Encode texts; an empty text, or one longer than ``max_length`` tokens unless
-        ``truncate``, raises :class:`TextError` naming it."""
+    def encode(self, texts: list[str], *, truncate: bool = False, max_length: int | None = None) -> Encoded:
+        """Encode texts, at most ``max_length`` tokens each (default and ceiling: the model's
+        ``self.max_length``). An empty text raises :class:`TextError` naming it; so does a
+        longer one, unless ``truncate``: then it is cut to ``max_length`` (its closing [SEP]
+        kept, as sentence-transformers does) and listed in :attr:`Encoded.truncated`."""
+        limit = self.max_length if max_length is None else min(int(max_length), self.max_length)
+        if limit < 2:
+            raise TextError(f"max_length {max_length} leaves no room for [CLS] and [SEP]")
         if not texts:
             raise TextError("no text given: enter at least one line of text")
         for i, text in enumerate(texts):
             if not text or not text.strip():
                 raise TextError(f"text {i + 1} is empty")
         encodings = self._tok.encode_batch(list(texts))
-        ids, types = [], []
+        ids, types, truncated = [], [], {}
         for i, enc in enumerate(encodings):
             n = len(enc.ids)
-            if n > self.max_length and not truncate:
-                raise TextError(
-                    f"text {i + 1} has {n} tokens; the model takes at most {self.max_length}"
-                )
-            cut = min(n, self.max_length)
-            row, tt = list(enc.ids[:cut]), list(enc.type_ids[:cut])
-            if cut < n:  # keep the closing [SEP]
+            if n > limit and not truncate:
+                raise TextError(f"text {i + 1} has {n} tokens; the model takes at most {limit}")
+            row, tt = list(enc.ids[:limit]), list(enc.type_ids[:limit])
+            if n > limit:  # keep the closing [SEP]
                 row[-1] = enc.ids[-1]
+                truncated[i] = n
             ids.append(row)
             types.append(tt)
-        return Encoded(ids, types)
+        return Encoded(ids, types, truncated)
 
     def synthetic_ids(self, lengths: list[int], *, seed: int = 0) -> Encoded:
         """Token ids of the given lengths (random vocabulary words between [CLS] and [SEP]),
