@@ -220,8 +220,7 @@ def _write_folder(folder: Path, *, model_type: str = "bert") -> None:
     config = dict(dataclasses.asdict(dims), model_type=model_type, architectures=["BertModel"])
     (folder / "config.json").write_text(json.dumps(config))
     save_file({f"bert.{k}": v for k, v in weights.items()}, str(folder / "model.safetensors"))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(minilm_folder() / name, folder / name)
+    _tokenizer_files(folder)
 
 
 def test_local_folder_source(tmp_path, tiny):
@@ -238,9 +237,15 @@ def test_not_bert_is_a_clear_error(tmp_path):
         load_model(str(tmp_path / "gpt"), cache_dir=None)
 
 
+def _tokenizer_files(folder: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(minilm_folder() / name, folder / name)
+
+
 def test_ir_source_round_trip(tmp_path, tiny):
     import openvino as ov
 
+    _tokenizer_files(tmp_path)  # an IR comes with its tokenizer (see the test below)
     ov.save_model(tiny.model, tmp_path / "bert.xml", compress_to_fp16=False)
     loaded = load_model(str(tmp_path / "bert.xml"))
     assert loaded.kind == "ir" and loaded.packed is None
@@ -250,6 +255,40 @@ def test_ir_source_round_trip(tmp_path, tiny):
     # the IR written by our own cache carries its packed sibling
     ov.save_model(tiny.packed, tmp_path / "packed.xml", compress_to_fp16=False)
     assert load_model(str(tmp_path / "bert.xml")).packed is not None
+
+
+def test_ir_without_tokenizer_is_a_clear_error(tmp_path, tiny):
+    """It used to get MiniLM's tokenizer silently: ids that mean nothing to another model."""
+    import openvino as ov
+
+    ov.save_model(tiny.model, tmp_path / "bert.xml", compress_to_fp16=False)
+    with pytest.raises(ModelError, match="no tokenizer next to the IR; put the model's tokenizer.json"):
+        load_model(str(tmp_path / "bert.xml"), cache_dir=None)
+
+
+def test_packed_ir_packs(tmp_path, tiny):
+    """An IR with packed inputs (our cache's packed.xml) gives a model that packs; it used to be
+    refused or its packed graph thrown away."""
+    import openvino as ov
+
+    from shapedemo.engine import Engine
+    from shapedemo.strategies import make_plan
+
+    _tokenizer_files(tmp_path)
+    ov.save_model(tiny.packed, tmp_path / "packed.xml", compress_to_fp16=False)
+    with pytest.raises(ModelError, match="packed graph.*put it next to it as model.xml"):
+        load_model(str(tmp_path / "packed.xml"), cache_dir=None)
+    ov.save_model(tiny.model, tmp_path / "model.xml", compress_to_fp16=False)
+    for given in ("packed.xml", "model.xml"):
+        loaded = load_model(str(tmp_path / given), cache_dir=None)
+        assert loaded.packed is not None and loaded.packed_unavailable is None
+        assert "attention_mask" in {n for i in loaded.model.inputs for n in i.get_names()}
+    engine = Engine(loaded, precision="f32", cache_dir=tmp_path / "cache")
+    encoded = loaded.tokenizer.synthetic_ids([9, 4, 13], seed=1)
+    packed = engine.run(make_plan("packing", encoded.lengths, max_seq=32), encoded, warmup=0, repeats=1)
+    alone = engine.run(make_plan("dynamic-single", encoded.lengths, max_seq=32), encoded, warmup=0, repeats=1)
+    assert packed.plan.packed
+    assert np.abs(packed.embeddings - alone.embeddings).max() <= 1e-5
 
 
 def test_hub_id_offline_from_local_cache(tmp_path, monkeypatch):

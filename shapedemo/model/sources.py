@@ -204,32 +204,45 @@ def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Pa
 
 
 def _from_ir(spec: str, path: Path) -> LoadedModel:
+    """An OpenVINO IR: the unpacked BERT (inputs input_ids, attention_mask, token_type_ids) with
+    an optional ``packed.xml`` next to it, or a packed graph (input_ids, token_type_ids,
+    position_ids, segment_ids) with the unpacked ``model.xml`` next to it (the layout of our
+    IR cache). The tokenizer files must sit next to the IR: another model's tokenizer would give
+    token ids that mean nothing to it."""
     import openvino as ov
 
     core = ov.Core()
-    try:
-        model = core.read_model(path)
-    except Exception as exc:
-        raise ModelError(f"{spec}: OpenVINO could not read this IR ({exc.__class__.__name__})") from exc
-    names = {n for inp in model.inputs for n in inp.get_names()}
+    model = _read_ir(core, path, spec=spec)
     packed = None
     reason = None
-    missing = [n for n in ("input_ids", "attention_mask") if n not in names]
+    if _inputs(model) == set(PACKED_INPUTS):  # a packed graph: its unpacked twin is needed too
+        packed, twin = model, path.with_name("model.xml")
+        if twin == path or not twin.is_file():
+            raise ModelError(
+                f"{spec} is a packed graph (position_ids and segment_ids inputs); shapedemo also "
+                f"needs the unpacked model: put it next to it as {twin.name}"
+            )
+        model = _read_ir(core, twin, spec=spec)
+    missing = [n for n in ("input_ids", "attention_mask") if n not in _inputs(model)]
     if missing:
         raise ModelError(f"{spec}: the IR has no {missing[0]!r} input; shapedemo runs BERT-style encoders")
-    if set(PACKED_INPUTS) <= names:
-        packed = model
-    else:
-        sibling = path.with_name("packed.xml")
-        if sibling.exists() and sibling != path:
-            packed = core.read_model(sibling)
-        else:
-            reason = (
-                "this IR takes no position_ids and segment_ids inputs, so sequences cannot be "
-                "packed into one row (build the model from its safetensors to get packing)"
-            )
+    sibling = path.with_name("packed.xml")
+    if packed is None and sibling != path and sibling.is_file():
+        packed = _read_ir(core, sibling, spec=spec)
+    if packed is not None and _inputs(packed) != set(PACKED_INPUTS):
+        packed = None
+        reason = f"{sibling.name} next to it does not take the inputs {', '.join(PACKED_INPUTS)}"
+    elif packed is None:
+        reason = (
+            "this IR takes no position_ids and segment_ids inputs, so sequences cannot be "
+            "packed into one row (build the model from its safetensors to get packing)"
+        )
     folder = path.parent
-    tok_folder = folder if (folder / "tokenizer.json").exists() or (folder / "vocab.txt").exists() else minilm_source()
+    if not (folder / "tokenizer.json").is_file() and not (folder / "vocab.txt").is_file():
+        raise ModelError(
+            f"{spec}: no tokenizer next to the IR; put the model's tokenizer.json (or vocab.txt) "
+            f"in {folder}"
+        )
     dims = None
     if (folder / "config.json").exists():
         try:
@@ -241,15 +254,26 @@ def _from_ir(spec: str, path: Path) -> LoadedModel:
         spec=spec,
         kind="ir",
         model=model,
-        packed=packed if packed is not model else None,
+        packed=packed,
         packed_unavailable=reason,
-        tokenizer=Tokenizer(tok_folder, max_length=dims.max_position_embeddings if dims else 512),
+        tokenizer=Tokenizer(folder, max_length=dims.max_position_embeddings if dims else 512),
         dims=dims,
         from_cache=False,
         source_path=str(path),
         pooling=sentence.pooling,
         max_seq_length=sentence.max_seq_length,
     )
+
+
+def _inputs(model: Any) -> set[str]:
+    return {n for inp in model.inputs for n in inp.get_names()}
+
+
+def _read_ir(core: Any, path: Path, *, spec: str) -> Any:
+    try:
+        return core.read_model(path)
+    except Exception as exc:
+        raise ModelError(f"{spec}: OpenVINO could not read the IR {path.name} ({exc.__class__.__name__})") from exc
 
 
 def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "default") -> LoadedModel:
