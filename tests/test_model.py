@@ -518,3 +518,127 @@ def test_hub_download_and_spaces_preload_fetch_the_sentence_files():
     preload = [line for line in front.splitlines() if MINILM_HUB_ID in line][0].split()[-1].split(",")
     for pattern in HUB_FILES:
         assert any(fnmatch.fnmatch(f, pattern) for f in preload), pattern
+
+
+# ------------------------------------------------------------------ failures a user can cause: one clear line
+def _subprocess_python(code: str, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, **env),
+    )
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_safetensors_is_one_line(tmp_path, damage):
+    folder = tmp_path / "m"
+    _write_folder(folder)
+    weights = folder / "model.safetensors"
+    if damage == "garbage":
+        weights.write_bytes(b"\xff" * 8 + b"not a safetensors header" * 10)  # header length far too large
+    else:
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelError, match="model.safetensors is not a readable safetensors file .*download it again") as err:
+        load_model(str(folder), cache_dir=tmp_path / "cache")
+    assert "\n" not in str(err.value)
+
+
+def test_unusable_cache_folder_is_one_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(blocker / "cache"))
+    with pytest.raises(ModelError, match=r"cannot use the cache folder .*a-file/cache \(Not a directory: a file is in the way\); set SHAPEDEMO_CACHE"):
+        load_model("synthetic:tiny")
+    with pytest.raises(ModelError, match="cannot use the cache folder /proc/shapedemo-cache .*SHAPEDEMO_CACHE"):
+        load_model("synthetic:tiny", cache_dir="/proc/shapedemo-cache")  # not writable, even for root
+    # the command line: exit 2 and that one line, no traceback
+    texts = tmp_path / "texts.txt"
+    texts.write_text("hello\n")
+    out = _subprocess_python(
+        f"import sys; from shapedemo.cli import main; sys.argv = ['shapedemo', 'embed', '--model', 'synthetic:tiny', '--texts-file', {str(texts)!r}]; sys.exit(main())",
+        SHAPEDEMO_CACHE=str(blocker / "cache"),
+    )
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
+    assert out.stderr.startswith("shapedemo: error: cannot use the cache folder") and "SHAPEDEMO_CACHE" in out.stderr
+
+
+def test_garbage_ir_is_one_quiet_line(tmp_path):
+    """OpenVINO probed the TensorFlow frontend on it, which printed absl noise on stderr."""
+    _tokenizer_files(tmp_path)
+    (tmp_path / "model.xml").write_text("this is not xml\n")
+    out = _subprocess_python(
+        "from shapedemo.model import ModelError, load_model\n"
+        f"try:\n    load_model({str(tmp_path / 'model.xml')!r}, cache_dir=None)\n"
+        "except ModelError as e:\n    print(e)\n"
+    )
+    assert out.stdout.strip().endswith("model.xml is not an OpenVINO IR (an XML file with a <net> root)")
+    assert out.stderr == ""
+
+
+def _entries(cache: Path) -> list[str]:
+    return sorted(p.name for p in (cache / "models").iterdir()) if (cache / "models").is_dir() else []
+
+
+def test_build_killed_mid_write_leaves_a_usable_cache(tmp_path):
+    """kill -9 after the first IR is written, before the build is complete: the next start
+    builds again (no half entry is taken for a cached model), then reads it from the cache."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    child = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time, openvino as ov\n"
+            "real = ov.save_model\n"
+            "def slow(model, path, **kw):\n"
+            "    real(model, path, **kw)\n"
+            "    print('wrote', path, flush=True)\n"
+            "    time.sleep(120)\n"
+            "ov.save_model = slow\n"
+            "from shapedemo.model import load_model\n"
+            f"load_model('synthetic:tiny', cache_dir={str(cache)!r})\n"
+        )],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert child.stdout.readline().startswith("wrote ")
+    finally:
+        child.kill()  # SIGKILL: no cleanup runs
+        child.wait()
+    left = _entries(cache)
+    assert left and all(name.startswith(".partial-") for name in left)  # no complete-looking entry
+    first = load_model("synthetic:tiny", cache_dir=cache)
+    assert not first.from_cache and first.packed is not None
+    assert not [n for n in _entries(cache) if n.startswith(".partial-")]  # the dead build is cleared
+    second = load_model("synthetic:tiny", cache_dir=cache)
+    assert second.from_cache and second.packed is not None
+    ids, mask = ragged([4, 9])
+    assert np.abs(infer(second.model, feeds_for(ids, mask))["sentence_embedding"] - infer(first.model, feeds_for(ids, mask))["sentence_embedding"]).max() == 0.0
+
+
+def test_failure_between_write_and_rename_and_a_damaged_entry(tmp_path, monkeypatch):
+    import os
+
+    import shapedemo.model.cache as cache_module
+
+    cache = tmp_path / "cache"
+
+    def boom(partial: Path, folder: Path) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(cache_module, "_publish", boom)
+    with pytest.raises(OSError, match="disk gone"):
+        load_model("synthetic:tiny", cache_dir=cache)
+    assert _entries(cache) == []
+    monkeypatch.undo()
+    # an entry damaged on disk (an older, non-atomic write; a full disk) is built again
+    built = _subprocess_python(f"from shapedemo.model import load_model; load_model('synthetic:tiny', cache_dir={str(cache)!r})")
+    assert built.returncode == 0, built.stderr
+    (entry,) = _entries(cache)
+    os.truncate(cache / "models" / entry / "model.bin", 1000)
+    again = load_model("synthetic:tiny", cache_dir=cache)
+    assert not again.from_cache and _entries(cache) == [entry]
+    assert load_model("synthetic:tiny", cache_dir=cache).from_cache

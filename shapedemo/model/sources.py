@@ -22,10 +22,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from .cache import cached_build, ensure_cache_dir
 from .errors import ModelError
 from .graph import GRAPH_VERSION, PACKED_INPUTS, build_bert, build_packed_bert
 from .pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, read_sentence_config
@@ -149,30 +150,6 @@ def _file_key(*paths: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def _cached_build(
-    cache: Path | None,
-    key: str,
-    build: Callable[[], tuple[Any, Any | None]],
-) -> tuple[Any, Any | None, bool]:
-    """Load the dynamic and packed IRs for ``key`` from the cache, or build and save them."""
-    import openvino as ov
-
-    folder = cache / "models" / key if cache else None
-    if folder and (folder / "model.xml").exists():
-        core = ov.Core()
-        model = core.read_model(folder / "model.xml")
-        packed = core.read_model(folder / "packed.xml") if (folder / "packed.xml").exists() else None
-        return model, packed, True
-    model, packed = build()
-    if folder:
-        folder.mkdir(parents=True, exist_ok=True)
-        # f32 weights on disk: the default fp16 compression would change the outputs we compare
-        ov.save_model(model, folder / "model.xml", compress_to_fp16=False)
-        if packed is not None:
-            ov.save_model(packed, folder / "packed.xml", compress_to_fp16=False)
-    return model, packed, False
-
-
 def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Path | None) -> LoadedModel:
     dims = BertDims.from_folder(folder, source=spec)
     sentence = read_sentence_config(folder, source=spec)
@@ -183,12 +160,12 @@ def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Pa
     def build() -> tuple[Any, Any]:
         weights: dict[str, np.ndarray] = {}
         for f in weight_files:
-            weights.update(read_weights(f))
+            weights.update(read_weights(f, source=spec))
         check_weights(weights, dims, source=spec)
         model = build_bert(weights, dims, name=spec, pooling=sentence.pooling)
         return model, build_packed_bert(weights, dims, name=f"{spec}-packed")
 
-    model, packed, hit = _cached_build(cache, f"{kind}-{key}-{sentence.pooling.key}-g{GRAPH_VERSION}", build)
+    model, packed, hit = cached_build(cache, f"{kind}-{key}-{sentence.pooling.key}-g{GRAPH_VERSION}", build)
     return LoadedModel(
         spec=spec,
         kind=kind,
@@ -270,10 +247,18 @@ def _inputs(model: Any) -> set[str]:
 
 
 def _read_ir(core: Any, path: Path, *, spec: str) -> Any:
+    """``core.read_model`` for an IR only: a file the IR frontend does not take is refused
+    before OpenVINO probes the other frontends (TensorFlow's prints absl noise on stderr)."""
+    from openvino.frontend import FrontEndManager
+
+    if not FrontEndManager().load_by_framework("ir").supported(str(path)):
+        raise ModelError(f"{spec}: {path.name} is not an OpenVINO IR (an XML file with a <net> root)")
     try:
         return core.read_model(path)
     except Exception as exc:
-        raise ModelError(f"{spec}: OpenVINO could not read the IR {path.name} ({exc.__class__.__name__})") from exc
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = lines[-1] if lines else type(exc).__name__
+        raise ModelError(f"{spec}: OpenVINO could not read the IR {path.name} ({why})") from exc
 
 
 def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "default") -> LoadedModel:
@@ -284,6 +269,8 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
     """
     spec = (spec or DEFAULT_SPEC).strip()
     cache = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
+    if cache is not None:
+        ensure_cache_dir(cache)
     if spec == "minilm":
         folder = minilm_source()
         return _from_weights_folder(spec, "minilm", folder, _file_key(folder / "model.safetensors"), cache)
@@ -296,7 +283,7 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
             weights, dims = synthetic_weights(size)
             return build_bert(weights, dims, name=spec), build_packed_bert(weights, dims, name=f"{spec}-packed")
 
-        model, packed, hit = _cached_build(cache, f"synthetic-{size}-{SYNTHETIC_SEED}-g{GRAPH_VERSION}", build)
+        model, packed, hit = cached_build(cache, f"synthetic-{size}-{SYNTHETIC_SEED}-g{GRAPH_VERSION}", build)
         layers, hidden, heads = SYNTHETIC_SIZES[size]
         dims = BertDims(30522, hidden, layers, heads, 4 * hidden)
         return LoadedModel(

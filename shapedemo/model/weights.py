@@ -105,14 +105,21 @@ class BertDims:
 
 
 
-def read_weights(path: Path) -> dict[str, np.ndarray]:
+def read_weights(path: Path, *, source: str | None = None) -> dict[str, np.ndarray]:
     """Read a safetensors file into float32 numpy arrays in BertModel naming.
 
     Checkpoints of ``BertFor...`` heads prefix the encoder with ``bert.``: the prefix is dropped.
+    A corrupt or truncated file is one :class:`ModelError` line, not safetensors' traceback.
     """
     from safetensors.numpy import load_file
 
-    raw = load_file(str(path))
+    try:
+        raw = load_file(str(path))
+    except Exception as exc:  # SafetensorError (header too large, incomplete), OSError, ...
+        raise ModelError(
+            f"{source or path.name}: {path} is not a readable safetensors file ({first_line(exc)}); "
+            "it may be truncated or corrupt: download it again"
+        ) from exc
     weights: dict[str, np.ndarray] = {}
     for key, value in raw.items():
         key = key[len("bert."):] if key.startswith("bert.") else key
