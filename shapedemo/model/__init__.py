@@ -8,11 +8,13 @@ No torch: weights are read with ``safetensors.numpy`` into numpy and become grap
   define it;
 - :mod:`.tokenizer`: :class:`Tokenizer`, :class:`Encoded`, :class:`TextError`;
 - :mod:`.sources`: :func:`load_model` and :class:`LoadedModel` (minilm, synthetic, hub id,
-  folder, IR; the IR cache).
+  folder, IR);
+- :mod:`.cache`: the IR cache (atomic writes) and :func:`ensure_cache_dir`.
 """
 
 from __future__ import annotations
 
+from .cache import ensure_cache_dir
 from .errors import ModelError
 from .graph import GRAPH_VERSION, INPUTS, PACKED_INPUTS, build_bert, build_packed_bert
 from .pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, SentenceConfig, read_sentence_config
@@ -55,6 +57,7 @@ __all__ = [
     "check_weights",
     "default_cache_dir",
     "default_spec",
+    "ensure_cache_dir",
     "load_model",
     "minilm_folder",
     "minilm_source",
