@@ -20,7 +20,7 @@ Vocabulary:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 MAX_POSITIONS = 512
 """BERT's position table, the default ``max_seq`` (a model with a longer table may plan longer)."""
@@ -187,6 +187,33 @@ class Plan:
         }
 
 
+def one_per_row(members: Iterable[tuple[int, int]]) -> list[Row]:
+    """One row per ``(sequence index, length)``, the sequence at offset 0 (all but packing).
+
+    >>> one_per_row([(4, 6)])
+    [(Segment(seq=4, offset=0, length=6),)]
+    """
+    return [(Segment(i, 0, n),) for i, n in members]
+
+
+def fill_calls(rows: Sequence[Row], chunks: Iterable[int], seq: int) -> list[Call]:
+    """Calls of batch ``chunks[i]`` at ``seq``, filled with ``rows`` in order; the last call gets
+    the padding rows (empty rows) that the chunks hold beyond ``len(rows)``.
+
+    >>> calls = fill_calls(one_per_row([(0, 5), (1, 3), (2, 7)]), [2, 2], 8)
+    >>> [(c.shape, c.padding_rows) for c in calls]
+    [((2, 8), 0), ((2, 8), 1)]
+    """
+    calls, start = [], 0
+    for batch in chunks:
+        taken = tuple(rows[start : start + batch])
+        calls.append(Call(batch, seq, taken + ((),) * (batch - len(taken))))
+        start += batch
+    if start < len(rows):
+        raise ValueError(f"{len(rows)} rows do not fit chunks holding {start}")
+    return calls
+
+
 def single_row_call(batch: int, seq: int, members: list[tuple[int, int]]) -> Call:
     """A call of shape ``(batch, seq)`` whose first rows hold ``members`` as ``(seq index, length)``,
     one per row at offset 0; the rest are padding rows.
@@ -194,8 +221,5 @@ def single_row_call(batch: int, seq: int, members: list[tuple[int, int]]) -> Cal
     >>> single_row_call(2, 8, [(4, 6)]).rows
     ((Segment(seq=4, offset=0, length=6),), ())
     """
-    if len(members) > batch:
-        raise ValueError(f"{len(members)} sequences do not fit batch {batch}")
-    rows: list[Row] = [(Segment(i, 0, n),) for i, n in members]
-    rows += [()] * (batch - len(members))
-    return Call(batch, seq, tuple(rows))
+    (call,) = fill_calls(one_per_row(members), [batch], seq)
+    return call

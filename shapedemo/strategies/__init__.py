@@ -24,7 +24,7 @@ from shapedemo.strategies.base import (
     predicted_latency,
     resolve_args,
 )
-from shapedemo.strategies.bucketing import plan_buckets
+from shapedemo.strategies.buckets import plan_buckets
 from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_single
 from shapedemo.strategies.packing import plan_packing
 from shapedemo.strategies.padding import plan_padding, plan_padding_nomask

@@ -1,5 +1,8 @@
 """What every strategy shares: checked arguments, filling chunks with rows, the cost table.
 
+``one_per_row`` and ``fill_calls`` live in ``shapedemo.plan`` (``single_row_call`` is built on
+them) and are re-exported here for the strategies.
+
 Strategies are functions ``PlanArgs -> Plan``. ``resolve_args`` checks and normalises what a
 caller typed once (defaults, sorting, limits), so each strategy only lays out calls.
 """
@@ -16,7 +19,7 @@ from shapedemo.buckets import (
     positive_sizes,
     powers_of_two,
 )
-from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, Segment
+from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 
@@ -147,29 +150,6 @@ def predicted_latency(plan: Plan, cost_table: CostTable) -> float:
     4.5
     """
     return calls_latency(plan.calls, cost_table)
-
-
-def fill_calls(rows: Sequence[Row], chunks: Iterable[int], seq: int) -> list[Call]:
-    """Calls of batch ``chunks[i]`` at ``seq``, filled with ``rows`` in order; the last call gets
-    the padding rows (empty rows) that the chunks hold beyond ``len(rows)``.
-
-    >>> calls = fill_calls(one_per_row([(0, 5), (1, 3), (2, 7)]), [2, 2], 8)
-    >>> [(c.shape, c.padding_rows) for c in calls]
-    [((2, 8), 0), ((2, 8), 1)]
-    """
-    calls, start = [], 0
-    for batch in chunks:
-        taken = tuple(rows[start : start + batch])
-        calls.append(Call(batch, seq, taken + ((),) * (batch - len(taken))))
-        start += batch
-    if start < len(rows):
-        raise ValueError(f"chunks hold {start} rows, not {len(rows)}")
-    return calls
-
-
-def one_per_row(members: Iterable[tuple[int, int]]) -> list[Row]:
-    """One row per ``(sequence index, length)``, the sequence at offset 0 (all but packing)."""
-    return [(Segment(i, 0, n),) for i, n in members]
 
 
 def chunk_rows(rows: Sequence[Row], batch: int, seq: int) -> list[Call]:

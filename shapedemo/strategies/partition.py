@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Sequence
 from shapedemo.buckets import check_cost, positive_sizes
 from shapedemo.plan import Call, Plan, PlanError, Row
 from shapedemo.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
-from shapedemo.strategies.bucketing import bucket_calls
+from shapedemo.strategies.buckets import bucket_calls
 
 
 def decompose(
