@@ -25,7 +25,7 @@ from shapedemo.strategies.base import (
     resolve_args,
 )
 from shapedemo.strategies.buckets import plan_buckets
-from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_single
+from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_bounded, plan_dynamic_single
 from shapedemo.strategies.packing import plan_packing
 from shapedemo.strategies.padding import plan_padding, plan_padding_nomask
 from shapedemo.strategies.partition import decompose, plan_buckets_partition, plan_partition
@@ -85,6 +85,11 @@ _REGISTRY: dict[str, tuple[Builder, str]] = {
         "Short sequences share a row back to back, with a block-diagonal mask and positions "
         "restarting per sequence; rows are split into batch sizes. Costs a graph with position "
         "ids and a segment mask, and bin-packing on the host.",
+    ),
+    "dynamic-bounded": (
+        plan_dynamic_bounded,
+        "One model with bounded dynamic dims (1..largest batch size, 1..max_seq), which some "
+        "static-only devices accept; chunks of up to that batch, each padded to its longest.",
     ),
 }
 
