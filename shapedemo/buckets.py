@@ -108,15 +108,19 @@ def check_lengths(lengths: Iterable[object]) -> tuple[int, ...]:
     ...
     shapedemo.plan.PlanError: length 0 (sequence 1) is not a whole number >= 1
     """
-    checked = []
-    for i, value in enumerate(lengths):
-        n = _whole(value)
-        if n is None or n < 1:
-            raise PlanError(f"length {value!r} (sequence {i}) is not a whole number >= 1")
-        checked.append(n)
+    checked = tuple(lengths)
+    if not all(type(n) is int and n >= 1 for n in checked):  # the common case, checked fast
+        checked = tuple(_length(value, i) for i, value in enumerate(checked))
     if not checked:
         raise PlanError("no lengths given")
-    return tuple(checked)
+    return checked
+
+
+def _length(value: object, i: int) -> int:
+    n = _whole(value)
+    if n is None or n < 1:
+        raise PlanError(f"length {value!r} (sequence {i}) is not a whole number >= 1")
+    return n
 
 
 def check_cost(value: object, *, what: str) -> float:
