@@ -115,6 +115,7 @@ def test_names_are_the_contract() -> None:
         "buckets-partition",
         "packing",
         "dynamic-bounded",
+        "auto",
     )
     assert list(DESCRIPTIONS) == list(STRATEGY_NAMES)
     for text in DESCRIPTIONS.values():

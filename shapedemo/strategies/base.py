@@ -9,7 +9,7 @@ caller typed once (defaults, sorting, limits), so each strategy only lays out ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from shapedemo.buckets import (
@@ -19,6 +19,7 @@ from shapedemo.buckets import (
     positive_sizes,
     powers_of_two,
 )
+from shapedemo.strategies.cost import CostModel, fit_cost_model
 from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
@@ -37,6 +38,8 @@ class PlanArgs:
     max_seq: int
     pack_seq: int
     cost_table: dict[tuple[int, int], float] | None = None
+    allow_packing: bool = True
+    cost_model: CostModel | None = None
 
     @property
     def longest(self) -> int:
@@ -45,6 +48,16 @@ class PlanArgs:
     @property
     def max_batch(self) -> int:
         return self.batch_sizes[-1]
+
+    def pricing(self) -> CostModel:
+        """The cost model ``auto`` minimises: the measured table first (exact lookups), the
+        fitted ``cost_model`` (or one fitted to the table) for shapes the table lacks, else
+        computed token slots."""
+        if self.cost_model is None:
+            return CostModel() if self.cost_table is None else fit_cost_model(self.cost_table)
+        if self.cost_table is None:
+            return self.cost_model
+        return replace(self.cost_model, table={**self.cost_model.table, **self.cost_table})
 
     def batch_cost(self, seq: int) -> Callable[[int], float] | None:
         """The cost table as ``batch -> ms`` at sequence length ``seq`` (None without a table).
@@ -65,6 +78,8 @@ def resolve_args(
     max_seq: object | None = None,
     cost_table: CostTable | None = None,
     pack_seq: object | None = None,
+    allow_packing: bool = True,
+    cost_model: CostModel | None = None,
 ) -> PlanArgs:
     """Check the caller's arguments and fill in defaults; raise ``PlanError`` with one line.
 
@@ -104,7 +119,9 @@ def resolve_args(
     if pack < longest:
         raise PlanError(f"pack_seq {pack} is shorter than the longest length {longest}")
     table = None if cost_table is None else check_cost_table(cost_table)
-    return PlanArgs(checked, buckets, sizes, top, pack, table)
+    if cost_model is not None and not isinstance(cost_model, CostModel):
+        raise PlanError(f"cost_model must be a CostModel, not {type(cost_model).__name__}")
+    return PlanArgs(checked, buckets, sizes, top, pack, table, bool(allow_packing), cost_model)
 
 
 def check_cost_table(cost_table: CostTable) -> dict[tuple[int, int], float]:

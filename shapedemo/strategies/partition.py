@@ -116,6 +116,11 @@ class Chunks:
             total -= self._pick[total]
         return sorted(chunks, reverse=True)
 
+    def rows(self, n: int) -> int:
+        """The rows ``chunks(n)`` hold, padding rows included."""
+        k, m = self._split(n)
+        return k * self.step + (self._total(m) if m else 0)
+
     def cost(self, n: int) -> float:
         """The summed cost of ``chunks(n)`` (0 without a cost)."""
         k, m = self._split(n)
