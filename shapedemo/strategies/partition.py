@@ -56,7 +56,8 @@ class Chunks:
     decomposition always holds more ``b*`` chunks than it needs to cover ``n - T`` (fewer than
     ``b*`` chunks of other sizes can be in it: any ``b*`` of them hold a subset summing to a
     multiple of ``b*`` that ``b*`` chunks would replace at no more cost and no more calls), so
-    ``chunks(n)`` is those ``b*`` chunks plus the table's answer: O(1) per ``n`` after the table.
+    ``chunks(n)`` is those ``b*`` chunks plus the table's answer: O(1) per ``n`` after the table,
+    which grows only as far as the ``n`` asked for need.
 
     >>> c = Chunks((1, 2, 4, 8), cost=lambda b: 5.0 + b)
     >>> c.chunks(7), c.cost(7), c.chunks(10_001)[-3:], c.cost(10_001)
@@ -73,23 +74,29 @@ class Chunks:
         top = self.sizes[-1]
         self.step = min(self.sizes, key=lambda s: (self.weight[s] / s, -s))
         self.reach = self.step * top
-        limit = self.reach + top
         # best[t]: (cost, calls) of the cheapest chunks summing to exactly t; pick[t]: one chunk.
-        best: list[tuple[float, float]] = [(0.0, 0)] + [(math.inf, math.inf)] * limit
-        pick = [0] * (limit + 1)
-        for t in range(1, limit + 1):
+        # Grown on demand, never past reach + top.
+        self._best: list[tuple[float, float]] = [(0.0, 0)]
+        self._pick = [0]
+        self._cover: dict[int, int] = {}
+
+    def _grow(self, limit: int) -> None:
+        best, pick = self._best, self._pick
+        for t in range(len(best), limit + 1):
+            here, chunk = (math.inf, math.inf), 0
             for s in reversed(self.sizes):  # larger chunks first, so ties keep them
                 if s <= t and best[t - s][1] != math.inf:
                     candidate = (best[t - s][0] + self.weight[s], best[t - s][1] + 1)
-                    if candidate < best[t]:
-                        best[t], pick[t] = candidate, s
-        self._best, self._pick = best, pick
-        self._cover: dict[int, int] = {}
+                    if candidate < here:
+                        here, chunk = candidate, s
+            best.append(here)
+            pick.append(chunk)
 
     def _total(self, m: int) -> int:
         """The exact total (``m`` .. ``m + max - 1``) the best chunks for ``m`` rows sum to."""
         total = self._cover.get(m)
         if total is None:
+            self._grow(m + self.sizes[-1] - 1)
             best = self._best
 
             def objective(t: int) -> tuple[float, ...]:
