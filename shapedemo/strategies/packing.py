@@ -238,14 +238,20 @@ def fill_templates(
                 used += 1
                 c = 0
             if used == count:
-                by_room[room].remove(group)
-                if not by_room[room]:
-                    del by_room[room], rooms[rooms.index(room)]
+                stack = by_room[room]
+                stack.remove(group) if stack[-1] is not group else stack.pop()
+                if not stack:
+                    del by_room[room], rooms[bisect_left(rooms, room)]
             else:
                 group[2] = count - used
     for room in rooms:
         done += [(cap, template, count) for cap, template, count in by_room[room]]
-    return sorted(done, key=lambda g: (-sum(n * k for n, k in g[1]), g[1]))
+    return sorted(done, key=lambda g: (g[0] - _free(g), g[1]), reverse=True)
+
+
+def _free(group: tuple[int, Template, int]) -> int:
+    """A template row's free room (its capacity minus its content)."""
+    return group[0] - sum(n * k for n, k in group[1])
 
 
 def plan_packing(args: PlanArgs) -> Plan:
