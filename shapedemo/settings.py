@@ -27,7 +27,7 @@ from shapedemo.strategies import STRATEGY_NAMES
 from shapedemo.workloads import WORKLOADS, sample_lengths
 
 DEFAULT_STRATEGIES: tuple[str, ...] = (
-    "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing",
+    "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing", "auto",
 )
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
@@ -102,7 +102,9 @@ class RunSettings:
     ``default_max_seq``. ``device`` is the target (where the strategies run; the fidelity
     reference always runs on the CPU); ``static_only`` refuses dynamic shapes there, as an NPU
     would. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
-    (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``.
+    (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``;
+    ``cost_model`` the JSON form of a fitted ``CostModel`` (``tune``'s ``predicted.cost_model``)
+    that ``auto`` prices shapes with.
     """
 
     texts: tuple[str, ...] | None = None
@@ -120,6 +122,7 @@ class RunSettings:
     max_seq: int | None = None
     pack_seq: int | None = None
     cost_table: str | None = None
+    cost_model: Mapping[str, Any] | None = field(default=None, compare=False)
     repeats: int = 5
     warmup: int = 1
     calls: str = "sync"
@@ -253,3 +256,26 @@ def _check_range(value: object, low: int, high: int, *, what: str) -> int:
     if not low <= value <= high:
         raise PlanError(f"{what} {value}: choose {low} to {high}")
     return value
+
+
+def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str = "config") -> RunSettings:
+    """The settings running a deployable configuration (``tune --json``: ``seq_buckets``,
+    ``batch_sizes`` and ``predicted.cost_model``), which replaces buckets and batch sizes.
+
+    >>> doc = {"seq_buckets": [16, 64], "batch_sizes": [1, 4], "shapes": [], "predicted": {}}
+    >>> s = with_config(RunSettings(lengths=(9, 40)), doc)
+    >>> s.seq_buckets, s.batch_sizes
+    ((16, 64), (1, 4))
+    """
+    try:
+        buckets = tuple(int(b) for b in config["seq_buckets"])
+        sizes = tuple(int(b) for b in config["batch_sizes"])
+        model = (config.get("predicted") or {}).get("cost_model")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(
+            f"{what}: not a configuration from `tune --json` (needs seq_buckets and batch_sizes; "
+            f"{exc.__class__.__name__})"
+        ) from None
+    if not buckets or not sizes:
+        raise PlanError(f"{what}: seq_buckets and batch_sizes must not be empty")
+    return replace(settings, seq_buckets=buckets, batch_sizes=sizes, cost_model=model)
