@@ -453,13 +453,14 @@ def _add_loadtest(subparsers: Subparsers) -> None:
 
 
 def _run_loadtest(args: argparse.Namespace) -> int:
-    from shapedemo.loadtest import check_loopback, format_result, run_loadtest, workload_texts, write_json
+    from shapedemo.loadtest import check_loopback, format_result, run_loadtest, server_text_limit, workload_texts, write_json
 
     check_loopback(args.url)
     if args.texts_file:
         texts = _read_texts(args.texts_file)
-    else:
-        texts = workload_texts(args.workload or "sst2-like", 256, seed=args.seed)
+    else:  # texts the server takes: lengths capped at the limit its /info states
+        limit = server_text_limit(args.url) or MAX_POSITIONS
+        texts = workload_texts(args.workload or "sst2-like", 256, seed=args.seed, max_len=limit)
     result = run_loadtest(
         args.url, rate=args.rate, duration_s=args.duration, texts=texts,
         texts_per_request=args.texts_per_request, route=args.route, timeout_s=args.timeout,

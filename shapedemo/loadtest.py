@@ -41,6 +41,7 @@ __all__ = [
     "check_loopback",
     "format_result",
     "run_loadtest",
+    "server_text_limit",
     "workload_texts",
 ]
 
@@ -158,6 +159,20 @@ class LoadResult:
             },
             "max_client_lag_ms": self.max_lag_ms,
         }
+
+
+def server_text_limit(url: str, *, timeout_s: float = 10.0) -> int | None:
+    """The longest text (tokens) the server at ``url`` takes, from its ``/info``; ``None`` when
+    it does not say (another server), so generated texts stay within what it accepts."""
+    import httpx
+
+    check_loopback(url)
+    try:
+        info = httpx.get(url.rstrip("/") + "/info", timeout=timeout_s, trust_env=False).json()
+        limit = info.get("max_tokens_per_text") if isinstance(info, dict) else None
+        return int(limit) if isinstance(limit, int) and limit > 0 else None
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def _payload(route: str, texts: list[str]) -> dict[str, Any]:
