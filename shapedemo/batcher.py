@@ -36,6 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from shapedemo.buckets import parse_int_list, positive_sizes, powers_of_two, resolve_buckets
 from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Segment
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 
@@ -51,6 +52,7 @@ __all__ = [
     "Result",
     "compile_set",
     "longest_accepted",
+    "plan_options",
     "record_dict",
 ]
 
@@ -128,6 +130,52 @@ def compile_set(strategy: str, plan_options: Mapping[str, Any]) -> list[ShapeKey
         keys = {_shape_key(e, probe.packed) for e in declared}
         keys |= {_shape_key(e, True) for e in probe.params.get("packed_shape_set", [])}
     return sorted(keys, key=lambda k: (k[0], k[1] or (0, 0)))
+
+
+DEFAULT_SEQ_BUCKETS = "pow2:32"
+"""Powers of two from 32 to the model's limit (32, 64, 128, 256, 512 for BERT)."""
+
+
+def plan_options(
+    *,
+    seq_buckets: str | Sequence[int] | None = None,
+    batch_sizes: Sequence[int] = (1, 2, 4, 8),
+    max_seq: int | None = None,
+    pack_seq: int | None = None,
+    model_limit: int = MAX_POSITIONS,
+) -> dict[str, Any]:
+    """``make_plan`` keywords for traffic to a model that takes ``model_limit`` tokens: the
+    bucket list (a list, or ``pow2``/``pow2:MIN``/``linear[:STEP]``) resolved, ``max_seq``
+    defaulting to the top bucket (the longest text a batch may hold).
+
+    >>> plan_options(model_limit=512)["seq_buckets"]
+    (32, 64, 128, 256, 512)
+    >>> plan_options(seq_buckets="16,64", batch_sizes=(1, 4))
+    {'seq_buckets': (16, 64), 'batch_sizes': (1, 4), 'max_seq': 64, 'pack_seq': None}
+    """
+    if max_seq is not None and max_seq > model_limit:
+        raise PlanError(f"--max-seq {max_seq} is over the model's limit of {model_limit} tokens")
+    top = max_seq or model_limit
+    spec = seq_buckets if seq_buckets is not None else DEFAULT_SEQ_BUCKETS
+    if isinstance(spec, str):
+        name, _, arg = spec.strip().lower().partition(":")
+        if name == "tuned":
+            raise PlanError("--seq-buckets tuned:K needs a traffic sample: run `tune --json` on one and pass --config")
+        if name == "pow2" and arg:
+            low = parse_int_list(arg, what="--seq-buckets pow2:MIN")[0]
+            buckets = tuple(b for b in powers_of_two(top, min_bucket=low) if b >= low)
+        else:
+            buckets = resolve_buckets(spec, [1], max_seq=top, what="--seq-buckets")
+    else:
+        buckets = positive_sizes(spec, what="seq_buckets")
+    if buckets[-1] > model_limit:
+        raise PlanError(f"bucket {buckets[-1]} is over the model's limit of {model_limit} tokens")
+    return {
+        "seq_buckets": buckets,
+        "batch_sizes": tuple(batch_sizes),
+        "max_seq": max_seq or buckets[-1],
+        "pack_seq": pack_seq,
+    }
 
 
 def longest_accepted(strategy: str, plan_options: Mapping[str, Any]) -> int:

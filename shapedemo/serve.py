@@ -57,8 +57,9 @@ from shapedemo.batcher import (
     QueueFull,
     compile_set,
     longest_accepted,
+    plan_options,
 )
-from shapedemo.buckets import parse_int_list, powers_of_two, resolve_buckets
+from shapedemo.buckets import parse_int_list
 from shapedemo.plan import PlanError
 from shapedemo.strategies import STRATEGY_NAMES
 
@@ -76,9 +77,6 @@ __all__ = [
 
 MAX_BODY_BYTES = 4 * 2**20
 """The largest request body read (4 MiB: 256 texts of 512 tokens take well under 1 MiB)."""
-
-DEFAULT_SEQ_BUCKETS = "pow2:32"
-"""Powers of two from 32 to the model's limit (32, 64, 128, 256, 512 for BERT)."""
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 FRACTION_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -209,36 +207,15 @@ class ServeSettings:
         )
 
     def plan_options(self, *, model_limit: int) -> dict[str, Any]:
-        """``make_plan`` keywords for a model that takes ``model_limit`` tokens: the bucket list
-        (a list or ``pow2``/``pow2:MIN``/``linear[:STEP]``) resolved, ``max_seq`` defaulting to
-        the top bucket.
+        """``make_plan`` keywords for a model that takes ``model_limit`` tokens (``batcher.plan_options``).
 
         >>> ServeSettings.build(seq_buckets="32,128").plan_options(model_limit=512)["max_seq"]
         128
-        >>> ServeSettings.build().plan_options(model_limit=512)["seq_buckets"]
-        (32, 64, 128, 256, 512)
         """
-        if self.max_seq is not None and self.max_seq > model_limit:
-            raise PlanError(f"--max-seq {self.max_seq} is over the model's limit of {model_limit} tokens")
-        top = self.max_seq or model_limit
-        spec = self.seq_buckets or DEFAULT_SEQ_BUCKETS
-        name, _, arg = spec.strip().lower().partition(":")
-        if name == "tuned":
-            raise PlanError("--seq-buckets tuned:K needs a traffic sample: run `tune --json` on one and pass --config")
-        if name == "pow2" and arg:
-            low = parse_int_list(arg, what="--seq-buckets pow2:MIN")[0]
-            buckets = tuple(b for b in powers_of_two(top, min_bucket=low) if b >= low)
-        else:
-            buckets = resolve_buckets(spec, [1], max_seq=top, what="--seq-buckets")
-        if buckets[-1] > model_limit:
-            raise PlanError(f"bucket {buckets[-1]} is over the model's limit of {model_limit} tokens")
-        max_seq = self.max_seq or buckets[-1]
-        return {
-            "seq_buckets": buckets,
-            "batch_sizes": self.batch_sizes,
-            "max_seq": max_seq,
-            "pack_seq": self.pack_seq,
-        }
+        return plan_options(
+            seq_buckets=self.seq_buckets, batch_sizes=self.batch_sizes, max_seq=self.max_seq,
+            pack_seq=self.pack_seq, model_limit=model_limit,
+        )
 
 
 # ---- request parsing (pure) -----------------------------------------------------------------
