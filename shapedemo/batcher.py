@@ -357,7 +357,7 @@ class Batcher:
         if not ids or any(not r for r in ids):
             raise ValueError("a request needs at least one non-empty sequence")
         with self._cond:
-            if self.state != "ready" or self._stopping:
+            if not self.ready or self._stopping:
                 raise NotReady(self.error or f"the server is {'stopping' if self._stopping else self.state}")
             if self._queued_texts + len(ids) > self.policy.max_queue_texts and self._queue:
                 raise QueueFull(f"{self._queued_texts} texts are queued (limit {self.policy.max_queue_texts})")

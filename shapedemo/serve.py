@@ -602,5 +602,5 @@ def run_server(settings: ServeSettings, *, log: Callable[[str], None] | None = N
         service.batcher.stop()
         sock.close()
     if service.batcher.state == "failed":
-        raise PlanError(f"serve: start-up failed: {service.batcher.error}")
+        raise PlanError(f"start-up failed: {service.batcher.error}")
     return 0

@@ -296,6 +296,17 @@ def test_a_port_in_use_is_one_line(cache_dir):
     assert result.stderr.strip().splitlines()[-1].startswith(f"shapedemo: error: cannot listen on 127.0.0.1:{port}")
 
 
+def test_a_failure_while_compiling_exits_2_with_one_line(cache_dir, tiny, tmp_path):
+    ir = next((cache_dir / "models").glob("synthetic-tiny-*/model.xml"))  # the plain IR: no packing inputs
+    for suffix in (".xml", ".bin"):
+        (tmp_path / f"model{suffix}").write_bytes(ir.with_suffix(suffix).read_bytes())
+    result = _serve_exit(cache_dir, "--model", str(tmp_path / "model.xml"), "--strategy", "packing",
+                         "--seq-buckets", "16,64", "--batch-sizes", "1", "--port", "0")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("shapedemo: error: start-up failed:") and "pack" in last, result.stderr
+
+
 def test_config_from_tune(cache_dir, tmp_path):
     config = tmp_path / "tuned.json"
     config.write_text(json.dumps({"seq_buckets": [16, 48], "batch_sizes": [2], "shapes": [[2, 16], [2, 48]], "predicted": {}}))
