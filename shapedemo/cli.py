@@ -395,7 +395,6 @@ def _add_serve(subparsers: Subparsers) -> None:
         "GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
     )
     _add_model_arguments(parser)
-    parser.add_argument("--device", default="CPU", metavar="NAME", help="OpenVINO device (default CPU)")
     parser.add_argument("--strategy", default=None, metavar="NAME", help=f"{', '.join(STRATEGY_NAMES)} (default {DEFAULT_STRATEGY})")
     parser.add_argument("--seq-buckets", metavar="N,N,...", help="bucket edges or pow2[:MIN], linear[:STEP] (default pow2:32: 32..the model's limit)")
     parser.add_argument("--batch-sizes", metavar="N,N,...", help="compiled batch sizes (default 1,2,4,8); the largest closes a batch")

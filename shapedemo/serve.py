@@ -33,6 +33,7 @@ shapedemo.serve.RequestError: 'input' is empty: send at least one text
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import socket
@@ -335,36 +336,29 @@ class Service:
         """Token ids of ``texts``; too many texts or one over ``text_limit`` tokens is a
         ``RequestError`` (413) naming the cap or the text's index. With ``truncate``, long texts
         are cut to ``text_limit`` tokens (their last token stays ``[SEP]``)."""
-        from shapedemo.model import TextError
-
         cap, limit = self.settings.max_texts, self.text_limit
         if len(texts) > cap:
             raise RequestError(f"{len(texts)} texts in one request; this server takes at most {cap}", status=413, param=field)
-        tokenizer = self.loaded.tokenizer
+        from shapedemo.model import TextError
+
         try:
-            encoded = tokenizer.encode(texts, truncate=truncate)
-        except TextError:  # a text over the model's own limit
-            index = next((i for i, t in enumerate(texts) if not _fits(tokenizer, t)), 0)
-            raise RequestError(
-                f"{field}[{index}] has more than {tokenizer.max_length} tokens; this server takes at most {limit}",
-                status=413, param=field,
-            ) from None
-        for i, ids in enumerate(encoded.input_ids):
-            if len(ids) <= limit:
-                continue
-            if not truncate:
-                raise RequestError(f"{field}[{i}] has {len(ids)} tokens; this server takes at most {limit}", status=413, param=field)
-            encoded.input_ids[i] = ids[: limit - 1] + [ids[-1]]
-            encoded.token_type_ids[i] = encoded.token_type_ids[i][:limit]
+            encoded = self.loaded.tokenizer.encode(texts, truncate=True, max_length=limit)
+        except TextError as exc:  # the tokenizer's own refusals (an empty text)
+            raise RequestError(str(exc), param=field) from None
+        if encoded.truncated and not truncate:
+            index, n = min(encoded.truncated.items())
+            raise RequestError(f"{field}[{index}] has {n} tokens; this server takes at most {limit}", status=413, param=field)
         return encoded
 
     def info(self) -> dict[str, Any]:
         settings, batcher = self.settings, self.batcher
-        dims = self.loaded.dims.to_dict() if self.loaded.dims is not None else None
+        dims = dataclasses.asdict(self.loaded.dims) if dataclasses.is_dataclass(self.loaded.dims) else None
+        pooling = getattr(self.loaded, "pooling", None)
         return {
             "model": self.loaded.spec,
             "model_description": self.loaded.describe(),
             "model_dims": dims,
+            "pooling": dataclasses.asdict(pooling) if dataclasses.is_dataclass(pooling) else None,
             "device": self.engine.device,
             "precision": self.engine.inference_precision,
             "strategy": settings.strategy,
@@ -384,17 +378,6 @@ class Service:
             "config_shapes": settings.config.get("shapes"),
             "config_predicted": settings.config.get("predicted"),
         }
-
-
-def _fits(tokenizer: Any, text: str) -> bool:
-    """Whether ``text`` is within the model's own token limit."""
-    from shapedemo.model import TextError
-
-    try:
-        tokenizer.encode([text])
-    except TextError:
-        return False
-    return True
 
 
 # ---- the app --------------------------------------------------------------------------------
@@ -500,9 +483,13 @@ def create_app(service: Service) -> FastAPI:
             normalize = body.get("normalize", True)
             if not isinstance(truncate, bool) or not isinstance(normalize, bool):
                 raise RequestError("truncate and normalize must be true or false", param="truncate")
-            if not normalize:
-                raise RequestError("this server returns L2-normalised embeddings only (normalize: true)", param="normalize")
+            pooling = getattr(service.loaded, "pooling", None)
+            normalized = bool(getattr(pooling, "normalize", True))  # the model's own Normalize module
+            if normalized and not normalize:
+                raise RequestError("this model's embeddings are L2-normalised by its own pooling: normalize must be true", param="normalize")
             embeddings, _ = await run(texts, truncate=truncate or service.settings.truncate, field="inputs")
+            if normalize and not normalized:
+                embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
             return JSONResponse([e.tolist() for e in embeddings])
 
         return await answer("/embed", request, handle, tei_error)

@@ -152,8 +152,8 @@ def _inputs(engine: Any, settings: TrafficSettings, limit: int, count: int, text
     at the workload's lengths (capped at ``limit``)."""
     tokenizer = engine.loaded.tokenizer
     if texts:
-        encoded = tokenizer.encode(list(texts), truncate=True)
-        rows = [(ids[: limit - 1] + [ids[-1]] if len(ids) > limit else ids, tt[:limit]) for ids, tt in zip(encoded.input_ids, encoded.token_type_ids)]
+        encoded = tokenizer.encode(list(texts), truncate=True, max_length=limit)
+        rows = list(zip(encoded.input_ids, encoded.token_type_ids))
         rng = random.Random(settings.seed)
         picked = [rows[rng.randrange(len(rows))] for _ in range(count)]
         return [p[0] for p in picked], [p[1] for p in picked], f"{len(texts)} texts"

@@ -298,8 +298,13 @@ def test_a_port_in_use_is_one_line(cache_dir):
 
 def test_a_failure_while_compiling_exits_2_with_one_line(cache_dir, tiny, tmp_path):
     ir = next((cache_dir / "models").glob("synthetic-tiny-*/model.xml"))  # the plain IR: no packing inputs
+    from shapedemo.model import minilm_source
+
     for suffix in (".xml", ".bin"):
         (tmp_path / f"model{suffix}").write_bytes(ir.with_suffix(suffix).read_bytes())
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if (minilm_source() / name).exists():  # synthetic models use the packaged tokenizer
+            (tmp_path / name).write_bytes((minilm_source() / name).read_bytes())
     result = _serve_exit(cache_dir, "--model", str(tmp_path / "model.xml"), "--strategy", "packing",
                          "--seq-buckets", "16,64", "--batch-sizes", "1", "--port", "0")
     assert result.returncode == 2
