@@ -136,15 +136,40 @@ def test_empty_input_says_nothing_to_show_yet(make: Any) -> None:
     assert len(fig.data) == 0
 
 
-def test_plots_imports_neither_openvino_nor_gradio() -> None:
-    tree = ast.parse(Path(plots.__file__).read_text())
-    names = set()
-    for node in ast.walk(tree):
+def imported_top_level_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module.split(".")[0])
+    return names
+
+
+def test_plots_imports_neither_openvino_nor_gradio() -> None:
+    names = imported_top_level_names(Path(plots.__file__))
     assert not names & {"openvino", "gradio"}, names
+
+
+def test_no_module_of_the_plots_package_imports_openvino_or_gradio() -> None:
+    package = Path(plots.__file__).parent
+    modules = sorted(package.glob("*.py"))
+    assert len(modules) >= 8  # one per figure family + style + __init__
+    for path in modules:
+        names = imported_top_level_names(path)
+        assert not names & {"openvino", "gradio"}, (path.name, names)
+
+
+def test_bucket_counts_agree_with_bucket_for() -> None:
+    from shapedemo.buckets import bucket_for
+
+    lengths = [1, 16, 17, 32, 33, 64, 65, 300]
+    counts, too_long = plots._bucket_counts(lengths, [64, 16, 32])
+    assert too_long == 2
+    expected: dict[int, int] = {16: 0, 32: 0, 64: 0}
+    for n in lengths[:-2]:
+        expected[bucket_for(n, (16, 32, 64))] += 1
+    assert counts == expected
 
 
 # ---------------------------------------------------------------------------------------------
