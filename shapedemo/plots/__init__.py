@@ -17,9 +17,11 @@ True
 
 from __future__ import annotations
 
+from shapedemo.plots import style
+from shapedemo.plots.budget import shape_budget_figure
 from shapedemo.plots.chunks import chunk_decomposition_figure, decomposition
 from shapedemo.plots.costs import costs_figure
-from shapedemo.plots.fidelity import ROUNDOFF, fidelity_figure
+from shapedemo.plots.fidelity import ROUNDOFF, ROUNDOFF_BY_PRECISION, fidelity_figure, roundoff_for
 from shapedemo.plots.latency import latency_figure
 from shapedemo.plots.lengths import _bucket_counts, length_histogram_figure
 from shapedemo.plots.similarity import cosine_matrix, similarity_figure
@@ -32,6 +34,8 @@ __all__ = [
     "PAD_COLOR",
     "TEMPLATE",
     "ROUNDOFF",
+    "ROUNDOFF_BY_PRECISION",
+    "roundoff_for",
     "cosine_matrix",
     "strategy_color",
     "decomposition",
@@ -42,4 +46,5 @@ __all__ = [
     "fidelity_figure",
     "similarity_figure",
     "length_histogram_figure",
+    "shape_budget_figure",
 ]

@@ -12,7 +12,17 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from shapedemo.plan import Call, Plan
-from shapedemo.plots.style import PAD_COLOR, STRATEGY_COLORS, _PAD_LINE, _base_layout, _blocks, _empty_figure, strategy_color
+from shapedemo.plots.style import (
+    _PAD_LINE,
+    PAD_COLOR,
+    STRATEGY_COLORS,
+    _base_layout,
+    _blocks,
+    _empty_figure,
+    _title_lines,
+    strategy_color,
+    title_text,
+)
 
 __all__ = ["decomposition", "chunk_decomposition_figure"]
 
@@ -58,6 +68,11 @@ def decomposition(plan: Plan) -> str:
     return text
 
 
+#: One strategy's line, in px, and the share of it a block fills (the rest: its decomposition).
+_ROW_PX = 64
+_BLOCK = 0.5
+
+
 def _shape_label(call: Call) -> str:
     return f"{call.batch}x{call.seq}"
 
@@ -66,10 +81,11 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
     """How each strategy splits the batch into calls (``5 = 4 + 1``), one line per strategy.
 
     Each call is a block as wide as its batch, labelled with its shape (``4x128``); padding rows
-    are grey and hatched; under a packed call, each row's number of sequences. The decomposition
-    string is written at the end of each line and in every hover.
+    are grey and hatched; under a packed call, each row's number of sequences (``(2+3)`` is one
+    call whose two rows hold 2 and 3 sequences, said under the title). The decomposition is
+    written above each line, where a phone has room for it, and in every hover.
     """
-    title = "How each strategy splits the batch into calls"
+    title = "How each strategy splits the batch"
     if not plans:
         return _empty_figure(title, height=260)
     decomps = [decomposition(p) for p in plans]
@@ -101,12 +117,12 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
             if plan.packed:
                 for ri, row in enumerate(call.rows):
                     counts["x"].append(x + ri + 0.5)
-                    counts["y"].append(k + 0.42)
+                    counts["y"].append(k + 0.36)
                     counts["text"].append(str(len(row)))
             x += call.batch
         widest = max(widest, x)
     fig = go.Figure()
-    bar = {"width": 0.62}
+    bar = {"width": _BLOCK}
     fig.add_trace(
         go.Bar(
             name="rows holding sequences",
@@ -159,23 +175,28 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
                 textposition="middle center",
                 textfont={"size": 10, "color": STRATEGY_COLORS["packing"]},
                 hoverinfo="skip",
+                showlegend=False,
             )
         )
     for k, (plan, dec) in enumerate(zip(plans, decomps)):
+        # Above the line, from its start: the full width of a phone is there for it.
         fig.add_annotation(
-            x=sum(c.batch for c in plan.calls), y=k, text=dec, xanchor="left", xshift=8, showarrow=False, font={"size": 12}
+            x=0, y=k, text=dec, xanchor="left", yanchor="bottom", yshift=_ROW_PX * _BLOCK / 2 + 1, showarrow=False, font={"size": 12}
         )
-    _base_layout(fig, title=title, height=max(260, 150 + 56 * len(plans)))
+    notes = ["one block per call, as wide as its rows" if len(plans) > 1 else ""]
+    if counts["x"]:
+        notes.append("(2+3): one call whose rows hold 2 and 3 sequences")
+    full_title = title_text(title, notes)
+    has_pad = bool(pad["x"])
+    height = 90 + 18 * _title_lines(full_title) + _ROW_PX * len(plans) + (40 if has_pad else 0)
+    _base_layout(fig, title=full_title, height=height, legend=has_pad)
     fig.update_layout(barmode="overlay", uniformtext={"minsize": 9, "mode": "hide"})
-    # Room on the right for the decomposition text: about 7 px per character at size 12, in a
-    # plot area about 850 px wide.
-    text_frac = min(0.5, 7 * max(len(d) for d in decomps) / 850 + 0.02)
-    fig.update_xaxes(title_text="rows (batch axis), call after call", range=[0, widest / (1 - text_frac)])
+    fig.update_xaxes(title_text="rows (batch axis), call after call", range=[0, widest * 1.01], tickfont={"size": 11})
     fig.update_yaxes(
         tickmode="array",
         tickvals=list(range(len(plans))),
         ticktext=[p.strategy for p in plans],
-        range=[len(plans) - 0.4, -0.6],
+        range=[len(plans) - 0.45, -0.75],
         showgrid=False,
         zeroline=False,
         tickfont={"size": 12},

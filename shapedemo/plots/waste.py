@@ -17,9 +17,10 @@ from shapedemo.plots.style import (
     _base_layout,
     _blocks,
     _empty_figure,
-    _grid,
     _shade,
+    _title_lines,
     strategy_color,
+    title_text,
 )
 
 __all__ = ["padding_waste_figure"]
@@ -43,39 +44,74 @@ def _call_gap(total_rows: int) -> float:
     return max(0.6, 0.04 * total_rows)
 
 
+#: Vertical room between two strategies' pictures, in px: a title of up to two lines.
+_TITLE_GAP_PX = 50
+
+
+def _row_px(extent: float) -> int:
+    """Height of one strategy's picture for ``extent`` rows (calls and gaps included), in px."""
+    return int(min(260, max(70, 24 + 5 * extent)))
+
+
+def _padding_rows_note(plan: Plan) -> str:
+    """Why a plan computes whole rows of padding, or "" when it does not.
+
+    >>> from shapedemo.plan import single_row_call
+    >>> _padding_rows_note(Plan("buckets", (3,), (single_row_call(4, 8, [(0, 3)]),), params={"seq_buckets": [8], "batch_size": 4}))
+    "each bucket's group is padded to batch 4: 3 padding rows"
+    """
+    rows = sum(c.padding_rows for c in plan.calls)
+    if not rows:
+        return ""
+    plural = "s" if rows != 1 else ""
+    batch = plan.params.get("batch_size")
+    if plan.params.get("seq_buckets") and batch:
+        return f"each bucket's group is padded to batch {batch}: {rows} padding row{plural}"
+    return f"{rows} padding row{plural}: a call is filled up to its compiled batch"
+
+
 def padding_waste_figure(plans: list[Plan]) -> go.Figure:
     """The token slots each strategy computes, real tokens coloured and padding grey.
 
-    One subplot per strategy; every call's rows are horizontal bars of width ``call.seq``, calls
-    stacked top to bottom with a gap and labelled ``call k: b x s``. Packed rows show their
-    segments in alternating shades. The subplot title gives the padding fraction, the number the
-    picture is about. Bars go into two traces per subplot (real tokens, padding), with base
-    offsets, so a plan of hundreds of rows stays fast.
+    One picture per strategy, one under the other (a phone shows them at full width); every
+    call's rows are horizontal bars of width ``call.seq``, calls stacked top to bottom with a gap
+    and labelled ``call k: b x s``. Packed rows show their segments in alternating shades. Each
+    picture's title gives the padding fraction, the number the picture is about, and, where
+    whole rows are padding, why (``buckets`` pads each bucket's group to the batch size, so it
+    can compute more padding than ``padding``). Bars go into two traces per picture (real
+    tokens, padding), with base offsets, so a plan of hundreds of rows stays fast.
     """
-    title = "Computed token slots per call: real tokens (colour) vs padding (grey)"
+    title = "Token slots computed per call"
     if not plans:
         return _empty_figure(title)
-    nrows, ncols = _grid(len(plans))
-    extents: list[float] = []
+    heights: list[int] = []
     for plan in plans:
         total_rows = sum(c.batch for c in plan.calls)
-        extents.append(total_rows + _call_gap(total_rows) * max(0, len(plan.calls) - 1))
-    sub_h = int(min(420, max(190, 40 + 7 * max(extents))))
-    titles = [f"{p.strategy} — padding {100 * p.padding_fraction:.0f}%" for p in plans]
+        heights.append(_row_px(total_rows + _call_gap(total_rows) * max(0, len(plan.calls) - 1)))
+    titles = []
+    for p in plans:
+        note = _padding_rows_note(p)
+        text = f"{p.strategy} — padding {100 * p.padding_fraction:.0f}%"
+        titles.append(text + (f'<br><span style="font-size:11px;color:{_NOTE_COLOR}">{note}</span>' if note else ""))
+    n = len(plans)
+    plot_px = sum(heights) + _TITLE_GAP_PX * (n - 1)
     fig = make_subplots(
-        rows=nrows,
-        cols=ncols,
+        rows=n,
+        cols=1,
         subplot_titles=titles,
-        vertical_spacing=min(0.25, 90 / (sub_h * nrows + 100)),
-        horizontal_spacing=0.14,
+        row_heights=heights,
+        vertical_spacing=_TITLE_GAP_PX / plot_px if n > 1 else 0.0,
+        shared_xaxes=True,
     )
+    fig.update_annotations(font={"size": 13}, x=0, xanchor="left", align="left")
     max_seq = max((c.seq for p in plans for c in p.calls), default=1)
     for i, plan in enumerate(plans):
-        r, c = divmod(i, ncols)
-        _draw_padding_plan(fig, plan, row=r + 1, col=c + 1, index=i + 1, sub_h=sub_h)
-        fig.update_xaxes(range=[0, max_seq * 1.02], row=r + 1, col=c + 1)
-    fig.update_xaxes(title_text="token slots (sequence axis)", row=nrows)
-    _base_layout(fig, title=title, height=130 + nrows * sub_h, top=110)
+        _draw_padding_plan(fig, plan, row=i + 1, col=1, index=i + 1, sub_h=heights[i])
+    fig.update_xaxes(range=[0, max_seq * 1.02], showticklabels=True, tickfont={"size": 10})
+    fig.update_xaxes(title_text="token slots (sequence axis)", row=n)
+    full_title = title_text(title, ["colour: real tokens", "grey: padding, computed for nothing"])
+    top = 30 + 18 * _title_lines(full_title) + 24
+    _base_layout(fig, title=full_title, height=top + plot_px + 110, legend=True, bottom=20)
     fig.update_layout(barmode="overlay", bargap=0)
     return fig
 
@@ -109,8 +145,10 @@ def _draw_padding_plan(fig: go.Figure, plan: Plan, *, row: int, col: int, index:
                 pad["x"].append(length)
                 pad["base"].append(off)
                 pad["y"].append(y + ri)
-                what = "padding row" if not segs else "padding"
-                pad["hover"].append(f"{plan.strategy}<br>{label}, row {ri}<br>{what}: {length} slots computed for nothing")
+                why = "" if segs else (
+                    f"<br>padding row: compiled batch {call.batch}, {call.batch - call.padding_rows} rows hold sequences"
+                )
+                pad["hover"].append(f"{plan.strategy}<br>{label}, row {ri}<br>padding: {length} slots computed for nothing{why}")
         y += call.batch + gap
     common = {"width": 0.86, "hovertemplate": "%{hovertext}<extra></extra>"}
     fig.add_trace(
@@ -139,8 +177,8 @@ def _draw_padding_plan(fig: go.Figure, plan: Plan, *, row: int, col: int, index:
         row=row,
         col=col,
     )
-    # Thin out call labels so they never overlap: about one label per 14 px of subplot height.
-    max_labels = max(1, (sub_h - 40) // 14)
+    # Thin out call labels so they never overlap: about one label per 14 px of picture height.
+    max_labels = max(1, (sub_h - 10) // 14)
     stride = max(1, math.ceil(len(tickvals) / max_labels))
     fig.update_yaxes(
         tickmode="array",
