@@ -131,7 +131,7 @@ def fidelity_figure(results: list[dict[str, Any]], *, precision: str = "f32") ->
     cos_present = [c for c in cosines if c is not None]
     cos_lo = min([0.0] + cos_present)
     fig.update_xaxes(range=[cos_lo if cos_lo == 0.0 else cos_lo - 0.05, 1.0], tickfont={"size": 11}, row=2, col=1)
-    _nomask_notes(fig, rows, floor=lo)
+    _nomask_notes(fig, rows, floor=lo, line=line if line is not None else ROUNDOFF)
     height = 130 + 2 * panel_px + gap_px + 60
     _base_layout(fig, title=title_text(title, ["one call per sequence, no padding", *notes]), height=height)
     fig.update_layout(margin={"t": fig.layout.margin.t + 20})
@@ -158,21 +158,24 @@ def _roundoff_line(fig: go.Figure, line: float, precision: str) -> None:
     )
 
 
-def _nomask_notes(fig: go.Figure, rows: list[tuple[str, float | None, float | None]], *, floor: float) -> None:
-    """``padding-nomask``: "no mask: outputs scrambled" on its row in both panels, inside its
-    (long) diff bar and after its (short) cosine bar, where no other label is."""
+def _nomask_notes(fig: go.Figure, rows: list[tuple[str, float | None, float | None]], *, floor: float, line: float) -> None:
+    """``padding-nomask``, where its error is above round-off: "no mask: outputs scrambled" on its
+    row in both panels, inside its (long) diff bar, and inside or after its cosine bar, where no
+    other label is. (Without padding there is nothing for the mask to hide, and no note.)"""
     for name, d, c in rows:
-        if name != "padding-nomask":
+        if name != "padding-nomask" or d is None or d <= line:
             continue
-        if d is not None:
-            fig.add_annotation(
-                x=math.log10(floor), y=name, xref="x", yref="y", xanchor="left", xshift=4, showarrow=False,
-                text="<b>no mask: outputs scrambled</b>", font={"color": "#ffffff", "size": 11},
-            )
+        text = "<b>no mask: outputs scrambled</b>"
+        fig.add_annotation(
+            x=math.log10(floor), y=name, xref="x", yref="y", xanchor="left", xshift=4, showarrow=False,
+            text=text, font={"color": "#ffffff", "size": 11},
+        )
         if c is not None:
+            inside = c > 0.6  # a long bar holds the note; a short one has room after it
             fig.add_annotation(
-                x=max(c, 0.0), y=name, xref="x2", yref="y2", xanchor="left", xshift=6, showarrow=False,
-                text="<b>no mask: outputs scrambled</b>", font={"color": STRATEGY_COLORS["padding-nomask"], "size": 12},
+                x=0.0 if inside else max(c, 0.0), y=name, xref="x2", yref="y2", xanchor="left", xshift=4 if inside else 6,
+                showarrow=False, text=text,
+                font={"color": "#ffffff" if inside else STRATEGY_COLORS["padding-nomask"], "size": 11 if inside else 12},
             )
 
 

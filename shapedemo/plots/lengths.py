@@ -111,5 +111,5 @@ def length_histogram_figure(lengths: list[int], buckets: list[int] | None = None
     fig.update_layout(margin={"t": fig.layout.margin.t + rise})
     fig.update_xaxes(title_text="sequence length (tokens)", range=[0, span * 1.05 + 1], tickfont={"size": 11})
     # Counts are whole: small counts get a tick per sequence, not 0.5 steps.
-    fig.update_yaxes(title_text="sequences", rangemode="tozero", tickformat="d", tickfont={"size": 11}, **({"dtick": 1} if tallest <= 8 else {}))
+    fig.update_yaxes(title_text="sequences", rangemode="tozero", tickformat="d", tickfont={"size": 11}, ticklabelstandoff=8, **({"dtick": 1} if tallest <= 8 else {}))
     return fig
