@@ -88,11 +88,7 @@ def padding_waste_figure(plans: list[Plan]) -> go.Figure:
     for plan in plans:
         total_rows = sum(c.batch for c in plan.calls)
         heights.append(_row_px(total_rows + _call_gap(total_rows) * max(0, len(plan.calls) - 1)))
-    titles = []
-    for p in plans:
-        note = _padding_rows_note(p)
-        text = f"{p.strategy} — padding {100 * p.padding_fraction:.0f}%"
-        titles.append(text + (f'<br><span style="font-size:11px;color:{_NOTE_COLOR}">{note}</span>' if note else ""))
+    titles = [f"{p.strategy} — padding {100 * p.padding_fraction:.0f}%" for p in plans]
     n = len(plans)
     plot_px = sum(heights) + _TITLE_GAP_PX * (n - 1)
     fig = make_subplots(
@@ -104,6 +100,15 @@ def padding_waste_figure(plans: list[Plan]) -> go.Figure:
         shared_xaxes=True,
     )
     fig.update_annotations(font={"size": 13}, x=0, xanchor="left", align="left")
+    for i, plan in enumerate(plans):
+        note = _padding_rows_note(plan)
+        if note:
+            # under the strategy's title, which moves up a line for it
+            fig.layout.annotations[i].yshift = 15
+            fig.add_annotation(
+                text=note, x=0, y=1, xref=f"{_axis_ref('x', i + 1)} domain", yref=f"{_axis_ref('y', i + 1)} domain",
+                xanchor="left", yanchor="bottom", showarrow=False, font={"size": 11, "color": _NOTE_COLOR},
+            )
     max_seq = max((c.seq for p in plans for c in p.calls), default=1)
     for i, plan in enumerate(plans):
         _draw_padding_plan(fig, plan, row=i + 1, col=1, index=i + 1, sub_h=heights[i])
