@@ -5,7 +5,7 @@ close a batch at the largest batch size or ``max_batch_tokens``, plan it with th
 it on the engine), fed by requests arriving at Poisson times. The result holds one record per
 request (arrival, queue delay, compute, latency) and per batch (its calls and their compiled
 shapes), times in seconds from the start of the stream: the data of the "Live traffic" figures
-(``traffic_plots``). Every shape is compiled before the first arrival, so the stream measures
+(``plots.traffic``). Every shape is compiled before the first arrival, so the stream measures
 serving, not compiling.
 
 >>> TrafficSettings(rate=500, duration_s=30).check()
@@ -124,7 +124,7 @@ class TrafficRun:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: what ``traffic_plots`` draws."""
+        """JSON-ready: what ``plots.traffic`` draws."""
         return {
             "strategy": self.settings.strategy,
             "model": self.model,

@@ -6,7 +6,7 @@ import pytest
 
 from shapedemo.plan import PlanError
 from shapedemo.traffic import TrafficSettings, run_traffic
-from shapedemo.traffic_plots import traffic_figures
+from shapedemo.plots.traffic import traffic_figures
 
 pytestmark = pytest.mark.model
 

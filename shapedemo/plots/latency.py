@@ -6,7 +6,7 @@ and, where the result splits it, a thin bar under the box with the device part (
 the host part (tokenize, plan, scatter, gather). A strategy that did not run keeps its row with
 a "not run: <reason>" note.
 
->>> _ratio_text(0.5, is_reference=False)
+>>> ratio_text(0.5)
 '0.50x = 2.00x faster'
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from shapedemo.report import ratio_text
 from shapedemo.plots.style import (
     _NOTE_COLOR,
     ROW_PX,
@@ -62,19 +63,6 @@ def _stats(result: dict[str, Any] | None, key: str = "latency_ms") -> tuple[list
 
 def _latency(result: dict[str, Any]) -> tuple[list[float], float | None]:
     return _stats(result, "latency_ms")
-
-
-def _ratio_text(ratio: float, *, is_reference: bool) -> str:
-    """``2.00x slower``, ``0.80x = 1.25x faster``, ``1.00x``: the latency ratio first, with two
-    decimals; a speed-up is also said as a speed-up (0.55x reads as "1.82x faster")."""
-    text = f"{ratio:.2f}x"
-    if is_reference:
-        return text + " (reference)"
-    if ratio > 1.005:
-        return text + " slower"
-    if ratio < 0.995:
-        return f"{text} = {1 / ratio:.2f}x faster"
-    return text
 
 
 def _reference(
@@ -147,7 +135,7 @@ def latency_figure(results: list[dict[str, Any]], *, baseline: dict[str, Any] | 
         )
         has_split |= _host_device_bar(fig, result, name=name, color=color)
         if ref_median:
-            text = _ratio_text(median / ref_median, is_reference=(name == ref_name))
+            text = ratio_text(median / ref_median, is_reference=(name == ref_name))
         else:
             text = "n/a"
         fig.add_annotation(
