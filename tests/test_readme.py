@@ -165,6 +165,10 @@ def missing_extra(returncode: int, stderr: str, pyproject: Path) -> str | None:
 
 
 # ------------------------------------------------------------------------------ the copy
+def git_available() -> bool:
+    return shutil.which("git") is not None
+
+
 def git(*args: str, cwd: Path) -> str:
     return subprocess.run(
         ["git", "-c", "user.name=readme", "-c", "user.email=readme@localhost", "-c", "commit.gpgsign=false", *args],
@@ -221,28 +225,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tail(path: Path, n: int = 20) -> str:
+def tail(path: Path, n: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
 @contextmanager
-def serving(command: str, *, cwd: Path, env: dict[str, str], logs: Path) -> Iterator[int]:
-    """Start a serving command on a free port, wait for ``/health`` to answer 200, yield the
-    port; stop it (SIGINT to its process group, SIGKILL after 30 s) on the way out."""
-    port = free_port()
-    command = on_port(command, port)
-    url = health_url(command, port)
-    out, err = logs / "serve.out", logs / "serve.err"
-    with open(out, "w") as stdout, open(err, "w") as stderr:
+def started(argv: list[str], *, cwd: Path, env: dict[str, str], url: str, log: Path, timeout: float) -> Iterator[None]:
+    """Run ``argv`` (output in ``log``) until ``url`` answers 200, then hand over; stop it on the
+    way out (SIGINT to its process group, SIGKILL after 30 s)."""
+    with open(log, "w") as out:
         proc = subprocess.Popen(
-            ["bash", "-o", "pipefail", "-c", command], cwd=cwd, env=env,
-            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"`{command}` exited with {proc.returncode} before {url} answered 200:\n{tail(err)}")
+                pytest.fail(f"`{shlex.join(argv)}` exited with {proc.returncode} before {url} answered 200:\n{tail(log)}")
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     if response.status == 200:
@@ -250,9 +250,9 @@ def serving(command: str, *, cwd: Path, env: dict[str, str], logs: Path) -> Iter
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass  # not listening yet, or 503 while it compiles
             if time.monotonic() > deadline:
-                pytest.fail(f"`{command}`: {url} did not answer 200 within {READY_TIMEOUT_S} s:\n{tail(err)}")
+                pytest.fail(f"`{shlex.join(argv)}`: {url} did not answer 200 within {timeout} s:\n{tail(log)}")
             time.sleep(0.5)
-        yield port
+        yield
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -261,6 +261,16 @@ def serving(command: str, *, cwd: Path, env: dict[str, str], logs: Path) -> Iter
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@contextmanager
+def serving(command: str, *, cwd: Path, env: dict[str, str], logs: Path) -> Iterator[int]:
+    """A serving command on a free port, up once ``/health`` answers 200; the port."""
+    port = free_port()
+    command = on_port(command, port)
+    argv = ["bash", "-o", "pipefail", "-c", command]
+    with started(argv, cwd=cwd, env=env, url=health_url(command, port), log=logs / "serve.log", timeout=READY_TIMEOUT_S):
+        yield port
 
 
 def run_to_completion(command: str, *, cwd: Path, env: dict[str, str]) -> None:
@@ -282,7 +292,7 @@ COMMANDS = [line for line in README_LINES if "python -m shapedemo" in line]
 
 
 @pytest.mark.readme
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to copy the repository and see what is left behind")
+@pytest.mark.skipif(not git_available(), reason="git is needed to copy the repository and see what is left behind")
 @pytest.mark.parametrize("command", COMMANDS, ids=[f"{i}-{subcommand(c)}" for i, c in enumerate(COMMANDS)])
 def test_readme_command_runs_as_written_and_leaves_nothing(command, env, tmp_path):
     repo = fresh_copy(tmp_path / "repo")
