@@ -121,7 +121,9 @@ def fill_hub_cache(hub: Path, repo_id: str, files: list[str], source: Path) -> P
         data = (source / name).read_bytes()
         blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
         blob.write_bytes(data)
-        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)  # 1_Pooling/config.json
+        link.symlink_to(os.path.relpath(blob, link.parent))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
     return snapshot
