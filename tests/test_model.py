@@ -308,6 +308,23 @@ def test_hub_id_offline_from_local_cache(tmp_path, monkeypatch):
         load_model("someone/not-cached", cache_dir=None)
 
 
+def test_an_incomplete_hub_cache_names_the_missing_file(tmp_path, monkeypatch):
+    """Offline, the hub hands back a cached snapshot even where a preload list left a file out:
+    one line naming it (and preload_from_hub), not a file-not-found deep in the build."""
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = tmp_path / "hub" / "models--someone--half-bert"
+    _write_folder(root / "snapshots" / commit)
+    (root / "snapshots" / commit / "model.safetensors").unlink()
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelError, match="lacks model.safetensors.*preload_from_hub"):
+        load_model("someone/half-bert", cache_dir=tmp_path / "cache")
+
+
 def test_unknown_specs_are_clear_errors():
     with pytest.raises(ModelError, match="unknown synthetic size"):
         load_model("synthetic:huge", cache_dir=None)

@@ -131,7 +131,7 @@ def _hub_folder(repo_id: str) -> Path:
     from huggingface_hub import constants, snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
     except Exception as exc:  # offline, unknown repo, gated repo, ...
         offline = bool(constants.HF_HUB_OFFLINE)
         why = "the hub is switched off (HF_HUB_OFFLINE)" if offline else type(exc).__name__
@@ -140,6 +140,16 @@ def _hub_folder(repo_id: str) -> Path:
             f"internet, run `hf download {repo_id}` (it fills the hub cache) or download it into "
             "a folder and pass that folder as the model; offline, use the default 'minilm'."
         ) from exc
+    # offline, snapshot_download answers with the cached snapshot even where files are missing
+    missing = [name for name in ("config.json",) if not (folder / name).is_file()]
+    if not any(folder.glob("*.safetensors")):
+        missing.append("model.safetensors")
+    if missing:
+        raise ModelError(
+            f"the hub cache of {repo_id!r} lacks {', '.join(missing)}: download them (`hf download "
+            f"{repo_id}`), or on a Space list them in the README's preload_from_hub"
+        )
+    return folder
 
 
 def _file_key(*paths: Path) -> str:
