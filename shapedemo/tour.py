@@ -46,7 +46,7 @@ BATCH_SIZES = "1,2,4,8"
 PRECISION = "f32"
 """The tour runs in f32: masked strategies then differ from one call per sequence by round-off
 (~1e-6), and what leaving the mask out does stands out by six orders of magnitude."""
-REPEATS = 3
+REPEATS = 5
 WARMUP = 1
 ProgressFn = Callable[[float, str], None]
 

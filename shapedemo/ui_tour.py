@@ -76,15 +76,19 @@ def build_tour_tab(*, spec: str | None = None) -> None:
                 info="partitioning splits the batch into these",
             )
             model = gr.Dropdown(choices, value=default_model, label="model", min_width=160, elem_id="tour-model")
+    previous: Any = None  # the previous step's run: when it succeeds, this step opens (read on)
     for s in tour.STEPS:
-        with gr.Accordion(tour.heading(s), open=s is tour.STEPS[0], elem_id=f"tour-{s.key}"):
+        with gr.Accordion(tour.heading(s), open=s is tour.STEPS[0], elem_id=f"tour-{s.key}") as accordion:
             gr.Markdown(f"*{s.guide}.* {s.intro}")
-            run = gr.Button("Run this step", variant="primary", elem_id=f"tour-run-{s.key}")
+            with gr.Row():
+                run = gr.Button("Run this step", variant="primary", scale=0, min_width=220, elem_id=f"tour-run-{s.key}")
             lesson = gr.Markdown(elem_id=f"tour-lesson-{s.key}")
             plot = gr.Plot(show_label=False, visible=False, elem_id=f"tour-plot-{s.key}")
             with gr.Accordion("the OpenVINO code of this step, to copy", open=False):
                 code = gr.Code(language="python", show_line_numbers=False, elem_id=f"tour-code-{s.key}")
-        run.click(
+        if previous is not None:
+            previous.success(lambda: gr.Accordion(open=True), None, accordion, api_name=False)
+        previous = run.click(
             _event(s.key), [text, batch_sizes, model], [lesson, plot, code], api_name=f"tour_{s.key}",
             concurrency_limit=1, concurrency_id="engine", show_progress_on=[lesson],
         )
