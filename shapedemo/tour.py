@@ -115,7 +115,7 @@ _STEPS: tuple[Step, ...] = (
     Step(
         "auto", "auto", "beyond the guide",
         "Given the shapes one can afford to compile and a cost model, `auto` chooses the cheapest "
-        "layout for each request. The picture: latency of every static plan next to native dynamic.",
+        "layout for each request. The picture: latency of auto and the two best fixed plans next to native dynamic.",
         runs=("dynamic", "buckets-partition", "packing", "auto"), focus="auto", plot="latency",
     ),
 )
@@ -163,6 +163,11 @@ class StepResult:
     lesson: str
     figure: Any
     code: str
+
+    @property
+    def why(self) -> str | None:
+        """The planner's own reason for the step's plan, where it gives one (``auto``)."""
+        return self.plans[self.step.focus].params.get("why")
 
     def result(self, strategy: str) -> dict[str, Any]:
         """The timed result of ``strategy`` (a row of ``data['results']``)."""
@@ -320,18 +325,17 @@ def _lesson_packing(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
 
 def _lesson_auto(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
     plan = plans["auto"]
-    why = plan.params.get("why")
-    chose = f"`auto` chose {report.calls_and_shapes(plan)}" + (f" ({why})" if why else "")
     results = _results(data)
-    others = [
-        n for n in ("buckets-partition", "packing") if n in results and median(results[n]) is not None
-    ]
+    others = [n for n in ("buckets-partition", "packing") if n in results and median(results[n]) is not None]
     mine = median(results["auto"])
     rivals = ""
     if others and mine is not None:
         best = min(others, key=lambda n: median(results[n]))
-        rivals = f", and {speed_words(mine / median(results[best]))} `{best}`, the fastest fixed static plan"
-    return f"{chose}: **{blowup(plan):.1f}x the real tokens**, {vs_dynamic(data, 'auto')}{rivals}."
+        rivals = f", and {speed_words(mine / median(results[best]))} `{best}`, the faster of the fixed static plans"
+    return (
+        f"`auto` chose {report.calls_and_shapes(plan)}: **{blowup(plan):.1f}x the real tokens**, "
+        f"{vs_dynamic(data, 'auto')}{rivals}."
+    )
 
 
 LESSONS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Plan]], str]] = {

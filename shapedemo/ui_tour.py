@@ -45,7 +45,8 @@ def tour_step(key: str, text: str, batch_sizes: str, spec: str | None, *, progre
         f"Measured just now: `{data['model']}` on {data['device']} ({data['precision']}), "
         f"{len(data['lengths'])} texts, {sum(data['lengths'])} real tokens, median of {settings.repeats} runs."
     )
-    return f"**Lesson.** {result.lesson}\n\n<small>{measured}</small>", result.figure, result.code
+    why = f"\n\nWhy this plan: {result.why}" if result.why else ""
+    return f"**Lesson.** {result.lesson}{why}\n\n<small>{measured}</small>", result.figure, result.code
 
 
 def _event(key: str) -> Callable[..., tuple[Any, Any, str]]:
