@@ -22,6 +22,9 @@ from typing import Callable, Iterable, Sequence
 
 from shapedemo.plan import PlanError
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_EMPTY_ITEM = re.compile(r",[ \t]*,")
+
 __all__ = [
     "PlanError",
     "bucket_for",
@@ -38,11 +41,14 @@ __all__ = [
     "tuned",
 ]
 
-_SEPARATORS = re.compile(r"[,\s]+")
-
-
-def parse_int_list(text: str, *, what: str = "list") -> tuple[int, ...]:
+def parse_int_list(
+    text: str, *, what: str = "list", allow_empty_items: bool = False
+) -> tuple[int, ...]:
     """Whole numbers separated by commas and/or whitespace, kept in order (lengths are ordered).
+
+    An empty item between two commas (``1,,2``) is refused rather than skipped: it is usually a
+    number the user forgot (``allow_empty_items=True`` skips it). A comma at the end of a line or
+    of the text is fine (files written as ``12,`` per line).
 
     ``what`` names the input in the error, so the user knows which option to fix.
 
@@ -52,17 +58,25 @@ def parse_int_list(text: str, *, what: str = "list") -> tuple[int, ...]:
     Traceback (most recent call last):
     ...
     shapedemo.plan.PlanError: --lengths: '7.5' is not a whole number
+    >>> parse_int_list("1,,2", what="--batch-sizes")
+    Traceback (most recent call last):
+    ...
+    shapedemo.plan.PlanError: --batch-sizes: empty item between commas in '1,,2'
     """
-    tokens = [t for t in _SEPARATORS.split(text.strip()) if t]
+    tokens = text.replace(",", " ").split()
     if not tokens:
         raise PlanError(f"{what} is empty")
-    values = []
-    for token in tokens:
-        try:
-            values.append(int(token))
-        except ValueError:
-            raise PlanError(f"{what}: {token!r} is not a whole number") from None
-    return tuple(values)
+    if not allow_empty_items and _EMPTY_ITEM.search(text):
+        raise PlanError(f"{what}: empty item between commas in {text.strip()!r}")
+    return tuple(_integer(token, what=what) for token in tokens)
+
+
+def _integer(token: str, *, what: str) -> int:
+    """``token`` as an int when it is plain ASCII digits with an optional sign (``int`` alone
+    would also take ``1_000`` and other scripts' digits)."""
+    if not _INTEGER.fullmatch(token):
+        raise PlanError(f"{what}: {token!r} is not a whole number")
+    return int(token)
 
 
 def _whole(value: object) -> int | None:
@@ -94,15 +108,19 @@ def check_lengths(lengths: Iterable[object]) -> tuple[int, ...]:
     ...
     shapedemo.plan.PlanError: length 0 (sequence 1) is not a whole number >= 1
     """
-    checked = []
-    for i, value in enumerate(lengths):
-        n = _whole(value)
-        if n is None or n < 1:
-            raise PlanError(f"length {value!r} (sequence {i}) is not a whole number >= 1")
-        checked.append(n)
+    checked = tuple(lengths)
+    if not all(type(n) is int and n >= 1 for n in checked):  # the common case, checked fast
+        checked = tuple(_length(value, i) for i, value in enumerate(checked))
     if not checked:
         raise PlanError("no lengths given")
-    return tuple(checked)
+    return checked
+
+
+def _length(value: object, i: int) -> int:
+    n = _whole(value)
+    if n is None or n < 1:
+        raise PlanError(f"length {value!r} (sequence {i}) is not a whole number >= 1")
+    return n
 
 
 def check_cost(value: object, *, what: str) -> float:
@@ -141,9 +159,12 @@ def positive_sizes(values: Iterable[object], *, what: str) -> tuple[int, ...]:
     return tuple(sorted(checked))
 
 
-def parse_buckets(text: str, *, what: str = "buckets") -> tuple[int, ...]:
+def parse_buckets(
+    text: str, *, what: str = "buckets", allow_empty_items: bool = True
+) -> tuple[int, ...]:
     """A bucket list typed by a user (``"32,64,128"``), sorted and deduplicated; ``what`` names
-    the input in errors.
+    the input in errors. Empty items (``32,,64``) are skipped here unless
+    ``allow_empty_items=False`` (``resolve_buckets``, behind the UI and the CLI, refuses them).
 
     >>> parse_buckets("128, 32,64,32")
     (32, 64, 128)
@@ -152,7 +173,8 @@ def parse_buckets(text: str, *, what: str = "buckets") -> tuple[int, ...]:
     ...
     shapedemo.plan.PlanError: buckets: 0 is below 1
     """
-    return positive_sizes(parse_int_list(text, what=what), what=what)
+    numbers = parse_int_list(text, what=what, allow_empty_items=allow_empty_items)
+    return positive_sizes(numbers, what=what)
 
 
 def powers_of_two(max_seq: int, *, min_bucket: int = 16) -> tuple[int, ...]:
@@ -321,8 +343,14 @@ def resolve_buckets(
     (31, 128)
     >>> resolve_buckets("64, 32", [10], max_seq=128)
     (32, 64)
+    >>> resolve_buckets("linear:", [10], max_seq=128)
+    Traceback (most recent call last):
+    ...
+    shapedemo.plan.PlanError: buckets: nothing after ':' in 'linear:'
     """
-    name, _, arg = spec.strip().lower().partition(":")
+    name, colon, arg = spec.strip().lower().partition(":")
+    if colon and not arg.strip():
+        raise PlanError(f"{what}: nothing after ':' in {spec.strip()!r}")
     if name in ("pow2", "powers-of-two"):
         if arg:
             raise PlanError(f"{what}: pow2 takes no argument, not {arg!r}")
@@ -334,12 +362,8 @@ def resolve_buckets(
         if not arg:
             raise PlanError(f"{what}: say how many buckets, e.g. tuned:4")
         return tuned(lengths, _preset_number(arg, what=f"{what}: tuned k"), max_seq=max_seq)
-    return parse_buckets(spec, what=what)
+    return parse_buckets(spec, what=what, allow_empty_items=False)
 
 
 def _preset_number(text: str, *, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise PlanError(f"{what}: {text!r} is not a whole number") from None
-    return check_positive(value, what=what)
+    return check_positive(_integer(text.strip(), what=what), what=what)

@@ -20,10 +20,13 @@ from typing import Any, Callable, Sequence, TypeAlias
 
 from shapedemo.buckets import padding_fraction_for, parse_int_list, powers_of_two, tuned
 from shapedemo.plan import MAX_POSITIONS, PlanError
-from shapedemo.report import compact, document, format_plan, format_table
-from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, RunSettings, split_texts
+from shapedemo.report import compact, document, format_config, format_plan, format_table
+from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, RunSettings, split_texts, with_config
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.workloads import WORKLOADS, sample_lengths
+
+MAX_BUDGET = 16
+"""``tune --budget``: compiled shapes at most (each costs compile time and memory)."""
 
 __all__ = [
     "add_lengths_arguments",
@@ -158,20 +161,21 @@ def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
     names = getattr(args, "strategies", None)
     if names is not None:
         fields["strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
-    for key in ("model", "precision", "repeats", "warmup", "cost_table"):
+    for key in ("model", "device", "static_only", "precision", "repeats", "warmup", "jobs", "cost_table"):
         if getattr(args, key, None) is not None:
             fields[key] = getattr(args, key)
     if getattr(args, "concurrent", False):
         fields["calls"] = "concurrent"
-    return RunSettings(
-        **source,
-        seq_buckets=args.seq_buckets,
-        batch_sizes=args.batch_sizes,
-        max_seq=args.max_seq,
-        pack_seq=args.pack_seq,
-        limits=CLI_LIMITS,
-        **fields,
-    ).validate()
+    for key in ("seq_buckets", "batch_sizes", "max_seq", "pack_seq"):
+        fields.setdefault(key, getattr(args, key, None))
+    return RunSettings(**source, limits=CLI_LIMITS, **fields).validate()
+
+
+def _read_json(path: str, *, what: str) -> Any:
+    try:
+        return json.loads(_read_text(path, what=what))
+    except ValueError as exc:
+        raise PlanError(f"{what} {path}: not JSON ({exc})") from None
 
 
 def _print_json(payload: Any) -> None:
@@ -191,14 +195,23 @@ def _add_plan(subparsers: Subparsers) -> None:
     parser.add_argument("--strategy", required=True, metavar="NAME", help=", ".join(STRATEGY_NAMES))
     add_lengths_arguments(parser)
     add_plan_arguments(parser)
+    parser.add_argument(
+        "--cost-table", metavar="FILE",
+        help="JSON {\"4x128\": ms, ...}: partitioning strategies and auto choose by predicted latency",
+    )
     parser.add_argument("--json", action="store_true", help="print plan.to_dict() as JSON")
     parser.set_defaults(handler=_run_plan)
 
 
 def _run_plan(args: argparse.Namespace) -> int:
+    from shapedemo.runner import read_cost_table
+
+    if args.cost_table == "measure":
+        raise PlanError("plan loads no model, so it cannot measure: give --cost-table a JSON file (compare --cost-table measure times shapes)")
     settings = settings_from_args(args)
     lengths = settings.input_lengths()
-    plan = make_plan(args.strategy, lengths, **settings.plan_options(lengths))
+    table = read_cost_table(args.cost_table) if args.cost_table else None
+    plan = make_plan(args.strategy, lengths, **settings.plan_options(lengths), cost_table=table)
     if args.json:
         _print_json(plan.to_dict())
     else:
@@ -248,6 +261,48 @@ def _run_tune_buckets(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- tune --------------------------------------------------------------------------------
+
+
+@subcommand
+def _add_tune(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "tune",
+        help="the K compiled shapes that serve a traffic sample cheapest (a deployable config)",
+        description="Choose sequence buckets and batch sizes (at most --budget shapes) that minimise "
+        "the predicted cost of serving a traffic sample with `auto`; print the configuration that "
+        "`compare --config` and `serve --config` run.",
+    )
+    add_lengths_arguments(parser, texts=True)
+    parser.add_argument("--budget", type=int, required=True, metavar="K", help="how many compiled shapes at most")
+    parser.add_argument(
+        "--measure", action="store_true",
+        help="time a few shapes on the device and fit the cost model (else: computed token slots); "
+        "also compiles the chosen shapes to report compile time and memory",
+    )
+    parser.add_argument("--curve", action="store_true", help="also the predicted cost for every budget 1..8 ('curve')")
+    parser.add_argument("--max-seq", type=int, metavar="N", help="the top bucket (default: the longest length, rounded up to 8)")
+    _add_model_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print {seq_buckets, batch_sizes, shapes, predicted} as JSON")
+    parser.set_defaults(handler=_run_tune)
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from shapedemo.runner import tune
+
+    if not 1 <= args.budget <= MAX_BUDGET:
+        raise PlanError(f"--budget {args.budget}: choose 1 to {MAX_BUDGET} compiled shapes")
+    settings = settings_from_args(args)
+    config = tune(settings, budget=args.budget, measure=args.measure, curve=args.curve, progress=_progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        _print_json(config)
+    else:
+        print(format_config(config))
+    return 0
+
+
 # ---- commands that run a model -------------------------------------------------------------
 
 
@@ -259,6 +314,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision", default="auto", choices=["auto", "f32", "bf16"],
         help="inference precision (auto: the device default; f32 to check fidelity)",
+    )
+    parser.add_argument(
+        "--device", default="CPU", metavar="NAME",
+        help="OpenVINO device to run on: CPU (default), GPU, NPU, AUTO, HETERO:..., MULTI:...",
     )
 
 
@@ -298,7 +357,9 @@ def _run_embed(args: argparse.Namespace) -> int:
     from shapedemo.compare import embed
 
     texts = _read_texts(args.texts_file)
-    settings = RunSettings(texts=tuple(texts), model=args.model, precision=args.precision, limits=CLI_LIMITS).validate()
+    settings = RunSettings(
+        texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS
+    ).validate()
     encoded, embeddings = embed(_engine(settings), list(settings.texts or ()))
     rows = [
         {"text": t, "tokens": n, "embedding": [float(x) for x in e]}
@@ -340,9 +401,21 @@ def _add_compare(subparsers: Subparsers) -> None:
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
     parser.add_argument(
+        "--jobs", type=int, default=2, metavar="N",
+        help="with --concurrent: requests in flight at once, the same for every strategy (default 2)",
+    )
+    parser.add_argument(
+        "--static-only", action="store_true",
+        help="refuse dynamic shapes on the device, as an NPU does: dynamic strategies are reported, not run",
+    )
+    parser.add_argument(
         "--cost-table", metavar="measure|FILE",
         help="choose partitions by latency, not padding: 'measure' times every batch size x bucket "
         "first; FILE is JSON {\"4x128\": ms, ...}",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="run a deployable configuration from `tune --json` (its buckets, batch sizes and cost model)",
     )
     parser.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the results as JSON to OUT ('-' or no value: stdout)")
     parser.set_defaults(handler=_run_compare)
@@ -351,7 +424,12 @@ def _add_compare(subparsers: Subparsers) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from shapedemo.runner import run
 
-    comparison, _ = run(settings_from_args(args), progress=_progress)
+    settings = settings_from_args(args)
+    if args.config:
+        if args.seq_buckets or args.batch_sizes:
+            raise PlanError("--config sets the buckets and batch sizes: leave out --seq-buckets and --batch-sizes")
+        settings = with_config(settings, _read_json(args.config, what="--config"), what=f"--config {args.config}")
+    comparison, _ = run(settings, progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     payload = document(comparison)

@@ -45,13 +45,34 @@ def _calls_literal(plan: Plan) -> str:
 
 
 def plan_code(plan: Plan, *, device: str = "CPU") -> str:
-    """Python code that compiles the shapes ``plan`` needs and runs its calls."""
+    """Python code that compiles the shapes ``plan`` needs on ``device`` and runs its calls.
+
+    A ``dynamic-bounded`` plan reshapes the model to its bounds first; an ``auto`` plan says
+    why it chose its layout in a comment.
+
+    >>> from shapedemo.strategies import make_plan
+    >>> code = plan_code(make_plan("dynamic-bounded", [5, 9, 3], batch_sizes=[2], max_seq=64), device="NPU")
+    >>> "ov.Dimension(1, 2), ov.Dimension(1, 64)" in code and 'compile_model(model, "NPU")' in code
+    True
+    """
     lengths = list(plan.lengths)
     if plan.packed:
         text = _PACKED_HEADER.format(lengths=lengths)
     else:
         text = _HEADER.format(lengths=lengths)
     text += "\n" + _calls_literal(plan) + "\n"
+    why = plan.params.get("why")
+    if why:
+        text += f"# auto chose: {why}\n"
+    bounds = plan.params.get("bounds") if plan.dynamic else None
+    if bounds:
+        batch, seq = bounds
+        text += (
+            f"# bounded dynamic dims: batch 1..{batch}, sequence 1..{seq} (some static-only\n"
+            "# devices accept bounds where -1 fails)\n"
+            "model.reshape({inp.get_any_name(): ov.PartialShape("
+            f"[ov.Dimension(1, {batch}), ov.Dimension(1, {seq})]) for inp in model.inputs}})\n"
+        )
     if plan.dynamic:
         text += (
             "# native dynamic shapes: one model for every shape, compiled once\n"

@@ -20,7 +20,7 @@ Vocabulary:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple, Sequence
 
 MAX_POSITIONS = 512
 """BERT's position table, the default ``max_seq`` (a model with a longer table may plan longer)."""
@@ -33,9 +33,11 @@ class PlanError(ValueError):
     """
 
 
-@dataclass(frozen=True)
-class Segment:
-    """One sequence ``seq`` (index into the request) occupying ``length`` slots from ``offset``."""
+class Segment(NamedTuple):
+    """One sequence ``seq`` (index into the request) occupying ``length`` slots from ``offset``.
+
+    A named tuple, not a dataclass: a plan of 10,000 sequences makes 10,000 of them.
+    """
 
     seq: int
     offset: int
@@ -135,6 +137,34 @@ class Plan:
         """A proxy for attention work: the sum over calls of ``batch * seq**2``."""
         return sum(c.batch * c.seq * c.seq for c in self.calls)
 
+    @property
+    def packing_efficiency(self) -> float | None:
+        """For a packed plan, the lower bound on its rows over the rows it uses (1.0: no packing
+        of the same sequences into rows of the same lengths uses fewer rows); None otherwise.
+
+        Rows are counted per row length ``s`` (a call's ``seq``): the ``r_s`` rows holding
+        ``t_s`` real tokens need at least ``ceil(t_s / s)`` rows, so the efficiency is
+        ``sum(ceil(t_s / s)) / sum(r_s)``. For rows of one length it is
+        ``ceil(real tokens / row length) / rows``. Padding rows are not counted.
+
+        >>> row = (Segment(0, 0, 5), Segment(1, 5, 2))
+        >>> Plan("packing", (5, 2, 6), (Call(2, 8, (row, (Segment(2, 0, 6),))),), packed=True).packing_efficiency
+        1.0
+        >>> Plan("packing", (3, 4), (Call(2, 8, ((Segment(0, 0, 3),), (Segment(1, 0, 4),))),), packed=True).packing_efficiency
+        0.5
+        """
+        if not self.packed:
+            return None
+        rows: dict[int, int] = {}
+        tokens: dict[int, int] = {}
+        for call in self.calls:
+            used = [row for row in call.rows if row]
+            rows[call.seq] = rows.get(call.seq, 0) + len(used)
+            tokens[call.seq] = tokens.get(call.seq, 0) + sum(s.length for row in used for s in row)
+        used_rows = sum(rows.values())
+        bound = sum(-(-t // s) for s, t in tokens.items())
+        return 1.0 if used_rows == 0 else bound / used_rows
+
     def segments(self) -> Iterable[tuple[int, int, Segment]]:
         """Yield ``(call index, row index, segment)`` for every placed segment."""
         for ci, call in enumerate(self.calls):
@@ -145,7 +175,8 @@ class Plan:
     def validate(self) -> None:
         """Raise ``ValueError`` unless every token of every sequence is placed exactly once,
         rows match their call's batch, and no segment crosses its row or overlaps another."""
-        seen: dict[int, int] = {}
+        n = len(self.lengths)
+        placed: list[int | None] = [None] * n
         for ci, call in enumerate(self.calls):
             if call.batch < 1 or call.seq < 1:
                 raise ValueError(f"call {ci}: shape {call.shape} is not positive")
@@ -153,20 +184,20 @@ class Plan:
                 raise ValueError(f"call {ci}: {len(call.rows)} rows for batch {call.batch}")
             for ri, row in enumerate(call.rows):
                 end = 0
-                for seg in sorted(row, key=lambda s: s.offset):
+                for seg in row if len(row) < 2 else sorted(row, key=lambda s: s.offset):
                     if seg.length < 1 or seg.offset < end:
                         raise ValueError(f"call {ci} row {ri}: segment {seg} overlaps or is empty")
                     end = seg.offset + seg.length
                     if end > call.seq:
                         raise ValueError(f"call {ci} row {ri}: segment {seg} crosses seq {call.seq}")
-                    if seg.seq in seen:
+                    if not 0 <= seg.seq < n:
+                        raise ValueError("segments name sequences outside the request")
+                    if placed[seg.seq] is not None:
                         raise ValueError(f"sequence {seg.seq} placed twice")
-                    seen[seg.seq] = seg.length
-        for i, n in enumerate(self.lengths):
-            if seen.get(i) != n:
-                raise ValueError(f"sequence {i} (length {n}) placed as {seen.get(i)}")
-        if len(seen) != len(self.lengths):
-            raise ValueError("segments name sequences outside the request")
+                    placed[seg.seq] = seg.length
+        for i, (want, got) in enumerate(zip(self.lengths, placed)):
+            if want != got:
+                raise ValueError(f"sequence {i} (length {want}) placed as {got}")
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON form (field names are a contract: add, never rename)."""
@@ -184,7 +215,35 @@ class Plan:
             "masked": self.masked,
             "packed": self.packed,
             "params": self.params,
+            **({"packing_efficiency": self.packing_efficiency} if self.packed else {}),
         }
+
+
+def one_per_row(members: Iterable[tuple[int, int]]) -> list[Row]:
+    """One row per ``(sequence index, length)``, the sequence at offset 0 (all but packing).
+
+    >>> one_per_row([(4, 6)])
+    [(Segment(seq=4, offset=0, length=6),)]
+    """
+    return [(Segment(i, 0, n),) for i, n in members]
+
+
+def fill_calls(rows: Sequence[Row], chunks: Iterable[int], seq: int) -> list[Call]:
+    """Calls of batch ``chunks[i]`` at ``seq``, filled with ``rows`` in order; the last call gets
+    the padding rows (empty rows) that the chunks hold beyond ``len(rows)``.
+
+    >>> calls = fill_calls(one_per_row([(0, 5), (1, 3), (2, 7)]), [2, 2], 8)
+    >>> [(c.shape, c.padding_rows) for c in calls]
+    [((2, 8), 0), ((2, 8), 1)]
+    """
+    calls, start = [], 0
+    for batch in chunks:
+        taken = tuple(rows[start : start + batch])
+        calls.append(Call(batch, seq, taken + ((),) * (batch - len(taken))))
+        start += batch
+    if start < len(rows):
+        raise ValueError(f"{len(rows)} rows do not fit chunks holding {start}")
+    return calls
 
 
 def single_row_call(batch: int, seq: int, members: list[tuple[int, int]]) -> Call:
@@ -194,8 +253,5 @@ def single_row_call(batch: int, seq: int, members: list[tuple[int, int]]) -> Cal
     >>> single_row_call(2, 8, [(4, 6)]).rows
     ((Segment(seq=4, offset=0, length=6),), ())
     """
-    if len(members) > batch:
-        raise ValueError(f"{len(members)} sequences do not fit batch {batch}")
-    rows: list[Row] = [(Segment(i, 0, n),) for i, n in members]
-    rows += [()] * (batch - len(members))
-    return Call(batch, seq, tuple(rows))
+    (call,) = fill_calls(one_per_row(members), [batch], seq)
+    return call

@@ -318,3 +318,32 @@ def compact(value: Any) -> str:
 def shape_words(shapes: Sequence[tuple[int, int]]) -> str:
     """``4 x 128, 1 x 128``."""
     return ", ".join(f"{b} x {s}" for b, s in shapes)
+
+
+def format_config(config: Mapping[str, Any]) -> str:
+    """``tune``'s configuration in a few lines: shapes, predicted padding and latency, costs.
+
+    >>> print(format_config({"seq_buckets": [16, 64], "batch_sizes": [1, 4], "shapes": [[1, 16], [4, 16], [1, 64], [4, 64]],
+    ...     "predicted": {"padding_fraction": 0.25, "latency_ms_per_batch_size": {1: 4.85, 8: 10.76},
+    ...                   "cost_unit": "ms", "compile_s": None, "memory_mb": None}}))
+    4 compiled shapes: 1x16, 4x16, 1x64, 4x64 (sequence buckets 16, 64; batch sizes 1, 4)
+    predicted padding 25.0%; per request: 1 text 4.85 ms, 8 texts 10.76 ms
+    """
+    predicted = config["predicted"]
+    shapes = ", ".join(f"{b}x{s}" for b, s in config["shapes"])
+    lines = [
+        f"{count(len(config['shapes']), 'compiled shape')}: {shapes} (sequence buckets "
+        f"{numbers(config['seq_buckets'])}; batch sizes {numbers(config['batch_sizes'])})"
+    ]
+    per_request = predicted.get("latency_ms_per_batch_size") or {}
+    timed = [f"{count(int(r), 'text')} {ms:.2f} ms" for r, ms in per_request.items() if ms is not None]
+    latency = "; per request: " + ", ".join(timed) if timed else f" (cost in {predicted.get('cost_unit', 'token slots')})"
+    lines.append(f"predicted padding {predicted['padding_fraction']:.1%}{latency}")
+    if predicted.get("compile_s") is not None:
+        lines.append(f"compile {predicted['compile_s']:.1f} s, process memory added {predicted['memory_mb']:.0f} MiB")
+    for row in config.get("curve", []):
+        ms = row.get("predicted_ms")
+        cost = f"{ms:.2f} ms per text" if ms is not None else f"{row.get('predicted_token_slots', 0):.0f} token slots per text"
+        knee = "  <- knee" if row.get("knee") else ""
+        lines.append(f"  K={row['k']}: padding {row['padding_fraction']:.1%}, {cost}{knee}")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .plan import Plan, PlanError
 from .settings import RunSettings
-from .strategies import make_plan
+from .strategies import CostModel, make_plan
 
 ProgressFn = Callable[[float, str], None]
 
@@ -105,7 +105,15 @@ def resolve(settings: RunSettings, loaded: Any) -> Inputs:
 
 def make_plans(settings: RunSettings, inputs: Inputs, **extra: Any) -> dict[str, Plan]:
     """Every chosen strategy's plan for the inputs (``extra``: e.g. a cost table)."""
-    return {name: make_plan(name, inputs.lengths, **inputs.options, **extra) for name in settings.strategies}
+    return {name: make_plan(name, inputs.lengths, **plan_extras(settings, inputs), **extra) for name in settings.strategies}
+
+
+def plan_extras(settings: RunSettings, inputs: Inputs) -> dict[str, Any]:
+    """The plan options plus the settings' cost model (for ``auto``), as ``make_plan`` takes them."""
+    options = dict(inputs.options)
+    if settings.cost_model is not None:
+        options["cost_model"] = CostModel.from_dict(settings.cost_model)
+    return options
 
 
 def preview(settings: RunSettings) -> tuple[dict[str, Plan], Inputs]:
@@ -154,3 +162,55 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
         texts=inputs.texts, progress=progress,
     )
     return comparison, inputs
+
+
+FIT_SHAPES: tuple[tuple[int, int], ...] = ((1, 16), (1, 64), (1, 256), (4, 32), (4, 128), (8, 64), (16, 32))
+"""Shapes timed to fit a cost model (``tune --measure``): small to large in both axes."""
+
+
+def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None = None) -> CostModel:
+    """A ``CostModel`` fitted to shapes timed on ``engine`` (those of ``FIT_SHAPES`` that fit
+    ``max_seq``, and ``(1, max_seq)``)."""
+    from .strategies import fit_cost_model
+
+    shapes = sorted({s for s in FIT_SHAPES if s[1] <= max_seq} | {(1, max_seq)})
+    table = {}
+    for i, shape in enumerate(shapes):
+        if progress:
+            progress(i / len(shapes), f"timing {shape[0]} x {shape[1]}")
+        table[shape] = engine.measure_shape(shape)
+    return fit_cost_model(table)
+
+
+def tune(
+    settings: RunSettings, *, budget: int, measure: bool = False, curve: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """``tune``'s deployable configuration for the settings' traffic sample (texts, lengths or a
+    workload): ``{"seq_buckets", "batch_sizes", "shapes", "predicted"}`` (+ ``"curve"``, the
+    same for every budget 1..8). ``measure`` prices shapes by a cost model fitted to timings on
+    the settings' device and reports the chosen shapes' compile time and memory."""
+    from .strategies.budget import budget_curve, tune_shapes
+
+    if settings.texts is not None:
+        lengths = load(model_spec(settings)).tokenizer.encode(list(settings.texts)).lengths
+    else:
+        lengths = settings.input_lengths()
+    options: dict[str, Any] = {"max_seq": settings.max_seq}
+    if measure:
+        engine = engine_for(settings)
+        top = settings.max_seq or settings.plan_options(lengths, limit=engine.loaded.max_length)["max_seq"]
+        options["cost_model"] = measure_cost_model(engine, max_seq=top, progress=progress)
+        options["allow_packing"] = engine.loaded.packed is not None
+
+        def shape_cost(batch: int, seq: int) -> tuple[float, float]:
+            entry = engine.compile((batch, seq))
+            return entry.compile_s, entry.memory_mb or 0.0
+
+        options["shape_cost"] = shape_cost
+    if progress:
+        progress(0.9, "choosing shapes")
+    config = tune_shapes(lengths, budget=budget, **options)
+    if curve:
+        config["curve"] = budget_curve(lengths, **options)
+    return config

@@ -27,11 +27,13 @@ from shapedemo.strategies import STRATEGY_NAMES
 from shapedemo.workloads import WORKLOADS, sample_lengths
 
 DEFAULT_STRATEGIES: tuple[str, ...] = (
-    "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing",
+    "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing", "auto",
 )
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
 MAX_SEQ_STEPS: tuple[int, ...] = (128, 256, 384, 512)
+MAX_JOBS = 16
+"""Requests in flight at once in concurrent mode (the same for every strategy)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ CLI_LIMITS = Limits(
         "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "max_seq",
         "pack length": "pack_seq", "repeats": "--repeats", "warm-up runs": "--warmup",
         "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
+        "jobs": "--jobs",
     },
 )
 
@@ -96,8 +99,12 @@ class RunSettings:
     Input: exactly one of ``texts``, ``lengths`` or ``workload`` (+ ``batch``, ``seed``).
     ``seq_buckets`` is a preset (``pow2``, ``linear[:STEP]``, ``tuned:K``) or a list, worked
     out on the input's lengths; ``batch_sizes`` a list or its text; ``max_seq`` None picks
-    ``default_max_seq``. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
-    (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``.
+    ``default_max_seq``. ``device`` is the target (where the strategies run; the fidelity
+    reference always runs on the CPU); ``static_only`` refuses dynamic shapes there, as an NPU
+    would. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
+    (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``;
+    ``cost_model`` the JSON form of a fitted ``CostModel`` (``tune``'s ``predicted.cost_model``)
+    that ``auto`` prices shapes with.
     """
 
     texts: tuple[str, ...] | None = None
@@ -107,6 +114,7 @@ class RunSettings:
     seed: int = 0
     model: str | None = None
     device: str = "CPU"
+    static_only: bool = False
     precision: str = "auto"
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     seq_buckets: str | Sequence[int] | None = None
@@ -114,9 +122,11 @@ class RunSettings:
     max_seq: int | None = None
     pack_seq: int | None = None
     cost_table: str | None = None
+    cost_model: Mapping[str, Any] | None = field(default=None, compare=False)
     repeats: int = 5
     warmup: int = 1
     calls: str = "sync"
+    jobs: int = 2
     limits: Limits = field(default=CLI_LIMITS, compare=False)
 
     @property
@@ -180,6 +190,7 @@ class RunSettings:
         _check_range(self.warmup, 0, caps.warmup, what=caps.name("warm-up runs"))
         if self.precision not in PRECISIONS:
             raise PlanError(f"{caps.name('precision')} {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        _check_range(self.jobs, 1, MAX_JOBS, what=caps.name("jobs"))
         if self.calls not in CALLS:
             raise PlanError(f"calls {self.calls!r}: choose one of {', '.join(CALLS)}")
         if not str(self.device or "").strip():
@@ -245,3 +256,26 @@ def _check_range(value: object, low: int, high: int, *, what: str) -> int:
     if not low <= value <= high:
         raise PlanError(f"{what} {value}: choose {low} to {high}")
     return value
+
+
+def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str = "config") -> RunSettings:
+    """The settings running a deployable configuration (``tune --json``: ``seq_buckets``,
+    ``batch_sizes`` and ``predicted.cost_model``), which replaces buckets and batch sizes.
+
+    >>> doc = {"seq_buckets": [16, 64], "batch_sizes": [1, 4], "shapes": [], "predicted": {}}
+    >>> s = with_config(RunSettings(lengths=(9, 40)), doc)
+    >>> s.seq_buckets, s.batch_sizes
+    ((16, 64), (1, 4))
+    """
+    try:
+        buckets = tuple(int(b) for b in config["seq_buckets"])
+        sizes = tuple(int(b) for b in config["batch_sizes"])
+        model = (config.get("predicted") or {}).get("cost_model")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(
+            f"{what}: not a configuration from `tune --json` (needs seq_buckets and batch_sizes; "
+            f"{exc.__class__.__name__})"
+        ) from None
+    if not buckets or not sizes:
+        raise PlanError(f"{what}: seq_buckets and batch_sizes must not be empty")
+    return replace(settings, seq_buckets=buckets, batch_sizes=sizes, cost_model=model)

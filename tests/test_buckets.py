@@ -227,3 +227,30 @@ def test_resolve_buckets_errors_name_the_input(spec: str, words: str) -> None:
     with pytest.raises(PlanError) as caught:
         resolve_buckets(spec, [10, 20], max_seq=64, what="--seq-buckets")
     assert words in str(caught.value) and "--seq-buckets" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("1,,2", "empty item"),
+        ("1,\t,2", "empty item"),
+        ("1, ,2", "empty item"),
+        ("1_000", "'1_000'"),
+        ("٣", "'٣'"),
+        (" ", "is empty"),
+    ],
+)
+def test_parse_int_list_refuses_empty_items_and_odd_numbers(text: str, words: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_int_list(text, what="--batch-sizes")
+    message = str(caught.value)
+    assert words in message and message.startswith("--batch-sizes") and "\n" not in message
+    assert parse_int_list("1, 2 3,4") == (1, 2, 3, 4)
+    assert parse_int_list("12,\n40,\n7,") == (12, 40, 7)  # a file with a comma per line
+    assert parse_int_list("1,,2", allow_empty_items=True) == (1, 2)
+
+
+@pytest.mark.parametrize("spec", ["linear:", "pow2:", "tuned: ", "32,,64"])
+def test_resolve_buckets_refuses_empty_parts(spec: str) -> None:
+    with pytest.raises(PlanError, match="--seq-buckets"):
+        resolve_buckets(spec, [10, 20], max_seq=64, what="--seq-buckets")

@@ -24,8 +24,10 @@ from shapedemo.strategies.base import (
     predicted_latency,
     resolve_args,
 )
-from shapedemo.strategies.bucketing import plan_buckets
-from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_single
+from shapedemo.strategies.auto import plan_auto
+from shapedemo.strategies.buckets import plan_buckets
+from shapedemo.strategies.cost import CostModel, fit_cost_model
+from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_bounded, plan_dynamic_single
 from shapedemo.strategies.packing import plan_packing
 from shapedemo.strategies.padding import plan_padding, plan_padding_nomask
 from shapedemo.strategies.partition import decompose, plan_buckets_partition, plan_partition
@@ -35,9 +37,11 @@ __all__ = [
     "DESCRIPTIONS",
     "MAX_POSITIONS",
     "STRATEGY_NAMES",
+    "CostModel",
     "CostTable",
     "PlanError",
     "decompose",
+    "fit_cost_model",
     "make_plan",
     "predicted_latency",
 ]
@@ -86,6 +90,17 @@ _REGISTRY: dict[str, tuple[Builder, str]] = {
         "restarting per sequence; rows are split into batch sizes. Costs a graph with position "
         "ids and a segment mask, and bin-packing on the host.",
     ),
+    "dynamic-bounded": (
+        plan_dynamic_bounded,
+        "One model with bounded dynamic dims (1..largest batch size, 1..max_seq), which some "
+        "static-only devices accept; chunks of up to that batch, each padded to its longest.",
+    ),
+    "auto": (
+        plan_auto,
+        "Per request, the layout of least predicted cost over the compiled shapes: buckets and "
+        "batch sizes, or packing into rows of any bucket, mixed. Costs a cost model (measured, "
+        "fitted or token slots) and a packed graph to pack.",
+    ),
 }
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(_REGISTRY)
@@ -101,6 +116,8 @@ def make_plan(
     max_seq: int | None = None,
     cost_table: CostTable | None = None,
     pack_seq: int | None = None,
+    allow_packing: bool = True,
+    cost_model: CostModel | None = None,
 ) -> Plan:
     """The plan of strategy ``name`` for ``lengths`` (request order), checked by ``validate``.
 
@@ -108,6 +125,11 @@ def make_plan(
     powers of two from 16 up to ``max_seq``, ``pack_seq`` ``max_seq``. Size lists are sorted and
     deduplicated. ``cost_table`` (ms per compiled shape) makes the partitioning strategies
     minimise predicted latency. Bad arguments raise ``PlanError`` with one line for the user.
+
+    ``auto`` only: ``allow_packing=False`` for a model without a packed graph; ``cost_model`` (a
+    ``CostModel``, e.g. from ``fit_cost_model``) prices the shapes ``cost_table`` lacks (without
+    either, auto minimises computed token slots). ``auto`` ignores ``pack_seq``: its packing
+    rows are the sequence buckets.
     """
     entry = _REGISTRY.get(name)
     if entry is None:
@@ -119,6 +141,8 @@ def make_plan(
         max_seq=max_seq,
         cost_table=cost_table,
         pack_seq=pack_seq,
+        allow_packing=allow_packing,
+        cost_model=cost_model,
     )
     plan = entry[0](args)
     plan.validate()

@@ -1,12 +1,15 @@
 """What every strategy shares: checked arguments, filling chunks with rows, the cost table.
 
+``one_per_row`` and ``fill_calls`` live in ``shapedemo.plan`` (``single_row_call`` is built on
+them) and are re-exported here for the strategies.
+
 Strategies are functions ``PlanArgs -> Plan``. ``resolve_args`` checks and normalises what a
 caller typed once (defaults, sorting, limits), so each strategy only lays out calls.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from shapedemo.buckets import (
@@ -16,7 +19,8 @@ from shapedemo.buckets import (
     positive_sizes,
     powers_of_two,
 )
-from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, Segment
+from shapedemo.strategies.cost import CostModel, fit_cost_model
+from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 
@@ -34,6 +38,8 @@ class PlanArgs:
     max_seq: int
     pack_seq: int
     cost_table: dict[tuple[int, int], float] | None = None
+    allow_packing: bool = True
+    cost_model: CostModel | None = None
 
     @property
     def longest(self) -> int:
@@ -42,6 +48,16 @@ class PlanArgs:
     @property
     def max_batch(self) -> int:
         return self.batch_sizes[-1]
+
+    def pricing(self) -> CostModel:
+        """The cost model ``auto`` minimises: the measured table first (exact lookups), the
+        fitted ``cost_model`` (or one fitted to the table) for shapes the table lacks, else
+        computed token slots."""
+        if self.cost_model is None:
+            return CostModel() if self.cost_table is None else fit_cost_model(self.cost_table)
+        if self.cost_table is None:
+            return self.cost_model
+        return replace(self.cost_model, table={**self.cost_model.table, **self.cost_table})
 
     def batch_cost(self, seq: int) -> Callable[[int], float] | None:
         """The cost table as ``batch -> ms`` at sequence length ``seq`` (None without a table).
@@ -62,6 +78,8 @@ def resolve_args(
     max_seq: object | None = None,
     cost_table: CostTable | None = None,
     pack_seq: object | None = None,
+    allow_packing: bool = True,
+    cost_model: CostModel | None = None,
 ) -> PlanArgs:
     """Check the caller's arguments and fill in defaults; raise ``PlanError`` with one line.
 
@@ -101,7 +119,9 @@ def resolve_args(
     if pack < longest:
         raise PlanError(f"pack_seq {pack} is shorter than the longest length {longest}")
     table = None if cost_table is None else check_cost_table(cost_table)
-    return PlanArgs(checked, buckets, sizes, top, pack, table)
+    if cost_model is not None and not isinstance(cost_model, CostModel):
+        raise PlanError(f"cost_model must be a CostModel, not {type(cost_model).__name__}")
+    return PlanArgs(checked, buckets, sizes, top, pack, table, bool(allow_packing), cost_model)
 
 
 def check_cost_table(cost_table: CostTable) -> dict[tuple[int, int], float]:
@@ -147,29 +167,6 @@ def predicted_latency(plan: Plan, cost_table: CostTable) -> float:
     4.5
     """
     return calls_latency(plan.calls, cost_table)
-
-
-def fill_calls(rows: Sequence[Row], chunks: Iterable[int], seq: int) -> list[Call]:
-    """Calls of batch ``chunks[i]`` at ``seq``, filled with ``rows`` in order; the last call gets
-    the padding rows (empty rows) that the chunks hold beyond ``len(rows)``.
-
-    >>> calls = fill_calls(one_per_row([(0, 5), (1, 3), (2, 7)]), [2, 2], 8)
-    >>> [(c.shape, c.padding_rows) for c in calls]
-    [((2, 8), 0), ((2, 8), 1)]
-    """
-    calls, start = [], 0
-    for batch in chunks:
-        taken = tuple(rows[start : start + batch])
-        calls.append(Call(batch, seq, taken + ((),) * (batch - len(taken))))
-        start += batch
-    if start < len(rows):
-        raise ValueError(f"chunks hold {start} rows, not {len(rows)}")
-    return calls
-
-
-def one_per_row(members: Iterable[tuple[int, int]]) -> list[Row]:
-    """One row per ``(sequence index, length)``, the sequence at offset 0 (all but packing)."""
-    return [(Segment(i, 0, n),) for i, n in members]
 
 
 def chunk_rows(rows: Sequence[Row], batch: int, seq: int) -> list[Call]:

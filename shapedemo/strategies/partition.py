@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Sequence
 from shapedemo.buckets import check_cost, positive_sizes
 from shapedemo.plan import Call, Plan, PlanError, Row
 from shapedemo.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
-from shapedemo.strategies.bucketing import bucket_calls
+from shapedemo.strategies.buckets import bucket_calls
 
 
 def decompose(
@@ -45,33 +45,93 @@ def decompose(
     """
     if isinstance(n, bool) or not hasattr(n, "__index__") or n < 0:
         raise PlanError(f"number of rows must be a whole number >= 0, not {n!r}")
-    sizes = positive_sizes(batch_sizes, what="batch_sizes")
-    if n == 0:
-        return []
-    weight = {
-        s: 0.0 if cost is None else check_cost(cost(s), what=f"cost of batch {s}") for s in sizes
-    }
-    limit = n + sizes[-1] - 1
-    # best[t]: (cost, calls) of the cheapest chunks summing to exactly t; pick[t]: one chunk of it.
-    best: list[tuple[float, float]] = [(0.0, 0)] + [(math.inf, math.inf)] * limit
-    pick = [0] * (limit + 1)
-    for t in range(1, limit + 1):
-        for s in reversed(sizes):  # larger chunks first, so ties keep them
-            if s <= t and best[t - s][1] != math.inf:
-                candidate = (best[t - s][0] + weight[s], best[t - s][1] + 1)
-                if candidate < best[t]:
-                    best[t], pick[t] = candidate, s
+    return Chunks(batch_sizes, cost=cost).chunks(n)
 
-    def objective(t: int) -> tuple[float, ...]:
-        cost_ms, calls = best[t]
-        return (cost_ms, calls, t - n) if cost is not None else (t - n, calls)
 
-    total = min((t for t in range(n, limit + 1) if best[t][1] != math.inf), key=objective)
-    chunks = []
-    while total:
-        chunks.append(pick[total])
-        total -= pick[total]
-    return sorted(chunks, reverse=True)
+class Chunks:
+    """``decompose`` for one set of batch sizes and one cost, answering many ``n`` cheaply.
+
+    An unbounded-knapsack dynamic program over totals, computed once up to ``T = b* x max``
+    (``b*``: the size of least cost per row, ties to the larger). Beyond ``T`` an optimal
+    decomposition always holds more ``b*`` chunks than it needs to cover ``n - T`` (fewer than
+    ``b*`` chunks of other sizes can be in it: any ``b*`` of them hold a subset summing to a
+    multiple of ``b*`` that ``b*`` chunks would replace at no more cost and no more calls), so
+    ``chunks(n)`` is those ``b*`` chunks plus the table's answer: O(1) per ``n`` after the table,
+    which grows only as far as the ``n`` asked for need.
+
+    >>> c = Chunks((1, 2, 4, 8), cost=lambda b: 5.0 + b)
+    >>> c.chunks(7), c.cost(7), c.chunks(10_001)[-3:], c.cost(10_001)
+    ([8], 13.0, [8, 8, 1], 16256.0)
+    """
+
+    def __init__(self, batch_sizes: Iterable[int], *, cost: Callable[[int], float] | None = None):
+        self.sizes = positive_sizes(batch_sizes, what="batch_sizes")
+        self.costed = cost is not None
+        self.weight = {
+            s: 0.0 if cost is None else check_cost(cost(s), what=f"cost of batch {s}")
+            for s in self.sizes
+        }
+        top = self.sizes[-1]
+        self.step = min(self.sizes, key=lambda s: (self.weight[s] / s, -s))
+        self.reach = self.step * top
+        # best[t]: (cost, calls) of the cheapest chunks summing to exactly t; pick[t]: one chunk.
+        # Grown on demand, never past reach + top.
+        self._best: list[tuple[float, float]] = [(0.0, 0)]
+        self._pick = [0]
+        self._cover: dict[int, int] = {}
+
+    def _grow(self, limit: int) -> None:
+        best, pick = self._best, self._pick
+        for t in range(len(best), limit + 1):
+            here, chunk = (math.inf, math.inf), 0
+            for s in reversed(self.sizes):  # larger chunks first, so ties keep them
+                if s <= t and best[t - s][1] != math.inf:
+                    candidate = (best[t - s][0] + self.weight[s], best[t - s][1] + 1)
+                    if candidate < here:
+                        here, chunk = candidate, s
+            best.append(here)
+            pick.append(chunk)
+
+    def _total(self, m: int) -> int:
+        """The exact total (``m`` .. ``m + max - 1``) the best chunks for ``m`` rows sum to."""
+        total = self._cover.get(m)
+        if total is None:
+            self._grow(m + self.sizes[-1] - 1)
+            best = self._best
+
+            def objective(t: int) -> tuple[float, ...]:
+                cost_ms, calls = best[t]
+                return (cost_ms, calls, t - m) if self.costed else (t - m, calls)
+
+            reachable = (t for t in range(m, m + self.sizes[-1]) if best[t][1] != math.inf)
+            total = self._cover[m] = min(reachable, key=objective)
+        return total
+
+    def _split(self, n: int) -> tuple[int, int]:
+        """``(k, m)``: ``k`` chunks of ``step`` taken off, ``m = n - k * step`` left for the table."""
+        if n <= self.reach:
+            return 0, n
+        k = -(-(n - self.reach) // self.step)
+        return k, n - k * self.step
+
+    def chunks(self, n: int) -> list[int]:
+        """The chunk sizes for ``n`` rows, largest first (as ``decompose``)."""
+        k, m = self._split(n)
+        chunks, total = [self.step] * k, self._total(m) if m else 0
+        while total:
+            chunks.append(self._pick[total])
+            total -= self._pick[total]
+        return sorted(chunks, reverse=True)
+
+    def rows(self, n: int) -> int:
+        """The rows ``chunks(n)`` hold, padding rows included."""
+        k, m = self._split(n)
+        return k * self.step + (self._total(m) if m else 0)
+
+    def cost(self, n: int) -> float:
+        """The summed cost of ``chunks(n)`` (0 without a cost)."""
+        k, m = self._split(n)
+        return k * self.weight[self.step] + (self._best[self._total(m)][0] if m else 0.0)
 
 
 def objective_params(args: PlanArgs, calls: list[Call]) -> dict[str, object]:

@@ -1,0 +1,290 @@
+"""Auto: for the shapes one can afford to compile, run each request the cheapest way.
+
+Given sequence buckets x batch sizes (each compiled for the plain graph and, where the model has
+one, the packed graph) and a ``CostModel``, ``auto`` prices candidate layouts by arithmetic and
+builds only the winner:
+
+- **plain**: one sequence per row, each row in a bucket, each bucket's rows split into batch
+  sizes. Sequences start in their smallest bucket and may move up (a few texts of 30 tokens
+  riding in a 64-token call that has room beats a call of their own); see ``assign``.
+- **packed, rows of L** for every bucket L: sequences packed by best fit decreasing into rows of
+  L tokens (a longer sequence opens a row of its own bucket, which shorter ones may share); each
+  row then runs in the smallest bucket its content fits, and the rows are assigned and split
+  like plain rows. A row of one sequence is a valid packed row, so this mixes packing and
+  bucketing within one request. The whole plan then runs on the packed graph.
+
+The plan's ``params`` say why (``why``, a sentence the page can show) and what the alternatives
+were predicted to cost (``alternatives``). Plan-making is linear in the request after a sort:
+candidates are priced on histograms of lengths, never laid out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from itertools import product
+from typing import Sequence
+
+from shapedemo.buckets import bucket_for
+from shapedemo.plan import Call, Plan, Row, Segment, fill_calls, one_per_row
+from shapedemo.strategies.base import PlanArgs, shape_list
+from shapedemo.strategies.cost import CostModel
+from shapedemo.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
+from shapedemo.strategies.partition import Chunks
+
+__all__ = ["AutoPlanner", "Choice", "plan_auto"]
+
+PROMOTE_LIMIT = 31
+"""At most this many rows (and fewer than the largest batch size) move up past one bucket edge."""
+
+PLAIN = "buckets + partition"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A priced layout: ``rows[j]`` rows run at ``buckets[j]``, for ``cost`` in the model's unit.
+
+    ``row_length`` is None for the plain layout, else the packing row length L.
+    ``slots`` counts computed token slots (padding rows included).
+    """
+
+    name: str
+    packed: bool
+    row_length: int | None
+    buckets: tuple[int, ...]
+    rows: tuple[int, ...]
+    cost: float
+    slots: int
+
+
+class AutoPlanner:
+    """Prices and builds ``auto`` plans for one set of shapes and one cost model.
+
+    Keep one per configuration when planning many requests (the chunk tables are cached).
+
+    >>> planner = AutoPlanner((16, 64), (1, 2, 4), CostModel({(b, s): 5.0 + b * s / 16 for b in (1, 2, 4) for s in (16, 64)}))
+    >>> best, others = planner.choose([12, 40, 7, 30, 9])
+    >>> best.name, best.rows, best.cost, [(c.name, c.cost) for c in others]
+    ('packed rows of 16', (0, 2), 13.0, [('buckets + partition', 22.0)])
+    """
+
+    def __init__(
+        self,
+        buckets: Sequence[int],
+        batch_sizes: Sequence[int],
+        model: CostModel,
+        *,
+        allow_packing: bool = True,
+    ):
+        self.buckets = tuple(buckets)
+        self.batch_sizes = tuple(batch_sizes)
+        self.model = model
+        self.allow_packing = allow_packing
+        self._chunks: dict[tuple[int, bool], Chunks] = {}
+
+    def chunks(self, seq: int, packed: bool) -> Chunks:
+        key = (seq, packed)
+        if key not in self._chunks:
+            price = self.model.price
+            self._chunks[key] = Chunks(
+                self.batch_sizes, cost=lambda b: price(b, seq, packed=packed)
+            )
+        return self._chunks[key]
+
+    def by_bucket(self, counts: Counter[int] | dict[int, int]) -> list[int]:
+        """How many of the items ``{length: count}`` have each bucket as their smallest."""
+        per = dict.fromkeys(self.buckets, 0)
+        for n, c in counts.items():
+            per[bucket_for(n, self.buckets)] += c
+        return [per[b] for b in self.buckets]
+
+    def assign(self, counts: list[int], packed: bool) -> tuple[float, tuple[int, ...]]:
+        """The least cost of running ``counts[j]`` rows that need bucket ``j`` (or any larger),
+        and how many rows each bucket then runs.
+
+        Exact over the layouts where fewer than ``min(max batch, PROMOTE_LIMIT + 1)`` rows
+        cross each bucket edge upwards (dynamic programming over buckets, the state being the
+        rows carried up), and every layout of all rows in one bucket (which is what
+        ``partition`` and ``padding`` do) is tried too. Moving more rows up would be a whole
+        call's worth: it can pay only when a longer call costs less than a shorter one.
+        """
+        chunks = [self.chunks(s, packed) for s in self.buckets]
+        limit = min(self.batch_sizes[-1] - 1, PROMOTE_LIMIT)
+        last = len(counts) - 1
+        while last > 0 and counts[last] == 0:
+            last -= 1  # buckets above the last one needed only take rows moved up
+        states: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
+        for j, count in enumerate(counts):
+            nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+            for carried, (cost, rows) in states.items():
+                here = count + carried
+                up = 0 if j == len(counts) - 1 else min(here, limit)
+                for moved in range(up + 1):
+                    stay = here - moved
+                    total = cost + (chunks[j].cost(stay) if stay else 0.0)
+                    if moved not in nxt or total < nxt[moved][0]:
+                        nxt[moved] = (total, rows + (stay,))
+            states = nxt
+        best_cost, best_rows = states[0]
+        total_rows = sum(counts)
+        for j in range(last, len(counts)):  # everything in one bucket
+            cost = chunks[j].cost(total_rows)
+            if cost < best_cost:
+                best_cost = cost
+                best_rows = tuple(total_rows if i == j else 0 for i in range(len(counts)))
+        return best_cost, best_rows
+
+    def _choice(
+        self, name: str, packed: bool, length: int | None, counts: Counter[int]
+    ) -> Choice:
+        cost, rows = self.assign(self.by_bucket(counts), packed)
+        slots = sum(
+            s * self.chunks(s, packed).rows(n) for s, n in zip(self.buckets, rows) if n
+        )
+        return Choice(name, packed, length, self.buckets, rows, cost, slots)
+
+    def choose(self, lengths: Sequence[int]) -> tuple[Choice, list[Choice]]:
+        """The cheapest layout for ``lengths`` and the others priced, cheapest first (ties go
+        to the plain graph, then to shorter packing rows)."""
+        hist = Counter(lengths)
+        candidates = [self._choice(PLAIN, False, None, hist)]
+        if self.allow_packing:
+            seen = set()
+            for length in self.buckets:
+                contents = self.row_contents(lengths, hist, length)
+                key = tuple(sorted(contents.items()))
+                if key in seen:
+                    continue
+                seen.add(key)
+                candidates.append(self._choice(f"packed rows of {length}", True, length, contents))
+        order = sorted(range(len(candidates)), key=lambda i: (candidates[i].cost, i))
+        return candidates[order[0]], [candidates[i] for i in order[1:]]
+
+    def row_contents(
+        self, lengths: Sequence[int], hist: Counter[int], length: int
+    ) -> Counter[int]:
+        """``{tokens in a row: how many rows}`` when ``lengths`` are packed into rows of
+        ``length`` (exactly as ``packed_rows`` will lay them out)."""
+        if len(lengths) <= EXACT_LIMIT:
+            rows = pack_rows(lengths, length, buckets=self.buckets)
+            return Counter(sum(s.length for s in row) for row in rows)
+        contents: Counter[int] = Counter()
+        for _, template, count in fill_templates(hist, length, buckets=self.buckets):
+            contents[sum(n * k for n, k in template)] += count
+        return contents
+
+    def packed_rows(self, lengths: Sequence[int], length: int) -> list[Row]:
+        """The rows of a packing into rows of ``length``, sequences at consecutive offsets."""
+        if len(lengths) <= EXACT_LIMIT:
+            return pack_rows(lengths, length, buckets=self.buckets)
+        queues: dict[int, list[int]] = {}
+        for i in range(len(lengths) - 1, -1, -1):  # reversed, so pop() gives request order
+            queues.setdefault(lengths[i], []).append(i)
+        rows: list[Row] = []
+        for _, template, count in fill_templates(Counter(lengths), length, buckets=self.buckets):
+            for _ in range(count):
+                row, offset = [], 0
+                for n, k in template:
+                    queue = queues[n]
+                    for _ in range(k):
+                        row.append(Segment(queue.pop(), offset, n))
+                        offset += n
+                rows.append(tuple(row))
+        return rows
+
+    def build(self, lengths: Sequence[int], choice: Choice) -> list[Call]:
+        """The calls of ``choice``: rows sorted by length go to buckets in order (the counts of
+        ``assign`` only ever move rows up, so each row fits), each bucket's rows split by
+        ``Chunks`` into batch sizes; buckets ascending."""
+        if choice.row_length is None:
+            rows = one_per_row(enumerate(lengths))
+        else:
+            rows = self.packed_rows(lengths, choice.row_length)
+        content = [sum(s.length for s in row) for row in rows]
+        order = sorted(range(len(rows)), key=lambda r: content[r])
+        calls: list[Call] = []
+        start = 0
+        for seq, n in zip(self.buckets, choice.rows):
+            if not n:
+                continue
+            mine = sorted(order[start : start + n])  # request (or packing) order inside a bucket
+            start += n
+            chunks = self.chunks(seq, choice.packed).chunks(n)
+            calls += fill_calls([rows[r] for r in mine], chunks, seq)
+        return calls
+
+
+def plan_auto(args: PlanArgs) -> Plan:
+    """The least predicted cost over plain and packed layouts of ``seq_buckets x batch_sizes``.
+
+    >>> from shapedemo.strategies.base import resolve_args
+    >>> table = {(b, s): 4.0 + b * s / 8 for b in (1, 2, 4, 8) for s in (16, 32, 64, 128)}
+    >>> p = plan_auto(resolve_args([42], seq_buckets=[16, 32, 64, 128], cost_table=table))
+    >>> p.calls[0].shape, p.packed, p.params["why"]
+    ((1, 64), False, '1 text of 42 tokens: 1x64, predicted 12.0 ms; packing into 1 row of 64 would cost 12.0 ms')
+    """
+    model = args.pricing()
+    planner = AutoPlanner(
+        args.seq_buckets, args.batch_sizes, model, allow_packing=args.allow_packing
+    )
+    best, others = planner.choose(args.lengths)
+    calls = planner.build(args.lengths, best)
+    unit = model.unit
+    predicted = {"ms": "predicted_latency_ms"}.get(unit, "predicted_token_slots")
+    return Plan(
+        "auto",
+        args.lengths,
+        tuple(calls),
+        packed=best.packed,
+        params={
+            "seq_buckets": list(args.seq_buckets),
+            "batch_sizes": list(args.batch_sizes),
+            "max_seq": args.max_seq,
+            "allow_packing": args.allow_packing,
+            "layout": best.name,
+            "objective": "latency" if unit == "ms" else "padding",
+            "cost_unit": unit,
+            "cost_source": model.source,
+            "predicted_cost": best.cost,
+            predicted: best.cost,
+            "alternatives": {c.name: c.cost for c in others},
+            "why": explain(args.lengths, calls, best, others, unit),
+            "shape_set": shape_list(product(args.batch_sizes, args.seq_buckets)),
+        },
+    )
+
+
+def explain(
+    lengths: Sequence[int], calls: Sequence[Call], best: Choice, others: list[Choice], unit: str
+) -> str:
+    """One sentence: the request, the calls chosen, their predicted cost, the runner-up of the
+    other graph (or the next cheapest)."""
+    n = len(lengths)
+    low, high = min(lengths), max(lengths)
+    tokens = f"{low} tokens" if low == high else f"{low}-{high} tokens"
+    what = f"{n} text{'s' if n != 1 else ''} of {tokens}"
+    shapes: Counter[tuple[int, int]] = Counter(c.shape for c in calls)
+    layout = " + ".join(
+        f"{b}x{s}" if k == 1 else f"{k} calls of {b}x{s}" for (b, s), k in shapes.items()
+    )
+    if best.packed:
+        layout = f"packed into {layout}"
+    text = f"{what}: {layout}, predicted {_amount(best.cost, unit)}"
+    rival = next((c for c in others if c.packed != best.packed), others[0] if others else None)
+    if rival is not None:
+        how = "packing into" if rival.packed else "one text per row in"
+        text += f"; {how} {_rows_text(rival)} would cost {_amount(rival.cost, unit)}"
+    return text
+
+
+def _rows_text(choice: Choice) -> str:
+    """``choice.rows`` in words: ``3 rows of 64 + 1 of 16``."""
+    parts = [(n, s) for s, n in zip(choice.buckets, choice.rows) if n]
+    return " + ".join(
+        f"{n} row{'s' if n != 1 else ''} of {s}" if i == 0 else f"{n} of {s}"
+        for i, (n, s) in enumerate(parts)
+    )
+
+
+def _amount(cost: float, unit: str) -> str:
+    return f"{cost:.1f} ms" if unit == "ms" else f"{cost:.0f} {unit}"

@@ -1,0 +1,228 @@
+"""What a call costs: the price ``auto`` and the bucket budget minimise.
+
+A ``CostModel`` prices one call ``(batch, seq)`` on the plain or the packed graph, from the best
+source it has:
+
+1. a measured table ``{(batch, seq): ms}`` (exact lookup; ``packed_table`` for the packed graph);
+2. a model fitted to a few measured shapes by least squares,
+   ``ms = per_call + per_slot * batch * seq + attention * batch * seq**2`` (the per-call overhead,
+   the work per token slot, and attention's quadratic term);
+3. else the computed token slots ``batch * seq`` (unit ``"token slots"``, not ms).
+
+A shape the table lacks falls through to the fitted model, then to token slots. Pure: numpy is
+imported only to fit.
+
+>>> model = fit_cost_model({(1, 32): 7.0, (1, 128): 19.0, (4, 128): 60.0, (8, 64): 55.0})
+>>> round(model.price(2, 64), 1), model.price(1, 32), model.unit, model.source
+(16.7, 7.0, 'ms', 'table+fitted')
+>>> CostModel().price(4, 64), CostModel().unit
+(256.0, 'token slots')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any, Mapping
+
+from shapedemo.buckets import check_cost, check_positive
+from shapedemo.plan import Plan, PlanError
+
+__all__ = ["TERMS", "CostModel", "fit_cost_model"]
+
+TERMS = ("per_call_ms", "per_slot_ms", "attention_ms")
+"""The fitted model's coefficients, in order: ms per call, per ``batch*seq``, per ``batch*seq**2``."""
+
+
+def _features(batch: int, seq: int) -> tuple[float, float, float]:
+    return (1.0, float(batch * seq), float(batch * seq * seq))
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Prices calls; see the module docstring for the order of sources.
+
+    ``packed_factor`` scales plain prices (table or fitted) for the packed graph where
+    ``packed_table`` has no entry (1.0: a packed call costs what a plain one of its shape does,
+    which is what the engine's measurements show within noise; fit it from both tables).
+    """
+
+    table: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    packed_table: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    coefficients: tuple[float, float, float] | None = None
+    packed_factor: float = 1.0
+
+    @property
+    def unit(self) -> str:
+        return "ms" if self.table or self.packed_table or self.coefficients else "token slots"
+
+    @property
+    def source(self) -> str:
+        """``table``, ``fitted``, ``table+fitted`` or ``token slots``: where prices come from."""
+        parts = [
+            name
+            for name, present in (
+                ("table", bool(self.table or self.packed_table)),
+                ("fitted", self.coefficients is not None),
+            )
+            if present
+        ]
+        return "+".join(parts) or "token slots"
+
+    def price(self, batch: int, seq: int, *, packed: bool = False) -> float:
+        """Predicted cost of one call of shape ``(batch, seq)``, in ``unit``."""
+        shape = (batch, seq)
+        if packed and shape in self.packed_table:
+            return self.packed_table[shape]
+        factor = self.packed_factor if packed else 1.0
+        if shape in self.table:
+            return self.table[shape] * factor
+        if self.coefficients is not None:
+            return factor * sum(c * x for c, x in zip(self.coefficients, _features(batch, seq)))
+        if self.table or self.packed_table:
+            raise PlanError(
+                f"cost table has no latency for compiled shape {batch} x {seq} "
+                "(give a few more shapes to fit a model)"
+            )
+        return float(batch * seq)
+
+    def price_plan(self, plan: Plan) -> float:
+        """The summed price of ``plan``'s calls, run one after another, on its graph.
+
+        >>> from shapedemo.strategies import make_plan
+        >>> CostModel().price_plan(make_plan("padding", [10, 20], max_seq=64))
+        512.0
+        """
+        return sum(self.price(c.batch, c.seq, packed=plan.packed) for c in plan.calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form (``from_dict`` reads it back).
+
+        >>> CostModel({(1, 16): 2.5}, coefficients=(1.0, 0.5, 0.0)).to_dict()["table"]
+        [{'batch': 1, 'seq': 16, 'ms': 2.5}]
+        """
+        return {
+            "unit": self.unit,
+            "source": self.source,
+            "coefficients": None
+            if self.coefficients is None
+            else dict(zip(TERMS, self.coefficients)),
+            "packed_factor": self.packed_factor,
+            "table": _rows(self.table),
+            "packed_table": _rows(self.packed_table),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CostModel:
+        """The model ``to_dict`` wrote; a malformed document is a one-line ``PlanError``.
+
+        >>> m = fit_cost_model({(1, 16): 2.0, (4, 64): 9.0, (8, 128): 40.0})
+        >>> CostModel.from_dict(m.to_dict()) == m
+        True
+        """
+        try:
+            coefficients = data.get("coefficients")
+            coef = (
+                None
+                if coefficients is None
+                else tuple(
+                    check_cost(coefficients[name], what=f"cost model {name}") for name in TERMS
+                )
+            )
+            return cls(
+                table=_table(data.get("table", [])),
+                packed_table=_table(data.get("packed_table", [])),
+                coefficients=coef,  # type: ignore[arg-type]
+                packed_factor=check_cost(data.get("packed_factor", 1.0), what="packed_factor"),
+            )
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise PlanError(f"cost model: malformed document ({exc.__class__.__name__}: {exc})") from None
+
+    @classmethod
+    def from_table(cls, table: Mapping[tuple[int, int], float]) -> CostModel:
+        """Exact lookups in ``table``; shapes it lacks priced by a model fitted to it (when it has
+        enough shapes to fit one).
+
+        >>> CostModel.from_table({(1, 16): 2.0}).source
+        'table+fitted'
+        """
+        return fit_cost_model(table)
+
+
+def _rows(table: Mapping[tuple[int, int], float]) -> list[dict[str, float]]:
+    return [{"batch": b, "seq": s, "ms": ms} for (b, s), ms in sorted(table.items())]
+
+
+def _table(rows: Any) -> dict[tuple[int, int], float]:
+    table = {}
+    for row in rows:
+        shape = (
+            check_positive(row["batch"], what="cost model batch"),
+            check_positive(row["seq"], what="cost model seq"),
+        )
+        table[shape] = check_cost(row["ms"], what=f"cost model latency for {shape[0]} x {shape[1]}")
+    return table
+
+
+def fit_cost_model(
+    table: Mapping[tuple[int, int], float],
+    *,
+    packed_table: Mapping[tuple[int, int], float] | None = None,
+) -> CostModel:
+    """A ``CostModel`` keeping ``table`` for exact lookups, with coefficients fitted to it.
+
+    Least squares on the relative error (a 5 ms shape counts as much as a 500 ms one), over
+    the subsets of the three terms whose coefficients all come out >= 0, the subset of least
+    error winning (ties to fewer terms); at most as many terms as measured shapes. With
+    ``packed_table``, ``packed_factor`` is the median packed/plain ratio over shapes in both.
+
+    Measurements of ``3 + 0.05 b s + 0.0001 b s^2`` ms give those coefficients back:
+
+    >>> table = {(1, 32): 4.7024, (4, 64): 17.4384, (8, 128): 67.3072, (1, 256): 22.3536}
+    >>> [round(c, 5) for c in fit_cost_model(table).coefficients]
+    [3.0, 0.05, 0.0001]
+    >>> fit_cost_model({})
+    Traceback (most recent call last):
+    ...
+    shapedemo.plan.PlanError: cost model: no measured shapes to fit
+    """
+    from shapedemo.strategies.base import check_cost_table
+
+    checked = check_cost_table(table)
+    packed = check_cost_table(packed_table or {})
+    if not checked:
+        raise PlanError("cost model: no measured shapes to fit")
+    factor = 1.0
+    both = sorted(s for s in packed if s in checked and checked[s] > 0)
+    if both:
+        ratios = sorted(packed[s] / checked[s] for s in both)
+        factor = ratios[len(ratios) // 2]
+    return CostModel(checked, packed, _least_squares(checked), factor)
+
+
+def _least_squares(table: Mapping[tuple[int, int], float]) -> tuple[float, float, float]:
+    import numpy as np
+
+    shapes = sorted(table)
+    x = np.array([_features(b, s) for b, s in shapes])
+    y = np.array([table[s] for s in shapes])
+    weight = 1.0 / np.maximum(y, 1e-9)  # relative error
+    best: tuple[float, int, tuple[float, float, float]] | None = None
+    for size in range(1, min(len(TERMS), len(shapes)) + 1):
+        for terms in combinations(range(len(TERMS)), size):
+            a = x[:, terms] * weight[:, None]
+            coef, *_ = np.linalg.lstsq(a, y * weight, rcond=None)
+            if (coef < 0).any() or not np.isfinite(coef).all():
+                continue
+            error = float(np.sum((a @ coef - y * weight) ** 2))
+            full = [0.0, 0.0, 0.0]
+            for t, c in zip(terms, coef):
+                full[t] = float(c)
+            candidate = (round(error, 12), size, tuple(full))
+            if best is None or candidate[:2] < best[:2]:
+                best = candidate  # type: ignore[assignment]
+    if best is None:  # every subset needs a negative coefficient: price by the mean per slot
+        per_slot = float(np.mean(y / x[:, 1]))
+        return (0.0, per_slot, 0.0)
+    return best[2]
+

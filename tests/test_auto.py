@@ -1,0 +1,204 @@
+"""``auto`` and its cost model: every token once within the compiled shapes, the predicted cost
+is the built plan's cost, and never worse than any fixed strategy under the same cost and shapes."""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import product
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from shapedemo.plan import Plan
+from shapedemo.strategies import (
+    STRATEGY_NAMES,
+    CostModel,
+    PlanError,
+    fit_cost_model,
+    make_plan,
+)
+
+FAST = settings(max_examples=150, deadline=None)
+FIXED = ("padding", "buckets", "partition", "buckets-partition", "packing")
+
+
+@st.composite
+def auto_inputs(draw: st.DrawFn) -> dict:
+    """Lengths and shapes where every fixed strategy's shapes are among auto's: the buckets hold
+    max_seq and pack_seq."""
+    max_seq = draw(st.integers(8, 512))
+    lengths = draw(st.lists(st.integers(1, max_seq), min_size=1, max_size=40))
+    pack_seq = draw(st.one_of(st.none(), st.integers(max(lengths), max_seq)))
+    low = draw(st.lists(st.integers(1, max_seq), max_size=4))
+    buckets = sorted({*low, max_seq, pack_seq or max_seq})
+    sizes = draw(st.lists(st.integers(1, 12), min_size=1, max_size=4))
+    return {
+        "lengths": lengths,
+        "max_seq": max_seq,
+        "pack_seq": pack_seq,
+        "seq_buckets": buckets,
+        "batch_sizes": sizes,
+    }
+
+
+@st.composite
+def cost_models(draw: st.DrawFn) -> CostModel | None:
+    """None (token slots), or per-call + per-slot + attention coefficients, some zero."""
+    if draw(st.booleans()):
+        return None
+    per_call = draw(st.sampled_from([0.0, 0.5, 3.0, 20.0]))
+    per_slot = draw(st.sampled_from([0.0, 0.001, 0.01, 0.05]))
+    attention = draw(st.sampled_from([0.0, 1e-5, 1e-4]))
+    if per_call == per_slot == attention == 0.0:
+        per_slot = 0.01
+    return CostModel(coefficients=(per_call, per_slot, attention))
+
+
+def table_for(model: CostModel | None, inputs: dict) -> dict[tuple[int, int], float] | None:
+    """The model's prices as a measured table over every shape auto may use."""
+    if model is None:
+        return None
+    return {
+        (b, s): model.price(b, s) for b, s in product(inputs["batch_sizes"], inputs["seq_buckets"])
+    }
+
+
+def auto_plan(inputs: dict, **extra: object) -> Plan:
+    args = dict(inputs)
+    return make_plan("auto", args.pop("lengths"), **args, **extra)  # type: ignore[arg-type]
+
+
+@FAST
+@given(inputs=auto_inputs(), model=cost_models(), allow=st.booleans())
+def test_auto_places_every_token_once_within_the_compiled_shapes(
+    inputs: dict, model: CostModel | None, allow: bool
+) -> None:
+    plan = auto_plan(inputs, cost_model=model, allow_packing=allow)
+    plan.validate()
+    shapes = set(product(inputs["batch_sizes"], inputs["seq_buckets"]))
+    assert set(plan.compiled_shapes) <= shapes
+    assert {tuple(s) for s in plan.params["shape_set"]} == shapes
+    assert not plan.dynamic and plan.masked
+    for call in plan.calls:
+        assert any(call.rows)
+        for row in call.rows:
+            assert sum(s.length for s in row) <= call.seq
+    if not plan.packed:
+        assert all(s.offset == 0 for _, _, s in plan.segments())
+        assert all(len(row) <= 1 for c in plan.calls for row in c.rows)
+    if not allow:
+        assert not plan.packed
+    priced = (model or CostModel()).price_plan(plan)
+    assert priced == pytest.approx(plan.params["predicted_cost"], rel=1e-9, abs=1e-9)
+    if model is None:
+        assert plan.params["predicted_token_slots"] == plan.computed_tokens
+    why = plan.params["why"]
+    assert why.startswith(f"{len(inputs['lengths'])} text") and "\n" not in why
+    assert json.loads(json.dumps(plan.to_dict()))["params"]["why"] == why
+
+
+@FAST
+@given(inputs=auto_inputs(), model=cost_models())
+def test_auto_is_never_worse_than_a_fixed_strategy(inputs: dict, model: CostModel | None) -> None:
+    """Under the same cost (a measured table of every shape, or token slots) and the same shapes."""
+    table = table_for(model, inputs)
+    price = (model or CostModel()).price_plan
+    plan = auto_plan(inputs, cost_table=table)
+    best = plan.params["predicted_cost"]
+    assert best == pytest.approx(price(plan), rel=1e-9, abs=1e-9)
+    for name in FIXED:
+        fixed = auto_plan_like(name, inputs, table)
+        assert best <= price(fixed) * (1 + 1e-9) + 1e-9, (name, best, price(fixed))
+        if name != "packing":
+            unpacked = auto_plan(inputs, cost_table=table, allow_packing=False)
+            assert unpacked.params["predicted_cost"] <= price(fixed) * (1 + 1e-9) + 1e-9
+
+
+def auto_plan_like(name: str, inputs: dict, table: dict | None) -> Plan:
+    args = dict(inputs)
+    return make_plan(name, args.pop("lengths"), **args, cost_table=table)  # type: ignore[arg-type]
+
+
+def test_auto_packs_short_texts_into_bucket_sized_rows() -> None:
+    buckets = (32, 64, 128, 256)
+    table = {(b, s): 3.0 + 0.02 * b * s + 1e-4 * b * s * s for b in (1, 2, 4, 8) for s in buckets}
+    lengths = [12, 9, 20, 7, 11]
+    plan = make_plan("auto", lengths, seq_buckets=buckets, max_seq=256, cost_table=table)
+    # 59 tokens: two packed rows of 32 (20+11, 12+9+7) beat one of 64 (attention grows as s^2)
+    # and the plain 8 x 32 call
+    assert plan.packed and [c.shape for c in plan.calls] == [(2, 32)]
+    assert plan.params["predicted_latency_ms"] == pytest.approx(table[2, 32])
+    assert plan.params["alternatives"]["buckets + partition"] == pytest.approx(table[8, 32])
+    assert plan.params["cost_unit"] == "ms" and plan.params["cost_source"] == "table+fitted"
+    assert plan.params["why"].startswith("5 texts of 7-20 tokens: packed into 2x32, predicted 4.5 ms;")
+    assert plan.to_dict()["packing_efficiency"] == 1.0
+    plain = make_plan("auto", lengths, seq_buckets=buckets, max_seq=256, cost_table=table,
+                      allow_packing=False)
+    assert not plain.packed and [c.shape for c in plain.calls] == [(8, 32)]
+    assert plain.params["alternatives"] == {}
+
+
+def test_auto_moves_a_text_up_to_share_a_call() -> None:
+    # three 60-token texts and one of 30: one 4x64 call beats 4x64-with-a-padding-row + 1x32
+    table = {(b, s): 10.0 + 0.01 * b * s for b in (1, 4) for s in (32, 64)}
+    plan = make_plan("auto", [60, 30, 60, 60], seq_buckets=[32, 64], batch_sizes=[1, 4], max_seq=64,
+                     cost_table=table, allow_packing=False)
+    assert [c.shape for c in plan.calls] == [(4, 64)]
+    split = make_plan("buckets-partition", [60, 30, 60, 60], seq_buckets=[32, 64], batch_sizes=[1, 4],
+                      max_seq=64, cost_table=table)
+    assert plan.params["predicted_latency_ms"] < split.params["predicted_latency_ms"]
+
+
+def test_auto_with_a_fitted_model_and_a_partial_table() -> None:
+    measured = {(1, 32): 4.7024, (4, 64): 17.4384, (8, 128): 67.3072, (1, 256): 22.3536}
+    model = fit_cost_model(measured)
+    plan = make_plan("auto", [100, 20, 30], cost_model=model, max_seq=256, seq_buckets=[32, 64, 128, 256])
+    assert plan.params["cost_source"] == "table+fitted"
+    assert plan.params["predicted_latency_ms"] == pytest.approx(model.price_plan(plan))
+    # a table lacking shapes prices them by a model fitted to it
+    partial = make_plan("auto", [100, 20, 30], cost_table=measured, max_seq=256, seq_buckets=[32, 64, 128, 256])
+    assert partial.params["predicted_latency_ms"] == pytest.approx(model.price_plan(partial))
+
+
+def test_auto_is_registered_with_a_description() -> None:
+    assert STRATEGY_NAMES[-2:] == ("dynamic-bounded", "auto")
+    with pytest.raises(PlanError, match="cost_model must be a CostModel"):
+        make_plan("auto", [10], cost_model={"per_call_ms": 1})  # type: ignore[arg-type]
+
+
+def test_cost_model_round_trips_through_json() -> None:
+    model = fit_cost_model({(1, 16): 2.0, (4, 64): 9.0, (8, 128): 40.0}, packed_table={(4, 64): 9.9})
+    again = CostModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert again == model and again.packed_factor == pytest.approx(1.1)
+    assert again.price(4, 64, packed=True) == 9.9 and again.price(8, 128, packed=True) == pytest.approx(44.0)
+    with pytest.raises(PlanError, match="cost model"):
+        CostModel.from_dict({"table": [{"batch": 1}]})
+    with pytest.raises(PlanError, match="4 x 64"):
+        CostModel({(1, 16): 1.0}).price(4, 64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    coef=st.tuples(
+        st.sampled_from([0.0, 0.7, 3.0, 15.0]),
+        st.sampled_from([0.0, 0.002, 0.03]),
+        st.sampled_from([0.0, 2e-5, 3e-4]),
+    ),
+    shapes=st.lists(
+        st.tuples(st.integers(1, 32), st.integers(8, 512)), min_size=3, max_size=8, unique=True
+    ),
+)
+def test_fit_recovers_exact_coefficients(coef: tuple, shapes: list) -> None:
+    np = pytest.importorskip("numpy")
+    features = np.array([(1, b * s, b * s * s) for b, s in shapes], dtype=float)
+    assume(np.linalg.matrix_rank(features) == 3 and sum(coef) > 0)
+    truth = CostModel(coefficients=coef)
+    table = {s: truth.price(*s) for s in shapes}
+    assume(min(table.values()) > 0)
+    model = fit_cost_model(table)
+    assert model.coefficients is not None
+    for b, s in [(1, 16), (8, 128), (32, 512)]:
+        fitted = sum(c * x for c, x in zip(model.coefficients, (1, b * s, b * s * s)))
+        assert math.isclose(fitted, truth.price(b, s), rel_tol=1e-6, abs_tol=1e-6)
