@@ -441,3 +441,98 @@ def _run_compare(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(payload, indent=2))
         print(f"results written to {args.json}")
     return 0
+
+
+# ---- serve (the HTTP embeddings server; logic in shapedemo.serve) --------------------------
+
+
+@subcommand
+def _add_serve(subparsers: Subparsers) -> None:
+    from shapedemo.batcher import DEFAULT_STRATEGY
+
+    parser = subparsers.add_parser(
+        "serve",
+        help="an embeddings server (OpenAI and TEI routes) that batches traffic with a strategy",
+        description="Serve sentence embeddings over HTTP: requests are grouped (at most "
+        "--max-wait-ms), planned by the strategy and run on one engine; every shape is "
+        "compiled at start-up. Routes: POST /v1/embeddings (OpenAI), POST /embed (TEI), "
+        "GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
+    )
+    _add_model_arguments(parser)
+    parser.add_argument("--strategy", default=None, metavar="NAME", help=f"{', '.join(STRATEGY_NAMES)} (default {DEFAULT_STRATEGY})")
+    parser.add_argument("--seq-buckets", metavar="N,N,...", help="bucket edges or pow2[:MIN], linear[:STEP] (default pow2:32: 32..the model's limit)")
+    parser.add_argument("--batch-sizes", metavar="N,N,...", help="compiled batch sizes (default 1,2,4,8); the largest closes a batch")
+    parser.add_argument("--max-seq", type=int, metavar="N", help="longest compiled seq (default: the top bucket)")
+    parser.add_argument("--pack-seq", type=int, metavar="N", help="packing row capacity (default max_seq)")
+    parser.add_argument("--config", metavar="FILE", help="a configuration from `tune --json` (flags given here win)")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS", help="longest a request waits for others (default 5)")
+    parser.add_argument("--max-batch-tokens", type=int, default=4096, metavar="N", help="a batch closes at this many real tokens (default 4096)")
+    parser.add_argument("--max-texts", type=int, default=256, metavar="N", help="texts per request, more is refused with 413 (default 256, at most 4096)")
+    parser.add_argument("--max-queue", type=int, default=1024, metavar="N", help="texts waiting at most, more is refused with 503 + Retry-After (default 1024)")
+    parser.add_argument("--truncate", action="store_true", help="cut texts over the longest compiled length instead of refusing them (413)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one, printed on stderr)")
+    parser.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from shapedemo.serve import ServeSettings, run_server
+
+    settings = ServeSettings.build(
+        model=args.model, device=args.device, precision=args.precision, strategy=args.strategy,
+        seq_buckets=args.seq_buckets, batch_sizes=args.batch_sizes, max_seq=args.max_seq,
+        pack_seq=args.pack_seq, max_wait_ms=args.max_wait_ms, max_batch_tokens=args.max_batch_tokens,
+        max_texts=args.max_texts, max_queue=args.max_queue, truncate=args.truncate,
+        host=args.host, port=args.port, config_file=args.config,
+    )
+    return run_server(settings)
+
+
+# ---- loadtest (open-loop Poisson arrivals on loopback; logic in shapedemo.loadtest) --------
+
+
+@subcommand
+def _add_loadtest(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "loadtest",
+        help="open-loop Poisson load against a server on loopback: p50/p95/p99",
+        description="Send requests at Poisson arrival times (open loop, bounded in count and "
+        "time) to a shapedemo serve on loopback; print requests, errors, throughput and "
+        "latency percentiles.",
+    )
+    parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000 (loopback only)")
+    parser.add_argument("--rate", type=float, required=True, metavar="R", help="requests per second offered")
+    parser.add_argument("--duration", type=float, required=True, metavar="S", help="seconds of arrivals (then up to --timeout for the last answers)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--texts-file", metavar="FILE", help="texts, one per line ('-' reads stdin)")
+    source.add_argument("--workload", metavar="W", help="texts of a built-in length distribution (default sst2-like)")
+    parser.add_argument("--texts-per-request", type=int, default=1, metavar="N", help="texts in each request (default 1)")
+    parser.add_argument("--route", default="/v1/embeddings", help="/v1/embeddings (default, base64 like the openai client) or /embed")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per request (default 30)")
+    parser.add_argument("--max-in-flight", type=int, default=512, metavar="N", help="open requests at most; arrivals beyond count as errors (default 512)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="arrival and text seed (default 0)")
+    parser.add_argument("--json", metavar="OUT", help="also write the result as JSON to OUT ('-': stdout only)")
+    parser.set_defaults(handler=_run_loadtest)
+
+
+def _run_loadtest(args: argparse.Namespace) -> int:
+    from shapedemo.loadtest import check_loopback, format_result, run_loadtest, server_text_limit, workload_texts, write_json
+
+    check_loopback(args.url)
+    if args.texts_file:
+        texts = _read_texts(args.texts_file)
+    else:  # texts the server takes: lengths capped at the limit its /info states
+        limit = server_text_limit(args.url) or MAX_POSITIONS
+        texts = workload_texts(args.workload or "sst2-like", 256, seed=args.seed, max_len=limit)
+    result = run_loadtest(
+        args.url, rate=args.rate, duration_s=args.duration, texts=texts,
+        texts_per_request=args.texts_per_request, route=args.route, timeout_s=args.timeout,
+        max_in_flight=args.max_in_flight, seed=args.seed,
+    ).to_dict()
+    if args.json == "-":
+        write_json(result, "-")
+        return 0
+    print(format_result(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0 if result["ok"] else 1

@@ -103,8 +103,8 @@ def check_figures(figures: list[go.Figure], plans: dict, lengths: list[int]) -> 
     assert list(chunks.layout.yaxis.ticktext) == names
     boxes = [t for t in latency.data if t.type == "box"]
     assert [b.name for b in boxes] == names
-    assert all(len(b.y) == REPEATS for b in boxes)
-    assert list(costs.data[0].x) == names and list(fidelity.data[0].x) == names
+    assert all(len(b.x) == REPEATS for b in boxes)  # one row per strategy: samples on x, names on y
+    assert list(costs.data[0].y) == names and list(fidelity.data[0].y) == names
     (hist,) = lengths_fig.data
     assert sorted(hist.x) == sorted(lengths)
 
