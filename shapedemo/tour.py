@@ -115,7 +115,7 @@ _STEPS: tuple[Step, ...] = (
     Step(
         "auto", "auto", "beyond the guide",
         "Given the shapes one can afford to compile and a cost model, `auto` chooses the cheapest "
-        "layout for each request. The picture: latency of auto and the two best fixed plans next to native dynamic.",
+        "layout for each request. The picture: latency of auto, buckets-partition and packing next to native dynamic.",
         runs=("dynamic", "buckets-partition", "packing", "auto"), focus="auto", plot="latency",
     ),
 )
@@ -203,7 +203,7 @@ def figure(s: Step, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> Any:
     if s.plot == "chunks":
         return plots.chunk_decomposition_figure([plans[n] for n in s.drawn])
     if s.plot == "fidelity":
-        return plots.fidelity_figure(list(data["results"]))
+        return plots.fidelity_figure(list(data["results"]), precision=data["precision"])
     return plots.latency_figure(list(data["results"]))
 
 
@@ -331,7 +331,7 @@ def _lesson_auto(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
     rivals = ""
     if others and mine is not None:
         best = min(others, key=lambda n: median(results[n]))
-        rivals = f", and {speed_words(mine / median(results[best]))} `{best}`, the faster of the fixed static plans"
+        rivals = f", and {speed_words(mine / median(results[best]))} `{best}`, the faster of the two fixed static plans timed here"
     return (
         f"`auto` chose {report.calls_and_shapes(plan)}: **{blowup(plan):.1f}x the real tokens**, "
         f"{vs_dynamic(data, 'auto')}{rivals}."
