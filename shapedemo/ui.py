@@ -365,60 +365,66 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
         choices = [default_model] + choices
     with gr.Blocks(title="shapedemo: static vs dynamic shapes on OpenVINO", fill_width=True) as demo:
         gr.Markdown(INTRO)
-        plans_state = gr.State(None)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=360):
-                mode = gr.Radio(["texts", "workload"], value="texts", label="input", info="your texts, or a batch of synthetic lengths drawn from a workload")
-                with gr.Group() as texts_group:
-                    text = gr.Textbox(EXAMPLE_TEXTS[1], lines=6, max_lines=20, label="texts, one per line", elem_id="texts")
-                    gr.Examples([[t] for t in EXAMPLE_TEXTS], inputs=[text], label="examples (click one)", example_labels=["similar short sentences", "a few very long, a few very short", "question + context"])
-                with gr.Row(visible=False) as workload_row:
-                    workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="workload", info="seeded length distribution")
-                    batch = gr.Slider(1, MAX_BATCH, value=16, step=1, label="batch")
-                    seed = gr.Number(0, precision=0, label="seed", minimum=0)
-                model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
-                                    info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
-                strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=PAGE_STRATEGIES, label="strategies",
-                                              info="padding-nomask leaves the attention mask out, to show what that breaks; dynamic-single (one call per sequence) is always run as the fidelity reference")
-                with gr.Accordion("settings: buckets, batch sizes, precision, repeats", open=False):
+        with gr.Tab("Compare everything", elem_id="tab-compare"):
+            plans_state = gr.State(None)
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=360):
+                    mode = gr.Radio(["texts", "workload"], value="texts", label="input", info="your texts, or a batch of synthetic lengths drawn from a workload")
+                    with gr.Group() as texts_group:
+                        text = gr.Textbox(EXAMPLE_TEXTS[1], lines=6, max_lines=20, label="texts, one per line", elem_id="texts")
+                        gr.Examples([[t] for t in EXAMPLE_TEXTS], inputs=[text], label="examples (click one)", example_labels=["similar short sentences", "a few very long, a few very short", "question + context"])
+                    with gr.Row(visible=False) as workload_row:
+                        workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="workload", info="seeded length distribution")
+                        batch = gr.Slider(1, MAX_BATCH, value=16, step=1, label="batch")
+                        seed = gr.Number(0, precision=0, label="seed", minimum=0)
+                    model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
+                                        info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
+                    strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=PAGE_STRATEGIES, label="strategies",
+                                                  info="padding-nomask leaves the attention mask out, to show what that breaks; dynamic-single (one call per sequence) is always run as the fidelity reference")
+                    with gr.Accordion("settings: buckets, batch sizes, precision, repeats", open=False):
+                        with gr.Row():
+                            preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
+                            k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
+                        buckets_text = gr.Textbox("16,32,64,128", label="sequence buckets in use (to type your own, choose 'custom')", interactive=False)
+                        batch_sizes = gr.Textbox("1,2,4,8", label="batch sizes (partitioning)")
+                        max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input")
+                        with gr.Row():
+                            precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
+                            calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")
+                        repeats = gr.Slider(1, 30, value=5, step=1, label="repeats (after one warm-up)")
+                        objective = gr.Radio(
+                            OBJECTIVES, value=OBJECTIVES[0], label="how partitions are chosen",
+                            info="measured latency: first times every batch size x bucket, then partition, "
+                            "buckets-partition and packing pick the split of least predicted latency",
+                        )
                     with gr.Row():
-                        preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
-                        k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
-                    buckets_text = gr.Textbox("16,32,64,128", label="sequence buckets in use (to type your own, choose 'custom')", interactive=False)
-                    batch_sizes = gr.Textbox("1,2,4,8", label="batch sizes (partitioning)")
-                    max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input")
-                    with gr.Row():
-                        precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
-                        calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")
-                    repeats = gr.Slider(1, 30, value=5, step=1, label="repeats (after one warm-up)")
-                    objective = gr.Radio(
-                        OBJECTIVES, value=OBJECTIVES[0], label="how partitions are chosen",
-                        info="measured latency: first times every batch size x bucket, then partition, "
-                        "buckets-partition and packing pick the split of least predicted latency",
-                    )
-                with gr.Row():
-                    preview = gr.Button("Preview plans")
-                    run = gr.Button("Compare", variant="primary")
-                downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False, visible=False)
-            with gr.Column(scale=3, min_width=480):
-                summary = gr.Markdown(START_SUMMARY, elem_id="summary")
-                waste, lengths_plot = _plot("waste"), _plot("lengths")
-        table = gr.Dataframe(
-            headers=TABLE_HEADERS, label="results (one row per strategy; ms per batch)", interactive=False, wrap=True,
-            column_widths=TABLE_WIDTHS, elem_id="results",
-        )
-        # full width where a figure has a label per strategy: at half width, seven strategies'
-        # labels run into each other
-        chunks, latency, costs = _plot("chunks"), _plot("latency"), _plot("costs")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=480):
-                fidelity = _plot("fidelity")
-            with gr.Column(scale=2, min_width=360):
-                similarity = _plot("similarity")
-        with gr.Accordion("the OpenVINO code for a strategy's plan, to copy", open=True):
-            code_for = gr.Dropdown(list(DEFAULT_STRATEGIES), value="dynamic", label="strategy")
-            explanation = gr.Markdown()
-            code = gr.Code(language="python", label="OpenVINO code generated from the plan", show_line_numbers=False, elem_id="code")
+                        preview = gr.Button("Preview plans")
+                        run = gr.Button("Compare", variant="primary")
+                    downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False, visible=False)
+                with gr.Column(scale=3, min_width=480):
+                    summary = gr.Markdown(START_SUMMARY, elem_id="summary")
+                    waste, lengths_plot = _plot("waste"), _plot("lengths")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, label="results (one row per strategy; ms per batch)", interactive=False, wrap=True,
+                column_widths=TABLE_WIDTHS, elem_id="results",
+            )
+            # full width where a figure has a label per strategy: at half width, seven strategies'
+            # labels run into each other
+            chunks, latency, costs = _plot("chunks"), _plot("latency"), _plot("costs")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=480):
+                    fidelity = _plot("fidelity")
+                with gr.Column(scale=2, min_width=360):
+                    similarity = _plot("similarity")
+            with gr.Accordion("the OpenVINO code for a strategy's plan, to copy", open=True):
+                code_for = gr.Dropdown(list(DEFAULT_STRATEGIES), value="dynamic", label="strategy")
+                explanation = gr.Markdown()
+                code = gr.Code(language="python", label="OpenVINO code generated from the plan", show_line_numbers=False, elem_id="code")
+
+        with gr.Tab("Guided tour", elem_id="tab-tour"):
+            from .ui_tour import build_tour_tab
+
+            build_tour_tab(spec=default_model)
 
         # every setting by its endpoint name (PLAN_PARAMS / COMPARE_PARAMS), every output by the
         # handlers' field names: the events below are built from these two tables

@@ -1,0 +1,359 @@
+"""The guided tour: OpenVINO's "When Dynamic Shapes API is Not Applicable", one experiment a step.
+
+The guide's sections in order (padding, padding without the mask, multiple pre-compiled models,
+dimension partitioning, combining them), then two steps beyond it (packing, and ``auto`` where
+the strategies have it). Each step is a small ``RunSettings`` (the user's texts, native
+``dynamic`` next to the step's strategy, few repeats), one figure, one sentence of lesson worked
+out from the step's own numbers, and the OpenVINO code of the step's plan. The page's "Guided
+tour" tab and ``notebooks/tour.ipynb`` both run these steps. No gradio here.
+
+>>> [s.key for s in STEPS][:5]
+['padding', 'mask', 'buckets', 'partition', 'combined']
+>>> s = step_settings(step("partition"), texts=TOUR_TEXTS)
+>>> s.strategies, s.batch_sizes, s.precision
+(('dynamic', 'partition'), (1, 2, 4, 8), 'f32')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from . import plots, report, runner
+from .codegen import plan_code
+from .plan import Plan, PlanError
+from .report import count, numbers, speed_words
+from .settings import PAGE_LIMITS, Limits, RunSettings
+from .strategies import STRATEGY_NAMES, make_plan
+
+GUIDE_URL = "https://docs.openvino.ai/latest/openvino_docs_OV_UG_NoDynamicShapes.html"
+GUIDE = "When Dynamic Shapes API is Not Applicable"
+
+TOUR_TEXTS: tuple[str, ...] = (
+    "Hi!",
+    "OpenVINO compiles a model for one static shape.",
+    "Short one.",
+    "An NPU accepts static shapes only, so every input of another length has to be padded, "
+    "bucketed, partitioned or packed before it runs.",
+    "Padding a twenty-token sentence to a hundred and twenty-eight tokens spends most of the "
+    "compute on pad tokens that the attention mask then hides; buckets, partitioning and packing "
+    "each win some of that compute back, at a price paid in compiled models, calls or a changed graph.",
+)
+"""Five texts of 4 to 63 tokens (MiniLM's tokenizer): a batch of 5 is 4 + 1, and the lengths fall
+into three buckets (16, 32, 64), so every step has something to show."""
+
+BATCH_SIZES = "1,2,4,8"
+PRECISION = "f32"
+"""The tour runs in f32: masked strategies then differ from one call per sequence by round-off
+(~1e-6), and what leaving the mask out does stands out by six orders of magnitude."""
+REPEATS = 5
+WARMUP = 1
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: what it runs (``runs``: timed, native ``dynamic`` first), what its figure draws
+    (``plot`` and, for plan figures, ``drawn``: planned from the same lengths, timed or not),
+    which plan's code it shows (``focus``), and its words (``title``, ``guide``, ``intro``)."""
+
+    key: str
+    title: str
+    guide: str
+    intro: str
+    runs: tuple[str, ...]
+    focus: str
+    plot: str
+    drawn: tuple[str, ...] = ()
+
+
+_STEPS: tuple[Step, ...] = (
+    Step(
+        "padding", "Padding", "the guide: Padding",
+        "Compile **one** static shape, big enough for every input, and pad each text up to it; the "
+        "attention mask tells the model which tokens are real. One compile, but every pad slot is "
+        "computed anyway. The picture: each row of each call, real tokens coloured, pad grey.",
+        runs=("dynamic", "padding"), focus="padding", plot="waste", drawn=("dynamic", "padding"),
+    ),
+    Step(
+        "mask", "Padding without the mask", "the guide: Padding (its warning)",
+        "The same padded calls with the attention mask left out (all ones). The guide warns that a "
+        "model not built to ignore the pad gives scrambled results: here is how much. The picture: "
+        "each strategy's distance from running every text alone, unpadded.",
+        runs=("dynamic", "padding", "padding-nomask"), focus="padding-nomask", plot="fidelity",
+    ),
+    Step(
+        "buckets", "Multiple pre-compiled models", "the guide: Multiple Pre-compiled Models",
+        "Compile **several** sequence lengths (buckets) and send each text to the smallest that "
+        "fits: less pad per text, paid for with a compile and the memory of every model. Each "
+        "bucket's group is still padded to the batch size. The picture: padding next to buckets.",
+        runs=("dynamic", "buckets"), focus="buckets", plot="waste", drawn=("padding", "buckets"),
+    ),
+    Step(
+        "partition", "Dimension partitioning", "the guide: Dimension Partitioning",
+        "Compile several **batch sizes** and split the batch into them, 5 = 4 + 1 with 1, 2, 4, 8, "
+        "instead of padding it to the largest. More calls, no padding rows. Edit the batch sizes "
+        "(say 3,4 or 2) and run again. The picture: the calls each strategy makes.",
+        runs=("dynamic", "partition"), focus="partition", plot="chunks", drawn=("padding", "partition"),
+    ),
+    Step(
+        "combined", "Combining them", "the guide: combining the approaches",
+        "Buckets for the length, then each bucket's group partitioned into compiled batch sizes: "
+        "the least padding any static plan here reaches, for a compiled shape per bucket and batch "
+        "size. The picture: buckets, partitioning and both at once.",
+        runs=("dynamic", "buckets-partition"), focus="buckets-partition", plot="waste",
+        drawn=("buckets", "partition", "buckets-partition"),
+    ),
+    Step(
+        "packing", "Packing", "beyond the guide",
+        "Several short texts share **one row**, back to back: a block-diagonal mask keeps them "
+        "apart and positions restart for each. Almost no pad, but the graph takes position ids and "
+        "a segment mask. The picture: combined buckets next to packed rows.",
+        runs=("dynamic", "packing"), focus="packing", plot="waste",
+        drawn=("buckets-partition", "packing"),
+    ),
+    Step(
+        "auto", "auto", "beyond the guide",
+        "Given the shapes one can afford to compile and a cost model, `auto` chooses the cheapest "
+        "layout for each request. The picture: latency of auto, buckets-partition and packing next to native dynamic.",
+        runs=("dynamic", "buckets-partition", "packing", "auto"), focus="auto", plot="latency",
+    ),
+)
+
+STEPS: tuple[Step, ...] = tuple(s for s in _STEPS if all(n in STRATEGY_NAMES for n in s.runs))
+"""The tour's steps, in order; ``auto`` only where ``shapedemo.strategies`` has it."""
+
+
+def step(key: str) -> Step:
+    """The step named ``key`` (``padding``, ``mask``, ``buckets``, ...), or a one-line ``PlanError``."""
+    for s in STEPS:
+        if s.key == key:
+            return s
+    raise PlanError(f"unknown tour step {key!r}; known: {', '.join(s.key for s in STEPS)}")
+
+
+def step_settings(
+    which: Step | str,
+    *,
+    texts: Sequence[str],
+    batch_sizes: str | Sequence[int] = BATCH_SIZES,
+    model: str | None = None,
+    device: str = "CPU",
+    precision: str = PRECISION,
+    repeats: int = REPEATS,
+    limits: Limits = PAGE_LIMITS,
+) -> RunSettings:
+    """The validated settings of one step on ``texts``: its strategies, buckets in powers of
+    two, the default max length (the smallest of 128..512 that fits), few repeats."""
+    s = step(which) if isinstance(which, str) else which
+    return RunSettings(
+        texts=tuple(texts), model=model, device=device, precision=precision, strategies=s.runs,
+        seq_buckets="pow2", batch_sizes=batch_sizes, repeats=repeats, warmup=WARMUP, limits=limits,
+    ).validate()
+
+
+@dataclass
+class StepResult:
+    """A step that ran: the comparison document (``report.document``), every plan it timed or
+    drew, its lesson (one Markdown sentence), figure and the OpenVINO code of its plan."""
+
+    step: Step
+    data: dict[str, Any]
+    plans: dict[str, Plan]
+    lesson: str
+    figure: Any
+    code: str
+
+    @property
+    def why(self) -> str | None:
+        """The planner's own reason for the step's plan, where it gives one (``auto``)."""
+        return self.plans[self.step.focus].params.get("why")
+
+    def result(self, strategy: str) -> dict[str, Any]:
+        """The timed result of ``strategy`` (a row of ``data['results']``)."""
+        return next(r for r in self.data["results"] if r["strategy"] == strategy)
+
+
+def run_step(
+    which: Step | str, settings: RunSettings, *, progress: ProgressFn | None = None
+) -> StepResult:
+    """Time the step's strategies (``runner.run``: compiled shapes are kept between steps),
+    plan what its figure draws besides, and word the lesson from these numbers."""
+    s = step(which) if isinstance(which, str) else which
+    comparison, inputs = runner.run(settings, progress=progress)
+    data = report.document(comparison)
+    plans = dict(comparison.plans)
+    for name in s.drawn:
+        if name not in plans:
+            plans[name] = make_plan(name, inputs.lengths, **inputs.options)
+    return StepResult(
+        step=s,
+        data=data,
+        plans=plans,
+        lesson=lesson(s, data, plans),
+        figure=figure(s, data, plans),
+        code=plan_code(plans[s.focus], device=settings.device),
+    )
+
+
+def figure(s: Step, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> Any:
+    """The step's one picture, drawn by the ``plots`` functions the dashboard uses."""
+    if s.plot == "waste":
+        return plots.padding_waste_figure([plans[n] for n in s.drawn])
+    if s.plot == "chunks":
+        return plots.chunk_decomposition_figure([plans[n] for n in s.drawn])
+    if s.plot == "fidelity":
+        return plots.fidelity_figure(list(data["results"]), precision=data["precision"])
+    return plots.latency_figure(list(data["results"]))
+
+
+# ------------------------------------------------------------------------------ lessons
+def _results(data: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {r["strategy"]: r for r in data["results"]}
+
+
+def median(result: Mapping[str, Any]) -> float | None:
+    """The result's median latency (ms), or None where it did not run."""
+    if not result.get("supported", True):
+        return None
+    return (result.get("latency_ms") or {}).get("median")
+
+
+def vs_dynamic(data: Mapping[str, Any], strategy: str) -> str:
+    """``2.43x slower than native dynamic (550.0 vs 226.4 ms)``: the measured medians' ratio in
+    ``report.speed_words`` wording; where either did not run, says so.
+
+    >>> data = {"results": [{"strategy": "dynamic", "latency_ms": {"median": 2.0}},
+    ...                     {"strategy": "padding", "latency_ms": {"median": 5.0}}]}
+    >>> vs_dynamic(data, "padding")
+    '**2.50x slower than** native dynamic (5.0 vs 2.0 ms)'
+    """
+    results = _results(data)
+    mine, base = median(results[strategy]), median(results.get("dynamic", {}))
+    if mine is None or base is None or base <= 0:
+        why = results[strategy].get("reason") or results.get("dynamic", {}).get("reason") or "not run here"
+        return f"could not be timed against native dynamic ({why})"
+    return f"**{speed_words(mine / base)}** native dynamic ({mine:.1f} vs {base:.1f} ms)"
+
+
+def blowup(plan: Plan) -> float:
+    """Computed token slots per real token (1.0 = no padding at all).
+
+    >>> from shapedemo.strategies import make_plan
+    >>> round(blowup(make_plan("padding", [12, 40, 7, 30, 9], batch_sizes=[8], max_seq=128)), 2)
+    10.45
+    """
+    return plan.computed_tokens / max(plan.real_tokens, 1)
+
+
+def _pad_rows(plan: Plan) -> int:
+    return sum(c.padding_rows for c in plan.calls)
+
+
+def _shape(plan: Plan) -> str:
+    return report.shape_words(plan.compiled_shapes or plan.call_shapes)
+
+
+def _lesson_padding(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    pad, dyn = plans["padding"], plans["dynamic"]
+    return (
+        f"Padding to {_shape(pad)} computed **{blowup(pad):.1f}x the real tokens** ({pad.computed_tokens} "
+        f"slots for {pad.real_tokens}; native dynamic, padded only to the longest text, {blowup(dyn):.1f}x) "
+        f"and was {vs_dynamic(data, 'padding')}."
+    )
+
+
+def _lesson_mask(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    results = _results(data)
+    bad, good = results["padding-nomask"]["fidelity"], results["padding"]["fidelity"]
+    return (
+        f"Without the mask the outputs moved by up to **{bad['max_abs_diff']:.2f}** (min cosine "
+        f"{bad['min_cosine']:.3f}) from running each text alone; with it, padding stays within "
+        f"**{good['max_abs_diff']:.1e}** ({data['precision']} round-off): the mask is what makes padding correct."
+    )
+
+
+def _lesson_buckets(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    b, pad = plans["buckets"], plans["padding"]
+    used = sorted({c.seq for c in b.calls})
+    rows = _pad_rows(b)
+    compile_s = _results(data)["buckets"].get("compile_s") or 0.0
+    tail = (
+        f"; {count(rows, 'padding row')} remain, as each bucket's group is padded to {b.calls[0].batch} rows"
+        if rows else ""
+    )
+    return (
+        f"Buckets {numbers(used)} ({count(len(b.compiled_shapes), 'compiled model')}, {compile_s:.1f} s to "
+        f"compile) computed **{blowup(b):.1f}x the real tokens** against padding's {blowup(pad):.1f}x and "
+        f"were {vs_dynamic(data, 'buckets')}{tail}."
+    )
+
+
+def _lesson_partition(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    part, pad = plans["partition"], plans["padding"]
+    sizes = part.params.get("batch_sizes") or []
+    chunks = " + ".join(str(c.batch) for c in part.calls)
+    rows = _pad_rows(part)
+    pad_rows = _pad_rows(pad)
+    return (
+        f"With batch sizes {numbers(sizes)} the {count(len(part.lengths), 'text')} ran as **{chunks}**: "
+        f"{count(part.num_calls, 'call')}, {count(rows, 'padding row') if rows else 'no padding row'} (padding: "
+        f"{count(pad.num_calls, 'call')} of {pad.calls[0].batch} rows, {pad_rows} of them pad), and "
+        f"partitioning was {vs_dynamic(data, 'partition')}."
+    )
+
+
+def _lesson_combined(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    both, b, part = plans["buckets-partition"], plans["buckets"], plans["partition"]
+    return (
+        f"Buckets and partitioning together computed **{blowup(both):.1f}x the real tokens** (buckets "
+        f"alone {blowup(b):.1f}x, partitioning alone {blowup(part):.1f}x) in {report.calls_and_shapes(both)}, "
+        f"and were {vs_dynamic(data, 'buckets-partition')}."
+    )
+
+
+def _lesson_packing(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    pack, both = plans["packing"], plans["buckets-partition"]
+    rows = sum(c.batch - c.padding_rows for c in pack.calls)
+    return (
+        f"Packing put {count(len(pack.lengths), 'text')} into {count(rows, 'row')} of "
+        f"{pack.params.get('pack_seq', pack.calls[0].seq)} tokens ({count(pack.num_calls, 'call')}): "
+        f"**{blowup(pack):.1f}x the real tokens** against {blowup(both):.1f}x for buckets and "
+        f"partitioning, and was {vs_dynamic(data, 'packing')}."
+    )
+
+
+def _lesson_auto(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    plan = plans["auto"]
+    results = _results(data)
+    others = [n for n in ("buckets-partition", "packing") if n in results and median(results[n]) is not None]
+    mine = median(results["auto"])
+    rivals = ""
+    if others and mine is not None:
+        best = min(others, key=lambda n: median(results[n]))
+        rivals = f", and {speed_words(mine / median(results[best]))} `{best}`, the faster of the two fixed static plans timed here"
+    return (
+        f"`auto` chose {report.calls_and_shapes(plan)}: **{blowup(plan):.1f}x the real tokens**, "
+        f"{vs_dynamic(data, 'auto')}{rivals}."
+    )
+
+
+LESSONS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Plan]], str]] = {
+    "padding": _lesson_padding,
+    "mask": _lesson_mask,
+    "buckets": _lesson_buckets,
+    "partition": _lesson_partition,
+    "combined": _lesson_combined,
+    "packing": _lesson_packing,
+    "auto": _lesson_auto,
+}
+
+
+def lesson(s: Step, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    """The step's one sentence (Markdown), from its comparison document and plans only."""
+    return LESSONS[s.key](data, plans)
+
+
+def heading(s: Step) -> str:
+    """``3. Multiple pre-compiled models`` (numbered in tour order)."""
+    return f"{STEPS.index(s) + 1}. {s.title}"
