@@ -453,3 +453,33 @@ def format_comparison(payload: dict[str, Any]) -> str:
             f"{lat['p90']:>8.2f} {ratio:>9} {r['compile_s']:>9.3f} {r['fidelity']['max_abs_diff']:>10.2e} {r['fidelity']['min_cosine']:>8.5f}"
         )
     return "\n".join(lines)
+
+
+# ---- export (peers) --------------------------------------------------------------------------
+
+
+@subcommand
+def _add_export(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write the model for another runtime (genai: OpenVINO GenAI's TextEmbeddingPipeline)",
+        description="Write the model, its OpenVINO tokenizer and its config files into DIR "
+        "(needs the extra: pip install -e \".[peers]\").",
+    )
+    parser.add_argument("dir", metavar="DIR", help="the folder to write (created; must be new or empty)")
+    parser.add_argument("--format", default="genai", choices=["genai"], help="genai (the default)")
+    parser.add_argument("--model", default=None, metavar="SPEC", help="a model spec as for compare (default minilm)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty DIR")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from shapedemo.export import export
+
+    done = export(args.dir, format=args.format, spec=args.model, overwrite=args.overwrite)
+    print(f"exported {done.model} for OpenVINO GenAI to {done.folder}: {', '.join(done.files)}")
+    print(
+        f"load it: openvino_genai.TextEmbeddingPipeline({str(done.folder)!r}, 'CPU', "
+        "pooling_type=openvino_genai.TextEmbeddingPipeline.PoolingType.MEAN, normalize=True)"
+    )
+    return 0
