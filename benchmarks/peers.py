@@ -39,7 +39,7 @@ from typing import Callable
 
 import numpy as np
 
-from shapedemo.export import ExportError, export_genai, genai_pipeline, require_peers
+from shapedemo.export import ExportError, export_genai, genai_pipeline, pooling_of, require_peers
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 
 TEXTS = Path(__file__).resolve().parent.parent / "assets" / "texts.txt"
@@ -130,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     lengths = loaded.tokenizer.encode(texts).lengths
     with tempfile.TemporaryDirectory(prefix="shapedemo-peers-") as tmp:
         folder = export_genai(Path(tmp) / "genai", spec=args.model).folder
-        dynamic_pipe = genai_pipeline(folder, precision=args.precision)
+        pooling, normalize = pooling_of(loaded)
+        config = dict(precision=args.precision, pooling=pooling, normalize=normalize)
+        dynamic_pipe = genai_pipeline(folder, **config)
         runners: dict[int, dict[str, Runner]] = {}
         for b in batches:
-            static_pipe = genai_pipeline(folder, precision=args.precision, batch_size=b, max_length=args.max_seq)
+            static_pipe = genai_pipeline(folder, batch_size=b, max_length=args.max_seq, **config)
             runners[b] = {"genai dynamic": genai_runner(dynamic_pipe, batch=None),
                           f"genai static {b}x{args.max_seq}": genai_runner(static_pipe, batch=b)}
             for name in args.strategies.split(","):
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"peers: {loaded.spec}, {len(texts)} texts per pass ({len(lines)} from {Path(args.texts).name}, cycled; "
             f"{min(lengths)}..{max(lengths)} tokens, mean {statistics.fmean(lengths):.1f}), end to end "
-            "(tokenize + plan + infer + pool)"
+            f"(tokenize + plan + infer + {pooling} pooling{' + L2' if normalize else ''})"
         )
         print(
             f"CPU: {cpu_name()} ({os.cpu_count()} logical cores), precision {engine.inference_precision} for shapedemo "

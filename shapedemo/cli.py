@@ -478,8 +478,5 @@ def _run_export(args: argparse.Namespace) -> int:
 
     done = export(args.dir, format=args.format, spec=args.model, overwrite=args.overwrite)
     print(f"exported {done.model} for OpenVINO GenAI to {done.folder}: {', '.join(done.files)}")
-    print(
-        f"load it: openvino_genai.TextEmbeddingPipeline({str(done.folder)!r}, 'CPU', "
-        "pooling_type=openvino_genai.TextEmbeddingPipeline.PoolingType.MEAN, normalize=True)"
-    )
+    print(f"load it: {done.usage}")
     return 0

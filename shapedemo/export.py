@@ -14,12 +14,14 @@
 
 The folder is written to a temporary sibling and renamed into place, so a failed export leaves
 nothing half-written. Needs the optional extra ``peers`` (``openvino-tokenizers``;
-``openvino-genai`` to load the result). Load it with :func:`genai_pipeline`, whose config
-(mean pooling, L2 normalisation) gives the same sentence embedding as our graph's
-``sentence_embedding`` output.
+``openvino-genai`` to load the result). GenAI does not read the pooling from the folder: load
+it with :func:`genai_pipeline` and the model's pooling (:func:`pooling_of`; mean + L2 for
+all-MiniLM-L6-v2) to get the same sentence embedding as shapedemo.
 
 >>> genai_kwargs(batch_size=8, max_length=256)
 {'pooling_type': 'MEAN', 'normalize': True, 'batch_size': 8, 'max_length': 256, 'pad_to_max_length': True}
+>>> genai_kwargs(pooling="cls", normalize=False)
+{'pooling_type': 'CLS', 'normalize': False}
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ MODEL_FILES = (
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
 )
+#: our pooling modes -> GenAI's PoolingType (GenAI has no max pooling)
+GENAI_POOLING = {"mean": "MEAN", "cls": "CLS"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -54,12 +58,27 @@ class ExportError(ValueError):
 
 @dataclass
 class Exported:
-    """A finished export: the folder and the files in it (relative paths, sorted)."""
+    """A finished export: the folder, the files in it (relative paths, sorted) and the model's
+    pooling, which GenAI must be told.
+
+    >>> print(Exported(Path("out"), "genai", "minilm", [], "mean", True).usage)
+    openvino_genai.TextEmbeddingPipeline('out', 'CPU', pooling_type=openvino_genai.TextEmbeddingPipeline.PoolingType.MEAN, normalize=True)
+    """
 
     folder: Path
     format: str
     model: str
     files: list[str]
+    pooling: str = "mean"
+    normalize: bool = True
+
+    @property
+    def usage(self) -> str:
+        """The Python line that loads the folder with the model's pooling."""
+        if self.pooling not in GENAI_POOLING:
+            return f"(GenAI's TextEmbeddingPipeline has no {self.pooling} pooling: use the IR and tokenizer directly)"
+        kind = f"openvino_genai.TextEmbeddingPipeline.PoolingType.{GENAI_POOLING[self.pooling]}"
+        return f"openvino_genai.TextEmbeddingPipeline({str(self.folder)!r}, 'CPU', pooling_type={kind}, normalize={self.normalize})"
 
 
 def require_peers(*modules: str) -> None:
@@ -92,13 +111,27 @@ def single_output(model: Any, name: str = OUTPUT) -> Any:
     return clone
 
 
+def pooling_of(loaded: Any) -> tuple[str, bool]:
+    """The model's sentence embedding as ``(mode, normalize)``: its ``pooling`` where the
+    loaded model has one (sentence-transformers' modules), else mean + L2 (our graph's)."""
+    pooling = getattr(loaded, "pooling", None)
+    return (pooling.mode, bool(pooling.normalize)) if pooling is not None else ("mean", True)
+
+
 def genai_kwargs(
-    *, batch_size: int | None = None, max_length: int | None = None, pad_to_max_length: bool | None = None
+    *,
+    pooling: str = "mean",
+    normalize: bool = True,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    pad_to_max_length: bool | None = None,
 ) -> dict[str, Any]:
-    """``TextEmbeddingPipeline.Config`` fields for our sentence embedding (mean pooling, L2
-    normalisation), with the static NPU-style shape when ``batch_size`` and ``max_length`` are
-    given (``pad_to_max_length`` then defaults to True: one compiled shape)."""
-    kwargs: dict[str, Any] = {"pooling_type": "MEAN", "normalize": True}
+    """``TextEmbeddingPipeline.Config`` fields for a sentence embedding (``pooling`` mean or cls,
+    then L2 ``normalize``), with the static NPU-style shape when ``batch_size`` and ``max_length``
+    are given (``pad_to_max_length`` then defaults to True: one compiled shape)."""
+    if pooling not in GENAI_POOLING:
+        raise ExportError(f"OpenVINO GenAI's TextEmbeddingPipeline has no {pooling!r} pooling (it has mean, cls)")
+    kwargs: dict[str, Any] = {"pooling_type": GENAI_POOLING[pooling], "normalize": normalize}
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     if max_length is not None:
@@ -112,19 +145,25 @@ def genai_pipeline(
     *,
     device: str = "CPU",
     precision: str = "f32",
+    pooling: str = "mean",
+    normalize: bool = True,
     batch_size: int | None = None,
     max_length: int | None = None,
     pad_to_max_length: bool | None = None,
     performance_hint: str = "LATENCY",
 ) -> Any:
     """OpenVINO GenAI's ``TextEmbeddingPipeline`` on an exported folder, configured as
-    :func:`genai_kwargs` says (``precision`` "auto" keeps the device default)."""
+    :func:`genai_kwargs` says (``precision`` "auto" keeps the device default); pass the
+    model's :func:`pooling_of` as ``pooling`` and ``normalize``."""
     require_peers("openvino_genai")
     import openvino_genai
 
     pipeline = openvino_genai.TextEmbeddingPipeline
     config = pipeline.Config()
-    for key, value in genai_kwargs(batch_size=batch_size, max_length=max_length, pad_to_max_length=pad_to_max_length).items():
+    kwargs = genai_kwargs(
+        pooling=pooling, normalize=normalize, batch_size=batch_size, max_length=max_length, pad_to_max_length=pad_to_max_length
+    )
+    for key, value in kwargs.items():
         setattr(config, key, getattr(pipeline.PoolingType, value) if key == "pooling_type" else value)
     properties: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint}
     if precision != "auto":
@@ -159,7 +198,7 @@ def export_genai(folder: Path | str, *, spec: str | None = None, overwrite: bool
         shutil.rmtree(staging, ignore_errors=True)
         raise
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    return Exported(target, "genai", loaded.spec, files)
+    return Exported(target, "genai", loaded.spec, files, *pooling_of(loaded))
 
 
 def _check_target(target: Path, *, overwrite: bool) -> None:
@@ -216,7 +255,7 @@ def _hf_tokenizer(folder: Path) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(folder))
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ExportError(f"transformers could not load the tokenizer in {folder}: {exc}") from exc
 

@@ -39,7 +39,7 @@ def test_genai_pipeline_gives_our_embeddings(tmp_path, capsys, monkeypatch, cach
     import openvino as ov
 
     from shapedemo.compare import embed
-    from shapedemo.export import genai_pipeline
+    from shapedemo.export import genai_pipeline, pooling_of
 
     monkeypatch.setenv("SHAPEDEMO_CACHE", str(cache_dir))  # the IR the session fixture built
     target = tmp_path / "minilm-genai"
@@ -60,9 +60,12 @@ def test_genai_pipeline_gives_our_embeddings(tmp_path, capsys, monkeypatch, cach
 
     texts = TEXTS[:16]
     _, ours = embed(minilm_engine, texts)
-    dynamic = np.array(genai_pipeline(target, precision="f32").embed_documents(texts))
+    pooling, normalize = pooling_of(minilm_engine.loaded)
+    assert (pooling, normalize) == ("mean", True)  # all-MiniLM-L6-v2's modules
+    config = dict(precision="f32", pooling=pooling, normalize=normalize)
+    dynamic = np.array(genai_pipeline(target, **config).embed_documents(texts))
     assert dynamic.shape == ours.shape == (16, 384)
     assert np.max(np.abs(dynamic - ours)) < 1e-5  # f32 round-off (measured ~1e-7)
-    static = genai_pipeline(target, precision="f32", batch_size=8, max_length=128)  # NPU-style
+    static = genai_pipeline(target, batch_size=8, max_length=128, **config)  # NPU-style
     padded = np.concatenate([np.array(static.embed_documents(texts[i : i + 8])) for i in (0, 8)])
     assert np.max(np.abs(padded - ours)) < 1e-5
