@@ -536,3 +536,30 @@ def _run_loadtest(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, args.json)
     return 0 if result["ok"] else 1
+
+
+# ---- export (peers) --------------------------------------------------------------------------
+
+
+@subcommand
+def _add_export(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write the model for another runtime (genai: OpenVINO GenAI's TextEmbeddingPipeline)",
+        description="Write the model, its OpenVINO tokenizer and its config files into DIR "
+        "(needs the extra: pip install -e \".[peers]\").",
+    )
+    parser.add_argument("dir", metavar="DIR", help="the folder to write (created; must be new or empty)")
+    parser.add_argument("--format", default="genai", choices=["genai"], help="genai (the default)")
+    parser.add_argument("--model", default=None, metavar="SPEC", help="a model spec as for compare (default minilm)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty DIR")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from shapedemo.export import export
+
+    done = export(args.dir, format=args.format, spec=args.model, overwrite=args.overwrite)
+    print(f"exported {done.model} for OpenVINO GenAI to {done.folder}: {', '.join(done.files)}")
+    print(f"load it: {done.usage}")
+    return 0
