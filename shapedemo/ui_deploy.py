@@ -1,0 +1,149 @@
+"""The "Deploy" tab: how many shapes to compile for your traffic, then that traffic live.
+
+Two experiments past the comparison, each one named endpoint: ``/shapes`` tunes K compiled
+shapes (sequence buckets x batch sizes) for a traffic sample and draws what every extra shape
+buys (``runner.tune`` + ``plots.shape_budget_figure``); ``/traffic`` plays a Poisson stream of
+requests through the server's own batcher (``traffic.run_traffic``) and draws latency over time,
+queue delay against compute, and which compiled shape ran when. Thin: the logic lives below.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import gradio as gr
+
+from . import plots, report, runner
+from .settings import PAGE_LIMITS, RunSettings
+from .strategies import STRATEGY_NAMES
+from .workloads import WORKLOADS
+
+MAX_SAMPLE = 1000
+TRAFFIC_STRATEGIES = [n for n in STRATEGY_NAMES if n not in ("dynamic-single", "padding-nomask")]
+DEFAULT_TRAFFIC_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
+
+SHAPES_INTRO = (
+    "### How many shapes should I compile?\n"
+    "Every compiled shape costs compile time and memory (on an NPU, seconds to minutes each) and "
+    "saves padding. For a traffic sample, `tune` picks the best K shapes (sequence buckets x batch "
+    "sizes) for K = 1..8 and predicts what serving it costs; the knee is where one more shape stops "
+    "paying. Timing a few shapes on this device first makes the prediction milliseconds instead "
+    "of token slots."
+)
+TRAFFIC_INTRO = (
+    "### Live traffic\n"
+    "Requests arrive one at a time (Poisson, at the rate you pick); the batcher waits at most a few "
+    "ms, groups what has arrived, plans it with the strategy and runs it on shapes compiled up "
+    "front: what `python -m shapedemo serve` does behind HTTP."
+)
+
+
+def find_shapes(workload: str, sample: float, spec: str, measure: bool, progress: Any = gr.Progress()) -> tuple[Any, str, str]:
+    """The budget curve for a workload sample: figure, the knee's configuration in words, and
+    the knee's configuration as JSON (``compare --config`` / ``serve --config`` take it)."""
+    from .ui import check_model, errors_to_ui
+
+    with errors_to_ui("tuning"):
+        n = int(sample or 0)
+        if not 1 <= n <= MAX_SAMPLE:
+            raise ValueError(f"sample {n}: choose 1 to {MAX_SAMPLE} lengths")
+        settings = RunSettings(
+            workload=workload, batch=n, model=check_model(spec), limits=replace(PAGE_LIMITS, batch=MAX_SAMPLE),
+        ).validate()
+        config = runner.tune(
+            settings, budget=8, measure=bool(measure), curve=True,
+            progress=lambda frac, what: progress(frac, desc=what),
+        )
+    rows = config["curve"]
+    knee = next(row for row in rows if row["knee"])
+    cost = "" if knee.get("predicted_ms") is None else f", predicted {knee['predicted_ms']:.2f} ms per text"
+    text = (
+        f"**The knee: {report.count(knee['k'], 'compiled shape')}** "
+        f"({', '.join(f'{b}x{s}' for b, s in knee['shapes'])}): padding {knee['padding_fraction']:.0%}{cost}. "
+        f"With 8: {report.format_config(config).splitlines()[1]}."
+    )
+    return plots.shape_budget_figure(rows), text, json.dumps(knee_config(knee, config), indent=1)
+
+
+def knee_config(knee: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The knee's row as a deployable configuration (``tune --json``'s keys): its shapes are
+    sequence buckets x batch sizes, so both lists are read off them."""
+    return {
+        "seq_buckets": sorted({s for _, s in knee["shapes"]}),
+        "batch_sizes": sorted({b for b, _ in knee["shapes"]}),
+        "shapes": knee["shapes"],
+        "predicted": {
+            "padding_fraction": knee["padding_fraction"],
+            "ms_per_text": knee.get("predicted_ms"),
+            "cost_model": config["predicted"]["cost_model"],
+        },
+    }
+
+
+def live_traffic(strategy: str, rate: float, duration: float, workload: str, spec: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any, Any]:
+    """A Poisson stream through the batcher: a summary and the three traffic figures."""
+    from .traffic import TrafficSettings, run_traffic
+    from .ui import check_model, errors_to_ui
+
+    with errors_to_ui("the traffic run"):
+        engine = runner.engine_for(RunSettings(workload=workload, model=check_model(spec)).validate())
+        run = run_traffic(
+            engine,
+            TrafficSettings(strategy=strategy, rate=float(rate), duration_s=float(duration), workload=workload),
+            progress=lambda frac, what: progress(frac, desc=what),
+        )
+    data = run.to_dict()
+    s = data["summary"]
+    lat = s["latency_ms"]
+    text = (
+        f"**{s['answered']} of {s['requests']} requests answered** ({s['refused']} refused by a full queue) at "
+        f"{s['offered_rps']:.0f} req/s offered, {s['throughput_rps']:.1f} served; latency p50 "
+        f"{_ms(lat['p50'])}, p95 {_ms(lat['p95'])}, p99 {_ms(lat['p99'])}; mean queue delay "
+        f"{_ms(s['mean_queue_ms'])} against {_ms(s['mean_compute_ms'])} of compute; "
+        f"{s['batches']} batches of {s['mean_batch_texts'] or 0:.1f} texts on average, padding "
+        f"{s['padding_fraction']:.0%}, {report.count(s['compiled_shapes'], 'compiled shape')} "
+        f"(compiled before the first request, in {s['startup_s']:.1f} s)."
+    )
+    return (text, *plots.traffic_figures(data))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def build_deploy_tab(*, model: Any) -> None:
+    """The tab's widgets and events, inside the caller's ``gr.Tab`` (``model``: the page's
+    model dropdown, shared)."""
+    gr.Markdown(SHAPES_INTRO)
+    with gr.Row(equal_height=False):
+        workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="traffic: workload", min_width=160)
+        sample = gr.Slider(16, MAX_SAMPLE, value=256, step=16, label="sample (lengths)", min_width=160)
+        measure = gr.Checkbox(True, label="time shapes on this device", min_width=160)
+    tune_button = gr.Button("Find the shapes", variant="primary", elem_id="tune-button")
+    tune_text = gr.Markdown(elem_id="tune-summary")
+    budget_plot = gr.Plot(show_label=False, elem_id="plot-budget")
+    gr.Markdown("Grey bars: padding; line: predicted latency per text; the knee is marked.", elem_classes=["caption"])
+    with gr.Accordion("the knee's configuration (python -m shapedemo compare/serve --config FILE)", open=False):
+        config = gr.Code(language="json", show_line_numbers=False, elem_id="tune-config")
+    tune_button.click(
+        find_shapes, [workload, sample, model, measure], [budget_plot, tune_text, config],
+        api_name="shapes", concurrency_id="engine", concurrency_limit=1,
+    )
+
+    gr.Markdown(TRAFFIC_INTRO)
+    with gr.Row(equal_height=False):
+        strategy = gr.Dropdown(TRAFFIC_STRATEGIES, value=DEFAULT_TRAFFIC_STRATEGY, label="strategy", min_width=160)
+        rate = gr.Slider(1, 200, value=20, step=1, label="rate (requests/s)", min_width=160)
+        duration = gr.Slider(1, 20, value=5, step=1, label="duration (s)", min_width=160)
+    traffic_button = gr.Button("Run the stream", variant="primary", elem_id="traffic-button")
+    traffic_text = gr.Markdown(elem_id="traffic-summary")
+    latency_plot = gr.Plot(show_label=False, elem_id="plot-traffic-latency")
+    queue_plot = gr.Plot(show_label=False, elem_id="plot-traffic-queue")
+    calls_plot = gr.Plot(show_label=False, elem_id="plot-traffic-calls")
+    traffic_button.click(
+        live_traffic, [strategy, rate, duration, workload, model],
+        [traffic_text, latency_plot, queue_plot, calls_plot],
+        api_name="traffic", concurrency_id="engine", concurrency_limit=1,
+    )

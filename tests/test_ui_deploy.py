@@ -1,0 +1,54 @@
+"""The Deploy tab's handlers: the budget curve and the live-traffic stream, called as the page
+calls them, checked against the core they wire."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from shapedemo import ui_deploy  # noqa: E402
+from shapedemo.settings import RunSettings, with_config  # noqa: E402
+
+pytestmark = [pytest.mark.app, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")]
+
+
+def no_progress(*args, **kwargs):
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _cache(cache_dir, monkeypatch):
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(cache_dir))
+
+
+def test_find_shapes_draws_the_curve_and_gives_the_knee_as_a_config():
+    fig, text, config_json = ui_deploy.find_shapes("sst2-like", 64, "synthetic:tiny", False, progress=no_progress)
+    config = json.loads(config_json)
+    assert fig.data and "The knee:" in text
+    knee_shapes = {(b, s) for b, s in config["shapes"]}
+    assert knee_shapes == {(b, s) for s in config["seq_buckets"] for b in config["batch_sizes"]}
+    assert f"{len(knee_shapes)} compiled shape" in text
+    # the JSON is what compare --config takes
+    settings = with_config(RunSettings(lengths=(9, 14)), config)
+    assert settings.seq_buckets == tuple(config["seq_buckets"])
+
+
+def test_find_shapes_refuses_a_sample_over_the_cap():
+    with pytest.raises(gr.Error, match="sample 5000"):
+        ui_deploy.find_shapes("sst2-like", 5000, "synthetic:tiny", False, progress=no_progress)
+
+
+def test_live_traffic_answers_every_request_and_draws_three_figures():
+    text, *figures = ui_deploy.live_traffic("buckets-partition", 10, 1, "sst2-like", "synthetic:tiny", progress=no_progress)
+    assert len(figures) == 3 and all(f.data for f in figures)
+    answered, offered = text.split("**")[1].split(" requests")[0].split(" of ")
+    assert answered == offered and int(offered) > 0
+    assert "0 refused" in text
+
+
+def test_live_traffic_refuses_a_stream_over_the_cap():
+    with pytest.raises(gr.Error, match="over the cap"):
+        ui_deploy.live_traffic("auto", 1000, 20, "sst2-like", "synthetic:tiny", progress=no_progress)
