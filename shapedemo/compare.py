@@ -43,12 +43,14 @@ DEFAULT_STRATEGIES = ("dynamic", "padding", "buckets", "partition", "buckets-par
 
 ROUNDOFF: dict[str, dict[str, float]] = {
     "f32": {"max_abs_diff": 1e-4, "min_cosine": 1 - 1e-6},
-    "f16": {"max_abs_diff": 5e-2, "min_cosine": 1 - 1e-3},
-    "bf16": {"max_abs_diff": 2.5e-1, "min_cosine": 1 - 1e-2},
+    "f16": {"max_abs_diff": 1e-1, "min_cosine": 1 - 1e-3},
+    "bf16": {"max_abs_diff": 1e-1, "min_cosine": 1 - 1e-3},
 }
-"""Differences below these are round-off at that inference precision, not a wrong output: f32
-from the engine tests; bf16 from ``dynamic`` vs ``dynamic-single`` on MiniLM here (max |diff| up
-to ~0.1 from batching alone)."""
+"""Differences below these are round-off at that inference precision, not a wrong output. f32:
+the engine tests' bound. bf16: batching alone (``dynamic`` vs ``dynamic-single``) moved MiniLM's
+hidden states by up to 0.016 here (min cosine 0.99999), with headroom for deeper models;
+``padding-nomask`` moves them by 2 to 3. Each comparison also measures batching alone
+(``batching_fidelity``), the floor on the machine at hand."""
 
 
 def roundoff(precision: str) -> dict[str, Any]:
@@ -433,8 +435,11 @@ def compare(
 
 def embed(engine: Engine, texts: Sequence[str]) -> tuple[Encoded, np.ndarray]:
     """Sentence embeddings of ``texts`` with native dynamic shapes (one call, padded to the
-    longest text, masked)."""
+    longest text, masked); on an engine that takes static shapes only, with
+    ``buckets-partition`` (each text padded to its bucket)."""
     encoded = engine.loaded.tokenizer.encode(list(texts))
     plan = make_plan("dynamic", encoded.lengths, max_seq=engine.loaded.max_length)
+    if not engine.supports(plan)[0]:
+        plan = make_plan("buckets-partition", encoded.lengths, max_seq=engine.loaded.max_length)
     outcome = engine.run(plan, encoded, warmup=0, repeats=1)
     return encoded, outcome.embeddings

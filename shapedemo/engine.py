@@ -274,6 +274,9 @@ class RequestPool:
     """The infer requests of one compiled model. A thread takes one and gives it back; a closed
     pool (its model released) hands out none and keeps none, so an old request is never reused."""
 
+    MAX_IDLE = 8
+    """Idle requests kept for reuse; more given back (a concurrent plan of many calls) are dropped."""
+
     def __init__(self, compiled: Any) -> None:
         self._compiled = compiled
         self._free: list[Any] = []
@@ -292,7 +295,7 @@ class RequestPool:
 
     def release(self, request: Any) -> None:
         with self._lock:
-            if not self.closed:
+            if not self.closed and len(self._free) < self.MAX_IDLE:
                 self._free.append(request)
 
     def close(self) -> None:
