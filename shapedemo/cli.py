@@ -427,7 +427,7 @@ def _cost_table(source: str, engine: Any, lengths: Sequence[int], options: dict[
     from shapedemo.compare import measure_cost_table
 
     if source == "measure":
-        keys = ("seq_buckets", "batch_sizes", "max_seq")
+        keys = ("seq_buckets", "batch_sizes", "max_seq", "pack_seq")
         return measure_cost_table(engine, lengths, progress=_progress, **{k: options[k] for k in keys})
     try:
         raw = json.loads(Path(source).read_text(encoding="utf-8"))

@@ -146,3 +146,18 @@ def test_cost_table_takes_pack_seq_and_prices_packed_rows_on_the_packed_graph(ti
     encoded = encode_inputs(tiny, lengths=[5, 20])
     c = compare(engine, encoded, ["packing", "partition"], cost_table=table, repeats=1, warmup=0, seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=64, pack_seq=48)
     assert c.result("packing")["params"]["predicted_latency_ms"] in table.packed.values()
+
+
+def test_cli_cost_table_measure_keeps_pack_seq(cache_dir):
+    """--pack-seq 48 is no bucket: a table measured without it has no price for the packed rows."""
+    env = {"SHAPEDEMO_CACHE": str(cache_dir), "PATH": "/usr/bin:/bin", "HOME": str(cache_dir)}
+    out = subprocess.run(
+        [sys.executable, "-m", "shapedemo", "compare", "--model", "synthetic:tiny", "--lengths", "5,20,9", "--strategies", "packing",
+         "--seq-buckets", "16,32", "--batch-sizes", "1,2", "--max-seq", "64", "--pack-seq", "48", "--cost-table", "measure",
+         "--repeats", "1", "--precision", "f32", "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)["results"][0]
+    assert result["params"]["pack_seq"] == 48 and result["params"]["objective"] == "latency"
+    assert all(m["packed"] and m["shape"][1] == 48 for m in result["compiled_models"])
