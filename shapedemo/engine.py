@@ -1000,29 +1000,3 @@ class PlanRunner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-class Engines:
-    """Engines kept per (model, device, precision, static-only), at most ``limit`` (default
-    ``$SHAPEDEMO_ENGINES``, 4), least recently used released first: what a server holds so that
-    a shape compiled once is reused, without one engine per visitor's choice forever."""
-
-    def __init__(self, *, limit: int | None = None) -> None:
-        self.limit = max(1, _env_int("SHAPEDEMO_ENGINES", 4) if limit is None else limit)
-        self._engines: OrderedDict[tuple[str, str, str, bool], Engine] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, loaded: LoadedModel, *, device: str = "CPU", precision: str = "auto", static_only: bool = False, **options: Any) -> Engine:
-        """The engine for this model and device settings, made on first use."""
-        key = (loaded.spec, device, precision, static_only)
-        with self._lock:
-            engine = self._engines.get(key)
-            if engine is None or engine.loaded is not loaded:
-                engine = self._engines[key] = Engine(loaded, device=device, precision=precision, static_only=static_only, **options)
-            self._engines.move_to_end(key)
-            while len(self._engines) > self.limit:
-                _, old = self._engines.popitem(last=False)
-                old.release_all()  # a comparison still running on it keeps what it pinned
-            return engine
-
-    def __len__(self) -> int:
-        return len(self._engines)

@@ -91,15 +91,3 @@ def test_a_recompiled_shape_reports_its_new_compile(tiny, tmp_path):
     assert first["from_cache"] is False and second["from_cache"] is True  # evicted, then imported again
     assert first["reused"] is False and second["reused"] is False
 
-
-def test_engines_are_bounded_too(tiny):
-    from shapedemo.engine import Engines
-
-    engines = Engines(limit=2)
-    a = engines.get(tiny, precision="f32", cache_dir=None)
-    a.compile((1, 8))
-    assert engines.get(tiny, precision="f32", cache_dir=None) is a
-    engines.get(tiny, precision="auto", cache_dir=None)
-    engines.get(tiny, precision="f32", static_only=True, cache_dir=None)
-    assert len(engines) == 2 and a.compiled_entries() == []  # the least recently used went, released
-    assert engines.get(tiny, precision="f32", cache_dir=None) is not a
