@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-from shapedemo.cli import format_comparison
-from shapedemo.compare import DEFAULT_STRATEGIES, auto_max_seq, compare, encode_inputs, workload_lengths
+from shapedemo.compare import compare, encode_inputs
+from shapedemo.report import format_table
+from shapedemo.settings import DEFAULT_STRATEGIES, default_max_seq
+from shapedemo.workloads import sample_lengths
 from shapedemo.engine import Engine
 from shapedemo.model import load_model
 from shapedemo.workloads import WORKLOADS
@@ -31,11 +33,11 @@ def main() -> None:
     engine = Engine(load_model(args.model), precision=args.precision)
     strategies = list(DEFAULT_STRATEGIES) + ["padding-nomask"]
     for name in args.workloads.split(","):
-        lengths = workload_lengths(name, args.batch, seed=args.seed, max_len=engine.loaded.max_length)
+        lengths = sample_lengths(name, args.batch, seed=args.seed, max_len=engine.loaded.max_length)
         encoded = encode_inputs(engine.loaded, lengths=lengths, seed=args.seed)
-        result = compare(engine, encoded, strategies, max_seq=auto_max_seq(lengths), repeats=args.repeats)
+        result = compare(engine, encoded, strategies, max_seq=default_max_seq(lengths), repeats=args.repeats)
         print(f"\n== workload {name}, batch {args.batch}, seed {args.seed}")
-        print(format_comparison(result.to_dict()))
+        print(format_table(result.to_dict()))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeAlias
 
-from shapedemo.buckets import (
-    padding_fraction_for,
-    parse_int_list,
-    powers_of_two,
-    resolve_buckets,
-    tuned,
-)
-from shapedemo.plan import MAX_POSITIONS, Plan, PlanError
+from shapedemo.buckets import padding_fraction_for, parse_int_list, powers_of_two, tuned
+from shapedemo.plan import MAX_POSITIONS, PlanError
+from shapedemo.report import compact, document, format_plan, format_table
+from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, RunSettings, split_texts
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.workloads import WORKLOADS, sample_lengths
 
@@ -36,7 +32,7 @@ __all__ = [
     "lengths_from_args",
     "main",
     "parse_int_list",
-    "plan_kwargs",
+    "settings_from_args",
     "subcommand",
 ]
 
@@ -148,24 +144,34 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def plan_kwargs(args: argparse.Namespace, lengths: Sequence[int]) -> dict[str, Any]:
-    """``make_plan`` keyword arguments from ``add_plan_arguments``' options (a bucket preset
-    such as ``tuned:4`` is worked out on ``lengths``)."""
-    max_seq = args.max_seq or MAX_POSITIONS
-    return {
-        "seq_buckets": (
-            None
-            if args.seq_buckets is None
-            else resolve_buckets(args.seq_buckets, lengths, max_seq=max_seq, what="--seq-buckets")
-        ),
-        "batch_sizes": (
-            None
-            if args.batch_sizes is None
-            else parse_int_list(args.batch_sizes, what="--batch-sizes")
-        ),
-        "max_seq": args.max_seq,
-        "pack_seq": args.pack_seq,
-    }
+def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
+    """The validated ``RunSettings`` of a parsed command line: input source, plan options and,
+    for commands that run a model, the model, device, precision and timing options."""
+    texts_file = getattr(args, "texts_file", None)
+    source: dict[str, Any]
+    if texts_file is not None:
+        source = {"texts": tuple(_read_texts(texts_file))}
+    elif args.lengths is not None or args.lengths_file is not None:
+        source = {"lengths": tuple(lengths_from_args(args))}
+    else:
+        source = {"workload": args.workload, "batch": args.batch, "seed": args.seed}
+    names = getattr(args, "strategies", None)
+    if names is not None:
+        fields["strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
+    for key in ("model", "device", "static_only", "precision", "repeats", "warmup", "jobs", "cost_table"):
+        if getattr(args, key, None) is not None:
+            fields[key] = getattr(args, key)
+    if getattr(args, "concurrent", False):
+        fields["calls"] = "concurrent"
+    return RunSettings(
+        **source,
+        seq_buckets=args.seq_buckets,
+        batch_sizes=args.batch_sizes,
+        max_seq=args.max_seq,
+        pack_seq=args.pack_seq,
+        limits=CLI_LIMITS,
+        **fields,
+    ).validate()
 
 
 def _print_json(payload: Any) -> None:
@@ -190,55 +196,14 @@ def _add_plan(subparsers: Subparsers) -> None:
 
 
 def _run_plan(args: argparse.Namespace) -> int:
-    lengths = lengths_from_args(args)
-    plan = make_plan(args.strategy, lengths, **plan_kwargs(args, lengths))
+    settings = settings_from_args(args)
+    lengths = settings.input_lengths()
+    plan = make_plan(args.strategy, lengths, **settings.plan_options(lengths))
     if args.json:
         _print_json(plan.to_dict())
     else:
         print(format_plan(plan))
     return 0
-
-
-def format_plan(plan: Plan) -> str:
-    """A plan as a few readable lines: parameters, one line per call, totals.
-
-    >>> print(format_plan(make_plan("partition", [12, 40, 7], batch_sizes=[2], max_seq=64)))
-    plan: partition  (batch_sizes=2 max_seq=64 chunks=2,2 objective=padding)
-    call 1: 2 x 64  rows: [0] [1]
-    call 2: 2 x 64  rows: [2] [pad]
-    tokens: 59 real of 256 computed, padding 77.0%
-    calls: 2, compiled shapes: 2 x 64
-    """
-    shown = {k: v for k, v in plan.params.items() if k != "shape_set"}
-    params = " ".join(f"{k}={_words(v)}" for k, v in shown.items())
-    lines = [f"plan: {plan.strategy}  ({params})"]
-    for i, call in enumerate(plan.calls, 1):
-        rows = " ".join(
-            "[" + ("+".join(str(s.seq) for s in row) if row else "pad") + "]" for row in call.rows
-        )
-        lines.append(f"call {i}: {call.batch} x {call.seq}  rows: {rows}")
-    lines.append(
-        f"tokens: {plan.real_tokens} real of {plan.computed_tokens} computed, "
-        f"padding {plan.padding_fraction:.1%}"
-    )
-    if plan.dynamic:
-        shapes = "none (dynamic); call shapes " + _shapes(plan.call_shapes)
-    else:
-        shapes = _shapes(plan.compiled_shapes)
-    lines.append(f"calls: {plan.num_calls}, compiled shapes: {shapes}")
-    return "\n".join(lines)
-
-
-def _words(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
-def _shapes(shapes: Sequence[tuple[int, int]]) -> str:
-    return ", ".join(f"{b} x {s}" for b, s in shapes)
 
 
 # ---- tune-buckets ------------------------------------------------------------------------
@@ -275,10 +240,10 @@ def _run_tune_buckets(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(f"buckets (k={args.k}): {_words(edges)}")
+        print(f"buckets (k={args.k}): {compact(edges)}")
         print(
             f"padding: {result['padding_fraction']:.1%} over {len(lengths)} lengths "
-            f"(powers of two {_words(baseline)}: {result['powers_of_two_padding_fraction']:.1%})"
+            f"(powers of two {compact(baseline)}: {result['powers_of_two_padding_fraction']:.1%})"
         )
     return 0
 
@@ -295,11 +260,14 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision", default="auto", choices=["auto", "f32", "bf16"],
         help="inference precision (auto: the device default; f32 to check fidelity)",
     )
+    parser.add_argument(
+        "--device", default="CPU", metavar="NAME",
+        help="OpenVINO device to run on: CPU (default), GPU, NPU, AUTO, HETERO:..., MULTI:...",
+    )
 
 
 def _read_texts(path: str) -> list[str]:
-    text = _read_text(path, what="texts file")
-    texts = [line.strip() for line in text.splitlines() if line.strip()]
+    texts = split_texts(_read_text(path, what="texts file"))
     if not texts:
         raise PlanError(f"texts file {path} holds no text (one text per line)")
     return texts
@@ -311,12 +279,10 @@ def _progress(fraction: float, what: str) -> None:
         print(f"\r[{fraction:4.0%}] {what[:70]:<70}", end="", file=sys.stderr, flush=True)
 
 
-def _engine(args: argparse.Namespace) -> Any:
-    from shapedemo.engine import Engine
-    from shapedemo.model import default_spec, load_model
+def _engine(settings: RunSettings) -> Any:
+    from shapedemo.runner import engine_for
 
-    loaded = load_model(args.model or default_spec())
-    return Engine(loaded, precision=args.precision)
+    return engine_for(settings)
 
 
 @subcommand
@@ -336,7 +302,10 @@ def _run_embed(args: argparse.Namespace) -> int:
     from shapedemo.compare import embed
 
     texts = _read_texts(args.texts_file)
-    encoded, embeddings = embed(_engine(args), texts)
+    settings = RunSettings(
+        texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS
+    ).validate()
+    encoded, embeddings = embed(_engine(settings), list(settings.texts or ()))
     rows = [
         {"text": t, "tokens": n, "embedding": [float(x) for x in e]}
         for t, n, e in zip(texts, encoded.lengths, embeddings)
@@ -350,6 +319,13 @@ def _run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+_CAPS = (
+    f"Caps (over one is an error, never a clamp): at most {CLI_LIMITS.texts} texts or lengths, "
+    f"--batch {CLI_LIMITS.batch}, batch sizes up to {CLI_LIMITS.batch_size}, --repeats "
+    f"{CLI_LIMITS.repeats}, --warmup {CLI_LIMITS.warmup}."
+)
+
+
 @subcommand
 def _add_compare(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
@@ -357,17 +333,26 @@ def _add_compare(subparsers: Subparsers) -> None:
         help="run strategies on the same inputs: latency, costs, fidelity",
         description="Plan, compile, warm up and time every strategy on the same inputs, in one "
         "process; fidelity against one dynamic-shape call per sequence.",
+        epilog=_CAPS,
     )
     _add_model_arguments(parser)
     add_lengths_arguments(parser, texts=True)
     parser.add_argument(
         "--strategies", default=None, metavar="A,B,...",
-        help=f"comma list of {', '.join(STRATEGY_NAMES)} (default: dynamic, padding, buckets, partition, buckets-partition, packing)",
+        help=f"comma list of {', '.join(STRATEGY_NAMES)} (default: {', '.join(DEFAULT_STRATEGIES)})",
     )
     add_plan_arguments(parser)
     parser.add_argument("--repeats", type=int, default=5, metavar="R", help="timed runs after one warm-up (default 5)")
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, metavar="N",
+        help="with --concurrent: requests in flight at once, the same for every strategy (default 2)",
+    )
+    parser.add_argument(
+        "--static-only", action="store_true",
+        help="refuse dynamic shapes on the device, as an NPU does: dynamic strategies are reported, not run",
+    )
     parser.add_argument(
         "--cost-table", metavar="measure|FILE",
         help="choose partitions by latency, not padding: 'measure' times every batch size x bucket "
@@ -378,78 +363,17 @@ def _add_compare(subparsers: Subparsers) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from shapedemo.compare import DEFAULT_STRATEGIES, auto_max_seq, compare
+    from shapedemo.runner import run
 
-    if args.repeats < 1 or args.warmup < 0:
-        raise PlanError("--repeats must be at least 1 and --warmup at least 0")
-    names = DEFAULT_STRATEGIES if args.strategies is None else [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = [n for n in names if n not in STRATEGY_NAMES]
-    if not names or unknown:
-        raise PlanError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGY_NAMES)}" if unknown else "--strategies is empty")
-    engine = _engine(args)
-    limit = engine.loaded.max_length
-    texts = _read_texts(args.texts_file) if getattr(args, "texts_file", None) else None
-    if texts is not None:
-        encoded = engine.loaded.tokenizer.encode(texts)
-    else:
-        asked = args.max_seq
-        args.max_seq = asked or limit  # a workload is sampled within what the model takes
-        lengths = lengths_from_args(args)
-        args.max_seq = asked
-        encoded = engine.loaded.tokenizer.synthetic_ids(lengths, seed=args.seed)
-    lengths = encoded.lengths
-    if args.max_seq is None:
-        args.max_seq = auto_max_seq(lengths, limit=limit)
-    if args.max_seq > limit:
-        raise PlanError(f"--max-seq {args.max_seq} is over the model's limit of {limit} tokens")
-    options = plan_kwargs(args, lengths)
-    if args.cost_table:
-        options["cost_table"] = _cost_table(args.cost_table, engine, lengths, options)
-    result = compare(
-        engine, encoded, names, repeats=args.repeats, warmup=args.warmup, concurrent=args.concurrent,
-        texts=texts, progress=_progress, **options,
-    )
+    comparison, _ = run(settings_from_args(args), progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    payload = result.to_dict()
+    payload = document(comparison)
     if args.json == "-":
         _print_json(payload)
         return 0
-    print(format_comparison(payload))
+    print(format_table(payload))
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=2))
         print(f"results written to {args.json}")
     return 0
-
-
-def _cost_table(source: str, engine: Any, lengths: Sequence[int], options: dict[str, Any]) -> dict[tuple[int, int], float]:
-    """A latency table per compiled shape: measured now, or read from ``{"BxS": ms}`` JSON."""
-    from shapedemo.compare import measure_cost_table
-
-    if source == "measure":
-        keys = ("seq_buckets", "batch_sizes", "max_seq", "pack_seq")
-        return measure_cost_table(engine, lengths, progress=_progress, **{k: options[k] for k in keys})
-    try:
-        raw = json.loads(Path(source).read_text(encoding="utf-8"))
-        return {tuple(int(x) for x in key.lower().split("x")): float(ms) for key, ms in raw.items()}  # type: ignore[misc]
-    except (OSError, ValueError, AttributeError) as exc:
-        raise PlanError(f"--cost-table {source}: not 'measure' nor a JSON file of {{\"4x128\": ms}} ({exc.__class__.__name__})") from None
-
-
-def format_comparison(payload: dict[str, Any]) -> str:
-    """The comparison as a readable table (what the JSON holds, rounded)."""
-    head = (
-        f"model {payload['model']} on {payload['device']} ({payload['precision']}), "
-        f"{payload['num_sequences']} sequences, {sum(payload['lengths'])} real tokens"
-    )
-    cols = f"{'strategy':<18} {'calls':>5} {'shapes':>7} {'padding':>8} {'median ms':>10} {'p90 ms':>8} {'x dynamic':>9} {'compile s':>9} {'max|diff|':>10} {'min cos':>8}"
-    lines = [head, cols, "-" * len(cols)]
-    for r in payload["results"]:
-        lat = r["latency_ms"]
-        ratio = f"{r['ratio_to_dynamic']:.2f}" if r.get("ratio_to_dynamic") else "-"
-        shapes = "dyn" if r["dynamic"] else str(len(r["compiled_shapes"]))
-        lines.append(
-            f"{r['strategy']:<18} {r['num_calls']:>5} {shapes:>7} {r['padding_fraction']:>8.1%} {lat['median']:>10.2f} "
-            f"{lat['p90']:>8.2f} {ratio:>9} {r['compile_s']:>9.3f} {r['fidelity']['max_abs_diff']:>10.2e} {r['fidelity']['min_cosine']:>8.5f}"
-        )
-    return "\n".join(lines)

@@ -1,35 +1,36 @@
-"""The Gradio page: thin handlers that call the core (compare, strategies) and the plot functions.
+"""The Gradio page: thin handlers that turn widget values into ``RunSettings`` and call the runner.
 
-Handlers are plain functions that take values and return values, so tests and ``gradio_client``
-call them the same way the page does. Everything the CLI would need lives below this module.
+Every setting is named once in ``PLAN_PARAMS`` / ``COMPARE_PARAMS`` (the named endpoints'
+parameters, a contract for ``gradio_client`` callers: add at the end, never rename);
+``page_settings`` maps those values onto the settings object the command line builds too, and
+the handlers return small dataclasses that the page maps onto its components by field name.
 """
 
 from __future__ import annotations
 
-import csv
+import inspect
 import json
 import logging
 import os
 import tempfile
-import threading
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
 
-from . import plots
-from .buckets import parse_int_list, positive_sizes, resolve_buckets
+from . import plots, report, runner
 from .codegen import plan_code
-from .compare import DEFAULT_STRATEGIES, Comparison, auto_max_seq, compare, measure_cost_table, workload_lengths
-from .engine import Engine, EngineError
-from .model import SYNTHETIC_SIZES, LoadedModel, ModelError, TextError, default_spec, load_model
+from .engine import EngineError
+from .model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from .plan import Plan, PlanError
-from .strategies import DESCRIPTIONS, STRATEGY_NAMES, make_plan
+from .report import HONEST_NOTE, TABLE_HEADERS
+from .settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts
+from .strategies import STRATEGY_NAMES
 from .workloads import WORKLOADS
 
 log = logging.getLogger(__name__)
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EXAMPLE_TEXTS: list[str] = [
     "A man is eating food.\nA man is eating a piece of bread.\nThe girl is carrying a baby.\nA man is riding a horse.\nA woman is playing violin.",
     "Hi!\nOpenVINO compiles a model for one static shape, and an NPU accepts static shapes only, so "
@@ -54,20 +55,19 @@ PLOTS = [
 #: the fidelity plot then shows what leaving the mask out breaks, not only round-off.
 PAGE_STRATEGIES = [n for n in STRATEGY_NAMES if n in DEFAULT_STRATEGIES or n == "padding-nomask"]
 OBJECTIVES = ["fewest padding rows", "measured latency"]
-MAX_TEXTS = 64
-MAX_BATCH = 256
+MAX_TEXTS = PAGE_LIMITS.texts
+MAX_BATCH = PAGE_LIMITS.batch
 MAX_LEN_CHOICES = ["auto", "64", "128", "256", "384", "512"]
 BUCKET_PRESETS = ["powers of two", "linear", "tuned to this workload", "custom"]
-HONEST_NOTE = (
-    "On a modern CPU, native dynamic shapes are about as fast as static ones; the emulations "
-    "below matter where a device takes static shapes only (an NPU) or where dynamic support is "
-    "partial, and the cost that dominates them is padding. The numbers here are measured on this "
-    "machine, in one process, on the same inputs."
+PLAN_PARAMS = (
+    "mode", "text", "workload", "batch", "seed", "spec", "strategies",
+    "preset", "buckets_text", "k", "batch_sizes_text", "max_len",
 )
-
-_models: dict[str, LoadedModel] = {}
-_engines: dict[tuple[str, str], Engine] = {}
-_lock = threading.Lock()
+"""The ``/plan`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
+COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective")
+"""The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
+DEFAULTS = {"objective": OBJECTIVES[0]}
+TABLE_WIDTHS = ["13%", "6%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "8%", "9%", "9%"]
 
 
 def model_choices() -> list[str]:
@@ -83,19 +83,12 @@ def custom_models_allowed() -> bool:
     return not os.environ.get("SPACE_ID")
 
 
-def get_engine(spec: str, precision: str = "auto") -> Engine:
-    """One loaded model and one engine per (model, precision), kept for the server's life so a
-    shape compiled once is never compiled again."""
-    spec = (spec or default_spec()).strip()
+def check_model(spec: str | None) -> str:
+    """The model spec to run, refused where this server runs only its own models."""
+    spec = (spec or "").strip() or default_spec()
     if spec not in model_choices() and spec != default_spec() and not custom_models_allowed():
         raise ModelError(f"this server runs only {', '.join(model_choices())}; run the app locally for {spec!r}")
-    with _lock:
-        if spec not in _models:
-            _models[spec] = load_model(spec)
-        key = (spec, precision)
-        if key not in _engines:
-            _engines[key] = Engine(_models[spec], precision=precision)
-        return _engines[key]
+    return spec
 
 
 USER_ERRORS = (ModelError, TextError, PlanError, EngineError, ValueError)
@@ -110,192 +103,146 @@ def _line(exc: Exception, *, last: bool = False) -> str:
 
 @contextmanager
 def errors_to_ui(what: str) -> Iterator[None]:
-    """Bad input becomes a one-line ``gr.Error`` (a toast, never a traceback); anything else
-    (say OpenVINO out of memory) too, with its traceback in the server log."""
+    """Bad input becomes a one-line ``gr.Error`` (a toast, never a traceback, one line in the
+    log); anything else (say OpenVINO out of memory) too, with its traceback in the server log."""
     try:
         yield
     except gr.Error:
         raise
     except USER_ERRORS as exc:
-        raise gr.Error(_line(exc)) from None
+        log.info("%s refused: %s", what, _line(exc))
+        raise gr.Error(_line(exc), print_exception=False) from None
     except Exception as exc:
         log.exception("%s failed", what)
-        raise gr.Error(f"{what} failed: {_line(exc, last=True)}") from None
+        raise gr.Error(f"{what} failed: {_line(exc, last=True)}", print_exception=False) from None
 
 
-# ------------------------------------------------------------------------------ inputs
-def split_texts(text: str) -> list[str]:
-    texts = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if len(texts) > MAX_TEXTS:
-        raise TextError(f"{len(texts)} texts: this page runs at most {MAX_TEXTS} at once")
-    return texts
+# ------------------------------------------------------------------------------ settings
+def _whole(value: Any, default: int = 0) -> int:
+    """A widget's number as an int (sliders send floats); junk stays junk for validate to name."""
+    if value is None or value == "":
+        return default
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _settings(
-    mode: str, text: str, workload: str, batch: float, seed: float, spec: str, precision: str,
-    preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
-) -> dict[str, Any]:
-    """Resolve the page's inputs into lengths (and tokens), buckets, batch sizes, max length."""
-    engine = get_engine(spec, precision)
-    limit = engine.loaded.max_length
-    texts: list[str] | None = None
-    if mode == "texts":
-        texts = split_texts(text)
-        encoded = engine.loaded.tokenizer.encode(texts)
+def page_settings(values: Mapping[str, Any]) -> RunSettings:
+    """The page's widget values (named as in ``COMPARE_PARAMS``) as validated ``RunSettings``."""
+    source: dict[str, Any]
+    if values.get("mode", "texts") == "texts":
+        source = {"texts": tuple(split_texts(values.get("text") or ""))}
     else:
-        n = int(batch or 0)
-        if not 1 <= n <= MAX_BATCH:
-            raise PlanError(f"batch {n}: choose 1 to {MAX_BATCH}")
-        lengths = workload_lengths(workload, n, seed=int(seed or 0), max_len=limit)
-        encoded = engine.loaded.tokenizer.synthetic_ids(lengths, seed=int(seed or 0))
-    lengths = encoded.lengths
-    if max_len in (None, "", "auto"):
-        max_seq = auto_max_seq(lengths, limit=limit)
-    elif not str(max_len).strip().isdigit():
+        source = {
+            "workload": values.get("workload"),
+            "batch": _whole(values.get("batch")),
+            "seed": _whole(values.get("seed")),
+        }
+    preset = values.get("preset")
+    k = _whole(values.get("k"), 4)
+    buckets = {"powers of two": "pow2", "linear": "linear", "tuned to this workload": f"tuned:{k}"}.get(
+        preset, values.get("buckets_text") or ""
+    )
+    max_len = str(values.get("max_len") or "auto").strip()
+    if max_len != "auto" and not max_len.isdigit():
         raise PlanError(f"max length {max_len!r}: choose auto or a number of tokens")
-    else:
-        max_seq = int(max_len)
-    if max(lengths) > max_seq:
-        raise PlanError(f"the longest input has {max(lengths)} tokens, over max length {max_seq}: raise it or pick 'auto'")
-    preset_key = {"powers of two": "pow2", "linear": "linear", "tuned to this workload": f"tuned:{int(k or 4)}"}.get(preset)
-    seq_buckets = resolve_buckets(preset_key or buckets_text, lengths, max_seq=max_seq, what="sequence buckets")
-    batch_sizes = positive_sizes(parse_int_list(batch_sizes_text or "1,2,4,8", what="batch sizes"), what="batch sizes")
-    if max(batch_sizes) > MAX_BATCH:
-        raise PlanError(f"batch sizes: {max(batch_sizes)} is over {MAX_BATCH}, the largest batch this page runs")
-    return {
-        "engine": engine, "texts": texts, "encoded": encoded, "lengths": lengths,
-        "max_seq": max_seq, "seq_buckets": list(seq_buckets), "batch_sizes": list(batch_sizes),
-    }
+    return RunSettings(
+        **source,
+        model=check_model(values.get("spec")),
+        precision=values.get("precision") or "auto",
+        strategies=tuple(values.get("strategies") or DEFAULT_STRATEGIES),
+        seq_buckets=buckets,
+        batch_sizes=values.get("batch_sizes_text") or "1,2,4,8",
+        max_seq=None if max_len == "auto" else int(max_len),
+        repeats=_whole(values.get("repeats"), 5),
+        calls=values.get("calls") or "sync",
+        cost_table="measure" if values.get("objective") == OBJECTIVES[1] else None,
+        limits=PAGE_LIMITS,
+    ).validate()
+
+
+def endpoint(params: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a handler ``impl(values: dict, progress)`` the named parameters ``params`` (what
+    Gradio shows ``gradio_client`` callers, and what tests pass positionally), plus Gradio's
+    progress tracker last."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter(n, kind, default=DEFAULTS.get(n, inspect.Parameter.empty)) for n in params]
+        + [inspect.Parameter("progress", kind, default=gr.Progress())]
+    )
+
+    def wrap(impl: Callable[..., Any]) -> Callable[..., Any]:
+        def handler(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = dict(bound.arguments)
+            return impl(values, values.pop("progress"))
+
+        handler.__signature__ = signature  # type: ignore[attr-defined]
+        handler.__name__, handler.__doc__ = impl.__name__, impl.__doc__
+        return handler
+
+    return wrap
 
 
 # ------------------------------------------------------------------------------ handlers
-def preview_plans(
-    mode: str, text: str, workload: str, batch: float, seed: float, spec: str, strategies: Sequence[str],
-    preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
-) -> tuple[Any, Any, Any, str]:
+@dataclass
+class PlanView:
+    """What ``/plan`` fills: three plan figures and the summary."""
+
+    waste: Any
+    chunks: Any
+    lengths_plot: Any
+    summary: str
+
+
+@dataclass
+class ComparisonView:
+    """What ``/compare`` fills, by component name (``build_demo`` maps names to components)."""
+
+    summary: str
+    waste: Any
+    chunks: Any
+    latency: Any
+    costs: Any
+    fidelity: Any
+    lengths_plot: Any
+    similarity: Any
+    table: list[list[Any]]
+    downloads: list[str]
+    plans_state: dict[str, Plan]
+    code_for: Any
+    explanation: str
+    code: str
+
+
+@endpoint(PLAN_PARAMS)
+def preview_plans(values: dict[str, Any], progress: Any = None) -> PlanView:
     """Plans only, nothing run: padding waste, chunk decomposition, lengths vs buckets."""
     with errors_to_ui("planning"):
-        s = _settings(mode, text, workload, batch, seed, spec, "auto", preset, buckets_text, k, batch_sizes_text, max_len)
-        names = list(strategies) or list(DEFAULT_STRATEGIES)
-        plans = [make_plan(n, s["lengths"], seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"]) for n in names]
-    lines = [
-        f"**Plans for {_count(len(s['lengths']), 'sequence')}, {_count(sum(s['lengths']), 'real token')}** (nothing has run yet): "
-        f"sequence buckets {_numbers(s['seq_buckets'])}, batch sizes {_numbers(s['batch_sizes'])}, max length {s['max_seq']}.",
-        "",
-    ]
-    lines += [f"- `{p.strategy}`: {_calls_and_shapes(p)}, **{p.padding_fraction:.0%}** padding" for p in plans]
-    lines += ["", "Press **Compare** to compile and time them."]
-    return (
-        plots.padding_waste_figure(plans),
-        plots.chunk_decomposition_figure(plans),
-        plots.length_histogram_figure(s["lengths"], s["seq_buckets"]),
-        "\n".join(lines),
+        plans, inputs = runner.preview(page_settings(values))
+    listed = list(plans.values())
+    return PlanView(
+        plots.padding_waste_figure(listed),
+        plots.chunk_decomposition_figure(listed),
+        plots.length_histogram_figure(inputs.lengths, list(inputs.options["seq_buckets"])),
+        report.plans_summary(listed, lengths=inputs.lengths, options=_shown_options(inputs.options)),
     )
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 call``, ``2 calls``."""
-    return f"{n} {noun}{'s' if n != 1 else ''}"
+def _shown_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan options with the strategies' defaults filled in, as the summary names them."""
+    from .strategies.base import DEFAULT_BATCH_SIZES
+
+    return {**options, "batch_sizes": options["batch_sizes"] or DEFAULT_BATCH_SIZES}
 
 
-def _numbers(values: Sequence[int]) -> str:
-    return ", ".join(str(v) for v in values)
-
-
-def _calls_and_shapes(plan: Plan) -> str:
-    """``2 calls on 2 compiled shapes (4x128, 1x128)`` or ``1 call on the dynamic model``."""
-    calls = _count(plan.num_calls, "call")
-    if plan.dynamic:
-        return f"{calls} on the dynamic model"
-    shapes = plan.compiled_shapes
-    listed = ", ".join(f"{b}x{s}" for b, s in shapes[:4]) + (", …" if len(shapes) > 4 else "")
-    return f"{calls} on {_count(len(shapes), 'compiled shape')} ({listed})"
-
-
-def _times(ratio: float) -> str:
-    """A latency ratio to native dynamic in words: ``2.4x slower``, ``3.1x faster``, ``as fast``."""
-    if ratio > 1.05:
-        return f"{ratio:.1f}x slower than"
-    if ratio < 1 / 1.05:
-        return f"{1 / ratio:.1f}x faster than"
-    return "as fast as"
-
-
-def summarize(comparison: Comparison) -> str:
-    """The findings in plain words, from the measured numbers."""
-    results = {r["strategy"]: r for r in comparison.results}
-    lines = [
-        f"**{_count(len(comparison.lengths), 'sequence')}, {_count(sum(comparison.lengths), 'real token')}** on "
-        f"`{comparison.model}`, {comparison.device} ({comparison.precision}); {comparison.wall_s:.1f} s in all.",
-        "",
-    ]
-    for r in comparison.results:
-        predicted = r.get("params", {}).get("predicted_latency_ms")
-        if predicted is not None:
-            lines.append(
-                f"- `{r['strategy']}` split chosen by measured latency: predicted {predicted:.1f} ms, "
-                f"measured {r['latency_ms']['median']:.1f} ms."
-            )
-    dyn = results.get("dynamic")
-    static = [r for r in comparison.results if not r.get("dynamic") and r["strategy"] != "padding-nomask"]
-    if dyn and static:
-        best = min(static, key=lambda r: r["latency_ms"]["median"])
-        ratio = best["latency_ms"]["median"] / dyn["latency_ms"]["median"]
-        lines.append(
-            f"- Fastest static-shape strategy: **{best['strategy']}**, {best['latency_ms']['median']:.1f} ms median, "
-            f"**{_times(ratio)}** native dynamic ({dyn['latency_ms']['median']:.1f} ms)."
-        )
-    if dyn:
-        lines.append(f"- Native `dynamic` pads each row to the longest sequence: **{dyn['padding_fraction']:.0%}** of its tokens are pad.")
-    if "padding" in results:
-        p = results["padding"]
-        lines.append(f"- `padding` spends **{p['padding_fraction']:.0%}** of its computed tokens on pad ({p['computed_tokens']} slots for {p['real_tokens']} real tokens).")
-    for r in comparison.results:
-        if r["strategy"] == "padding-nomask":
-            lines.append(f"- Without the mask, outputs move by up to **{r['fidelity']['max_abs_diff']:.2f}** (min cosine {r['fidelity']['min_cosine']:.3f}): the pad leaks into every sequence.")
-    masked = [r for r in comparison.results if r["strategy"] != "padding-nomask"]
-    if masked:
-        worst = max(masked, key=lambda r: r["fidelity"]["max_abs_diff"])
-        diff = worst["fidelity"]["max_abs_diff"]
-        how = "exactly (0 difference)" if diff == 0 else f"within **{diff:.1e}**"
-        lines.append(f"- Every masked strategy matches one-call-per-sequence {how} ({comparison.precision}).")
-    lines += ["", HONEST_NOTE]
-    return "\n".join(lines)
-
-
-def results_rows(comparison: Comparison) -> list[list[Any]]:
-    rows = []
-    for r in comparison.results:
-        lat = r["latency_ms"]
-        rows.append([
-            r["strategy"], r["num_calls"], len(r["compiled_shapes"]) if not r.get("dynamic") else "dynamic",
-            round(r["padding_fraction"], 3), r["computed_tokens"], round(lat["median"], 2), round(lat["p90"], 2),
-            round(r["ratio_to_dynamic"], 2) if r.get("ratio_to_dynamic") else None,
-            round(r["compile_s"], 3), None if r["memory_mb"] is None else round(r["memory_mb"], 1),
-            float(f"{r['fidelity']['max_abs_diff']:.3g}"), round(r["fidelity"]["min_cosine"], 5),
-        ])
-    return rows
-
-
-TABLE_HEADERS = [
-    "strategy", "calls", "compiled shapes", "padding fraction", "computed tokens", "median ms", "p90 ms",
-    "x dynamic", "compile s", "memory MiB", "max abs diff", "min cosine",
-]
-TABLE_WIDTHS = ["13%", "6%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "8%", "9%", "9%"]
-
-
-def write_downloads(comparison: Comparison) -> tuple[str, str]:
+def write_downloads(data: Mapping[str, Any]) -> list[str]:
+    """The results table as CSV and the whole document as JSON, in this server's folder."""
     folder = Path(tempfile.gettempdir()) / f"shapedemo-results-{os.getpid()}"  # one folder, overwritten
     folder.mkdir(exist_ok=True)
     csv_path, json_path = folder / "shapedemo-results.csv", folder / "shapedemo-results.json"
-    with csv_path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(TABLE_HEADERS)
-        writer.writerows(results_rows(comparison))
-    data = comparison.to_dict()
-    data["plans"] = {n: p.to_dict() for n, p in comparison.plans.items()}
+    csv_path.write_text(report.csv_text(data), newline="")
     json_path.write_text(json.dumps(data, indent=1))
-    return str(csv_path), str(json_path)
+    return [str(csv_path), str(json_path)]
 
 
 def explain(strategy: str, plans: dict[str, Plan] | None) -> tuple[str, str]:
@@ -303,74 +250,76 @@ def explain(strategy: str, plans: dict[str, Plan] | None) -> tuple[str, str]:
     if not plans or strategy not in plans:
         return "Run a comparison to see the code of a strategy's plan.", ""
     plan = plans[strategy]
-    shapes = ", ".join(f"{b}x{s}" for b, s in plan.compiled_shapes) or "one dynamic model"
-    text = (
-        f"### `{strategy}`\n{DESCRIPTIONS.get(strategy, '')}\n\n"
-        f"This plan: **{_count(plan.num_calls, 'call')}**, compiled shapes **{shapes}**, "
-        f"**{plan.padding_fraction:.0%}** padding. The code below compiles exactly these shapes and runs these calls."
-    )
-    return text, plan_code(plan)
+    return report.explain_plan(plan), plan_code(plan)
 
 
-def run_comparison(
-    mode: str, text: str, workload: str, batch: float, seed: float, spec: str, strategies: Sequence[str],
-    preset: str, buckets_text: str, k: float, batch_sizes_text: str, max_len: str,
-    precision: str, repeats: float, calls: str, objective: str = OBJECTIVES[0], progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
+@endpoint(COMPARE_PARAMS)
+def run_comparison(values: dict[str, Any], progress: Any = None) -> ComparisonView:
     """Plan, compile, warm up and time every chosen strategy on the same inputs."""
+
+    def step(fraction: float, what: str) -> None:
+        if progress is not None:
+            progress(fraction, desc=what)
+
     with errors_to_ui("the comparison"):
-        progress(0.0, desc="loading the model")
-        s = _settings(mode, text, workload, batch, seed, spec, precision, preset, buckets_text, k, batch_sizes_text, max_len)
-        names = list(strategies) or list(DEFAULT_STRATEGIES)
-        n_repeats = max(1, min(int(repeats or 5), 50))
-        shape_options = dict(seq_buckets=s["seq_buckets"], batch_sizes=s["batch_sizes"], max_seq=s["max_seq"])
-        cost_table = None
-        if objective == OBJECTIVES[1]:
-            cost_table = measure_cost_table(
-                s["engine"], s["lengths"], **shape_options, progress=lambda frac, what: progress(frac, desc=what)
-            )
-        comparison = compare(
-            s["engine"], s["encoded"], names, **shape_options, cost_table=cost_table,
-            repeats=n_repeats, warmup=1, concurrent=(calls == "concurrent"), texts=s["texts"],
-            progress=lambda frac, what: progress(frac, desc=what),
-        )
+        settings = page_settings(values)
+        comparison, inputs = runner.run(settings, progress=step)
+    data = report.document(comparison)
     plans = list(comparison.plans.values())
-    if s["texts"] is not None:
-        reference = comparison.outcomes["dynamic-single"].embeddings
-        similarity = plots.similarity_figure(s["texts"], reference)
+    if inputs.texts is not None:
+        similarity = plots.similarity_figure(inputs.texts, comparison.outcomes["dynamic-single"].embeddings)
     else:
         similarity = plots.similarity_figure([], None)
-    csv_path, json_path = write_downloads(comparison)
-    first = names[0]
+    first = settings.strategies[0]
     explanation, code = explain(first, comparison.plans)
-    return (
-        summarize(comparison),
-        plots.padding_waste_figure(plans),
-        plots.chunk_decomposition_figure(plans),
-        plots.latency_figure(comparison.results),
-        plots.costs_figure(comparison.results),
-        plots.fidelity_figure(comparison.results),
-        plots.length_histogram_figure(comparison.lengths, s["seq_buckets"]),
-        similarity,
-        results_rows(comparison),
-        [csv_path, json_path],
-        comparison.plans,
-        gr.update(choices=names, value=first),
-        explanation,
-        code,
+    return ComparisonView(
+        summary=report.summarize(data),
+        waste=plots.padding_waste_figure(plans),
+        chunks=plots.chunk_decomposition_figure(plans),
+        latency=plots.latency_figure(comparison.results),
+        costs=plots.costs_figure(comparison.results),
+        fidelity=plots.fidelity_figure(comparison.results),
+        lengths_plot=plots.length_histogram_figure(comparison.lengths, list(inputs.options["seq_buckets"] or [])),
+        similarity=similarity,
+        table=report.table_rows(data),
+        downloads=write_downloads(data),
+        plans_state=comparison.plans,
+        code_for=gr.update(choices=list(settings.strategies), value=first),
+        explanation=explanation,
+        code=code,
     )
 
 
-def suggest_buckets(preset: str, mode: str, text: str, workload: str, batch: float, seed: float, spec: str, k: float, max_len: str, current: str) -> Any:
+BUCKET_PARAMS = ("preset", "mode", "text", "workload", "batch", "seed", "spec", "k", "max_len", "buckets_text")
+
+
+def suggest_buckets(values: dict[str, Any]) -> Any:
     """Show in the bucket box the buckets a preset gives for these inputs (tuned: the exact
     optimum for these lengths); the box takes typing only under 'custom'."""
-    if preset == "custom":
+    current = values.get("buckets_text") or ""
+    if values.get("preset") == "custom":
         return gr.update(value=current, interactive=True)
     try:
-        s = _settings(mode, text, workload, batch, seed, spec, "auto", preset, current or "16", k, "1", max_len)
+        _, inputs = runner.preview(page_settings({**values, "strategies": ["dynamic"], "batch_sizes_text": "1"}))
     except USER_ERRORS:
         return gr.update(value=current, interactive=False)
-    return gr.update(value=",".join(str(b) for b in s["seq_buckets"]), interactive=False)
+    return gr.update(value=",".join(str(b) for b in inputs.options["seq_buckets"]), interactive=False)
+
+
+def _by_name(view: Any, components: Mapping[str, Any]) -> dict[Any, Any]:
+    """A handler's dataclass result as Gradio's ``{component: value}``."""
+    return {components[f.name]: getattr(view, f.name) for f in fields(view)}
+
+
+def _wired(handler: Callable[..., Any], components: Mapping[str, Any]) -> Callable[..., Any]:
+    """``handler`` as an event function: same named parameters, ``{component: value}`` out."""
+
+    def event(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+        return _by_name(handler(*args, **kwargs), components)
+
+    event.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
+    event.__name__ = handler.__name__
+    return event
 
 
 # ------------------------------------------------------------------------------ the page
@@ -471,11 +420,27 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             explanation = gr.Markdown()
             code = gr.Code(language="python", label="OpenVINO code generated from the plan", show_line_numbers=False, elem_id="code")
 
-        inputs = [mode, text, workload, batch, seed, model, strategies, preset, buckets_text, k, batch_sizes, max_len]
-        planned = preview.click(preview_plans, inputs, [waste, chunks, lengths_plot, summary], api_name="plan")
+        # every setting by its endpoint name (PLAN_PARAMS / COMPARE_PARAMS), every output by the
+        # handlers' field names: the events below are built from these two tables
+        settings = {
+            "mode": mode, "text": text, "workload": workload, "batch": batch, "seed": seed, "spec": model,
+            "strategies": strategies, "preset": preset, "buckets_text": buckets_text, "k": k,
+            "batch_sizes_text": batch_sizes, "max_len": max_len, "precision": precision,
+            "repeats": repeats, "calls": calls, "objective": objective,
+        }
+        shown = {
+            "summary": summary, "waste": waste, "chunks": chunks, "latency": latency, "costs": costs,
+            "fidelity": fidelity, "lengths_plot": lengths_plot, "similarity": similarity, "table": table,
+            "downloads": downloads, "plans_state": plans_state, "code_for": code_for,
+            "explanation": explanation, "code": code,
+        }
+        planned = preview.click(
+            _wired(preview_plans, shown), [settings[n] for n in PLAN_PARAMS],
+            [shown[f.name] for f in fields(PlanView)], api_name="plan",
+        )
         compared = run.click(
-            run_comparison, inputs + [precision, repeats, calls, objective],
-            [summary, waste, chunks, latency, costs, fidelity, lengths_plot, similarity, table, downloads, plans_state, code_for, explanation, code],
+            _wired(run_comparison, shown), [settings[n] for n in COMPARE_PARAMS],
+            [shown[f.name] for f in fields(ComparisonView)],
             api_name="compare", concurrency_limit=1, concurrency_id="engine",
             # one progress bar where the eyes are, not an animated overlay on 14 outputs that
             # keeps the browser busy while the strategies are being timed
@@ -483,9 +448,12 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
         )
         code_for.change(explain, [code_for, plans_state], [explanation, code], api_name=False)
         # the bucket box shows the buckets in use: at load, on a new preset, after every run
-        bucket_inputs = [preset, mode, text, workload, batch, seed, model, k, max_len, buckets_text]
+        names = {settings[n]: n for n in BUCKET_PARAMS}
         for event in (demo.load, preset.change, planned.success, compared.success):
-            event(suggest_buckets, bucket_inputs, buckets_text, api_name=False)
+            event(
+                lambda data: suggest_buckets({names[c]: v for c, v in data.items()}),
+                set(names), buckets_text, api_name=False,
+            )
         compared.success(lambda: gr.update(visible=True), None, downloads, api_name=False)
         mode.change(lambda m: (gr.update(visible=m == "texts"), gr.update(visible=m == "workload")), mode, [texts_group, workload_row], api_name=False)
         text.change(lambda: "texts", None, mode, api_name=False)

@@ -19,7 +19,9 @@ gr = pytest.importorskip("gradio")
 
 from shapedemo import ui  # noqa: E402
 from shapedemo.buckets import resolve_buckets  # noqa: E402
-from shapedemo.compare import auto_max_seq, workload_lengths  # noqa: E402
+from shapedemo import runner  # noqa: E402
+from shapedemo.settings import default_max_seq as auto_max_seq  # noqa: E402
+from shapedemo.workloads import sample_lengths as workload_lengths  # noqa: E402
 from shapedemo.engine import Engine  # noqa: E402
 from shapedemo.strategies import make_plan  # noqa: E402
 
@@ -119,22 +121,24 @@ def text_lengths(minilm) -> list[int]:
 
 
 def test_run_comparison_on_texts_gives_seven_figures_and_the_core_numbers(text_run, text_lengths):
-    assert len(text_run) == 14
-    summary, *figures = text_run[:8]
+    assert len(ui.fields(text_run)) == 14
+    summary = text_run.summary
+    figures = [text_run.waste, text_run.chunks, text_run.latency, text_run.costs, text_run.fidelity,
+               text_run.lengths_plot, text_run.similarity]
     assert all(isinstance(f, go.Figure) for f in figures)
     plans = expected_plans(text_lengths, STRATEGIES)
     check_figures(figures[:6], plans, text_lengths)
     (heatmap,) = figures[6].data
     assert heatmap.type == "heatmap" and len(heatmap.z) == len(TEXTS)
     assert [heatmap.z[i][i] for i in range(len(TEXTS))] == pytest.approx([1.0] * len(TEXTS), abs=1e-4)
-    check_table(text_run[8], plans)
+    check_table(text_run.table, plans)
     assert f"{len(TEXTS)} sequences, {sum(text_lengths)} real tokens" in summary
     assert f"**{plans['padding'].padding_fraction:.0%}** of its computed tokens" in summary
 
 
 def test_downloads_parse_and_hold_the_table(text_run):
-    rows = text_run[8]
-    csv_path, json_path = text_run[9]
+    rows = text_run.table
+    csv_path, json_path = text_run.downloads
     with open(csv_path, newline="") as f:
         records = list(csv.DictReader(f))
     assert [r["strategy"] for r in records] == STRATEGIES
@@ -148,7 +152,7 @@ def test_downloads_parse_and_hold_the_table(text_run):
 
 
 def test_code_box_and_strategy_choice_follow_the_run(text_run):
-    plans_state, choice, explanation, code = text_run[10:]
+    plans_state, choice, explanation, code = text_run.plans_state, text_run.code_for, text_run.explanation, text_run.code
     assert list(plans_state) == STRATEGIES
     assert choice["choices"] == STRATEGIES and choice["value"] == "dynamic"
     assert "`dynamic`" in explanation and "import openvino" in code
@@ -165,9 +169,9 @@ def test_run_comparison_on_a_workload(minilm):
     max_seq = auto_max_seq(lengths, limit=minilm.max_length)
     buckets = resolve_buckets("pow2", lengths, max_seq=max_seq)
     plans = expected_plans(lengths, names, seq_buckets=buckets, max_seq=max_seq)
-    check_figures(list(out[1:7]), plans, lengths)
-    check_table(out[8], plans)
-    assert out[7].layout.annotations[0].text == "nothing to show yet"  # no texts, no similarity
+    check_figures([out.waste, out.chunks, out.latency, out.costs, out.fidelity, out.lengths_plot], plans, lengths)
+    check_table(out.table, plans)
+    assert out.similarity.layout.annotations[0].text == "nothing to show yet"  # no texts, no similarity
 
 
 def test_partitions_chosen_by_measured_latency(minilm):
@@ -175,11 +179,11 @@ def test_partitions_chosen_by_measured_latency(minilm):
     measured table, and the summary reports predicted next to measured."""
     names = ["partition", "buckets-partition", "packing"]
     out = ui.run_comparison(*page_inputs(strategies=names, objective="measured latency").values())
-    plans = out[10]
+    plans = out.plans_state
     for name in names:
         assert plans[name].params["objective"] == "latency"
         assert plans[name].params["predicted_latency_ms"] > 0
-    assert "chosen by measured latency" in out[0]
+    assert "chosen by measured latency" in out.summary
 
 
 def test_preview_plans_runs_nothing(monkeypatch, text_lengths):
@@ -188,7 +192,8 @@ def test_preview_plans_runs_nothing(monkeypatch, text_lengths):
 
     monkeypatch.setattr(Engine, "run", forbidden)
     monkeypatch.setattr(Engine, "compile", forbidden)
-    waste, chunks, lengths_fig, summary = ui.preview_plans(*plan_inputs())
+    view = ui.preview_plans(*plan_inputs())
+    waste, chunks, lengths_fig, summary = view.waste, view.chunks, view.lengths_plot, view.summary
     plans = expected_plans(text_lengths, STRATEGIES)
     assert list(chunks.layout.yaxis.ticktext) == STRATEGIES
     assert sorted(lengths_fig.data[0].x) == sorted(text_lengths)
@@ -313,7 +318,7 @@ def test_api_bad_input_is_an_error_message_and_the_server_lives_on(client):
 
 
 def compiled_entries() -> list:
-    return [entry for engine in ui._engines.values() for entry in engine.compiled_entries()]
+    return [entry for engine in runner.engines() for entry in engine.compiled_entries()]
 
 
 def test_compiled_shapes_are_reused_across_runs(client):
@@ -322,9 +327,9 @@ def test_compiled_shapes_are_reused_across_runs(client):
     args = page_inputs(strategies=names, batch_sizes_text="3,5", max_len="256", buckets_text="24,256").values()
     first = client.predict(*args, api_name="/compare")
     entries = compiled_entries()
-    lengths = ui._models["minilm"].tokenizer.encode(TEXTS).lengths
+    lengths = runner.load("minilm").tokenizer.encode(TEXTS).lengths
     needed = {s for p in expected_plans(lengths, names, seq_buckets=(24, 256), batch_sizes=(3, 5), max_seq=256).values() for s in p.compiled_shapes}
-    assert needed <= {e.shape for e in ui._engines[("minilm", "f32")].compiled_entries()}
+    assert needed <= {e.shape for e in runner._engines[("minilm", "CPU", "f32")].compiled_entries()}
     second = client.predict(*args, api_name="/compare")
     again = compiled_entries()
     assert len(again) == len(entries)

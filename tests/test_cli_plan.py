@@ -12,6 +12,7 @@ import pytest
 
 from shapedemo.buckets import padding_fraction_for, powers_of_two, tuned
 from shapedemo.cli import main
+from shapedemo.settings import default_max_seq
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.workloads import WORKLOADS
 
@@ -54,7 +55,9 @@ def test_plan_json_is_plan_to_dict(name: str) -> None:
     assert result.returncode == 0, result.stderr
     got = json.loads(result.stdout)
     assert PLAN_KEYS <= set(got)
-    assert got == json.loads(json.dumps(make_plan(name, [12, 40, 7, 30, 9]).to_dict()))
+    # planned at the one default max length `compare` and the page use too (128 here)
+    expected = make_plan(name, [12, 40, 7, 30, 9], max_seq=default_max_seq([12, 40, 7, 30, 9]))
+    assert got == json.loads(json.dumps(expected.to_dict()))
     for call in got["calls"]:
         assert set(call) == {"batch", "seq", "rows"} and len(call["rows"]) == call["batch"]
         for row in call["rows"]:
@@ -108,8 +111,9 @@ def test_plan_text_summary(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["plan", "--strategy", "padding", "--lengths", "12,40,7", "--batch-sizes", "4"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "call 1: 4 x 512  rows: [0] [1] [2] [pad]" in out
-    assert "padding 97.1%" in out and "calls: 1, compiled shapes: 4 x 512" in out
+    # the default max length is the smallest of 128/256/384/512 that fits, as in `compare`
+    assert "call 1: 4 x 128  rows: [0] [1] [2] [pad]" in out
+    assert "padding 88.5%" in out and "calls: 1, compiled shapes: 4 x 128" in out
 
 
 def test_plan_text_shows_packed_rows_and_dynamic_shapes(capsys: pytest.CaptureFixture[str]) -> None:

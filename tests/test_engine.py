@@ -113,6 +113,7 @@ def test_wrong_lengths_and_no_packing_are_errors(tiny_engine, tmp_path):
     with pytest.raises(EngineError, match="other sequence lengths"):
         tiny_engine.run(make_plan("dynamic", [4, 6]), encoded)
     ov.save_model(tiny_engine.loaded.model, tmp_path / "m.xml", compress_to_fp16=False)
+    (tmp_path / "tokenizer.json").write_bytes((tiny_engine.loaded.tokenizer.folder / "tokenizer.json").read_bytes())
     ir = Engine(load_model(str(tmp_path / "m.xml")), precision="f32", cache_dir=None)
     with pytest.raises(EngineError, match="cannot pack"):
         ir.run(make_plan("packing", [4, 5], max_seq=64), encoded)

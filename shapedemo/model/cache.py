@@ -1,0 +1,117 @@
+"""The IR cache: built models saved under ``cache/models/<key>`` so a second start skips the
+build, written so that a kill at any moment leaves either no entry or a complete one.
+
+A build is saved into ``models/.partial-<key>-<pid>-<random>`` and renamed to ``models/<key>``
+when complete (one rename in one folder: atomic). A cached IR is never overwritten in place
+(OpenVINO maps the weights of a model it read; rewriting them under it can crash the process).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ModelError, first_line
+
+PARTIAL = ".partial-"
+
+
+def ensure_cache_dir(path: Path) -> Path:
+    """Create ``path`` and check that files can be written in it; otherwise one
+    :class:`ModelError` line naming the folder and ``SHAPEDEMO_CACHE``.
+
+    >>> ensure_cache_dir(Path("/proc/no-cache-here"))
+    Traceback (most recent call last):
+    shapedemo.model.errors.ModelError: cannot use the cache folder /proc/no-cache-here (No such file or directory); set SHAPEDEMO_CACHE to a folder you can write to
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        why = exc.strerror or first_line(exc)
+        if isinstance(exc, (NotADirectoryError, FileExistsError)):
+            why += ": a file is in the way"
+        raise ModelError(
+            f"cannot use the cache folder {path} ({why}); set SHAPEDEMO_CACHE to a folder you can write to"
+        ) from exc
+    return path
+
+
+def cached_build(
+    cache: Path | None,
+    key: str,
+    build: Callable[[], tuple[Any, Any | None]],
+) -> tuple[Any, Any | None, bool]:
+    """The dynamic and packed IRs for ``key``: read from the cache, else built and saved.
+    Returns ``(model, packed, from_cache)``. An entry that cannot be read is built again."""
+    import openvino as ov
+
+    if cache is None:
+        return (*build(), False)
+    models = cache / "models"
+    folder = models / key
+    if (folder / "model.xml").is_file():
+        try:
+            core = ov.Core()
+            model = core.read_model(folder / "model.xml")
+            packed = core.read_model(folder / "packed.xml") if (folder / "packed.xml").exists() else None
+            return model, packed, True
+        except Exception:  # a damaged entry (disk full, an older non-atomic write): build again
+            _discard(folder)
+    model, packed = build()
+    _clear_abandoned(models, key)
+    partial = Path(tempfile.mkdtemp(prefix=f"{PARTIAL}{key}-{os.getpid()}-", dir=ensure_cache_dir(models)))
+    try:
+        # f32 weights on disk: the default fp16 compression would change the outputs we compare
+        ov.save_model(model, partial / "model.xml", compress_to_fp16=False)
+        if packed is not None:
+            ov.save_model(packed, partial / "packed.xml", compress_to_fp16=False)
+        _publish(partial, folder)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return model, packed, False
+
+
+def _publish(partial: Path, folder: Path) -> None:
+    """Rename the complete ``partial`` folder to ``folder``; another process that published
+    the same key first wins (same key, same content)."""
+    try:
+        os.replace(partial, folder)
+    except OSError:
+        if not (folder / "model.xml").is_file():
+            raise
+
+
+def _discard(folder: Path) -> None:
+    """Move a damaged entry out of the way (rename first: atomic), then delete it."""
+    trash = folder.with_name(f"{PARTIAL}{folder.name}-{os.getpid()}-damaged")
+    try:
+        os.replace(folder, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _clear_abandoned(models: Path, key: str) -> None:
+    """Delete partial builds of ``key`` left by processes that no longer run (killed mid-write)."""
+    if not models.is_dir():
+        return
+    for path in models.glob(f"{PARTIAL}{key}-*"):
+        pid = path.name[len(PARTIAL) + len(key) + 1 :].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

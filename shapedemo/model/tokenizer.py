@@ -1,0 +1,121 @@
+"""The tokenizer: token ids of a batch, unpadded, with clear errors for unusable text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError, first_line, transformers_module
+
+
+class TextError(ValueError):
+    """Input text that cannot be run (empty, or longer than the model takes)."""
+
+
+@dataclass
+class Encoded:
+    """Token ids of a batch, unpadded: one list per text, ``[CLS] ... [SEP]`` included.
+
+    ``truncated``: text index (0-based) -> its token count before truncation, for the texts
+    :meth:`Tokenizer.encode` cut (empty unless asked to truncate).
+    """
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    truncated: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+
+class Tokenizer:
+    """The model's tokenizer files read by transformers' ``AutoTokenizer`` (lower-casing,
+    special tokens, ``model_max_length``); encoding runs on its fast ``tokenizers`` backend.
+
+    ``max_length``: the most tokens a text may have, the position limit of the model, lowered to
+    the tokenizer's ``model_max_length`` where that is smaller.
+    """
+
+    def __init__(self, folder: Path, *, max_length: int = 512) -> None:
+        self.folder = Path(folder)
+        self._tok, self.cls_id, self.sep_id, model_max = _load_tokenizer(self.folder)
+        self.max_length = min(max_length, model_max) if model_max else max_length
+
+    def encode(self, texts: list[str], *, truncate: bool = False, max_length: int | None = None) -> Encoded:
+        """Encode texts, at most ``max_length`` tokens each (default and ceiling: the model's
+        ``self.max_length``). An empty text raises :class:`TextError` naming it; so does a
+        longer one, unless ``truncate``: then it is cut to ``max_length`` (its closing [SEP]
+        kept, as sentence-transformers does) and listed in :attr:`Encoded.truncated`."""
+        limit = self.max_length if max_length is None else min(int(max_length), self.max_length)
+        if limit < 2:
+            raise TextError(f"max_length {max_length} leaves no room for [CLS] and [SEP]")
+        if not texts:
+            raise TextError("no text given: enter at least one line of text")
+        for i, text in enumerate(texts):
+            if not text or not text.strip():
+                raise TextError(f"text {i + 1} is empty")
+        encodings = self._tok.encode_batch(list(texts))
+        ids, types, truncated = [], [], {}
+        for i, enc in enumerate(encodings):
+            n = len(enc.ids)
+            if n > limit and not truncate:
+                raise TextError(f"text {i + 1} has {n} tokens; the model takes at most {limit}")
+            row, tt = list(enc.ids[:limit]), list(enc.type_ids[:limit])
+            if n > limit:  # keep the closing [SEP]
+                row[-1] = enc.ids[-1]
+                truncated[i] = n
+            ids.append(row)
+            types.append(tt)
+        return Encoded(ids, types, truncated)
+
+    def synthetic_ids(self, lengths: list[int], *, seed: int = 0) -> Encoded:
+        """Token ids of the given lengths (random vocabulary words between [CLS] and [SEP]),
+        for workloads defined by lengths only."""
+        rng = np.random.default_rng(seed)
+        cls_id, sep_id = self.cls_id, self.sep_id
+        vocab = self._tok.get_vocab_size()
+        ids = []
+        for n in lengths:
+            if n < 1 or n > self.max_length:
+                raise TextError(f"length {n} is outside 1..{self.max_length}")
+            middle = rng.integers(1000, max(1001, vocab), size=max(0, n - 2)).tolist()
+            ids.append(([cls_id] + middle + [sep_id])[:n] if n >= 2 else [cls_id])
+        return Encoded(ids, [[0] * len(r) for r in ids])
+
+
+#: transformers' stand-in for "no limit given" (``VERY_LARGE_INTEGER``) is above this.
+_NO_LIMIT = 10**9
+
+
+def _load_tokenizer(folder: Path) -> tuple[Any, int, int, int | None]:
+    """The fast backend of ``AutoTokenizer`` for ``folder``, its [CLS] and [SEP] ids and its
+    ``model_max_length`` (None where the files set none). Without config.json or
+    tokenizer_config.json to name the class, a BERT WordPiece tokenizer is assumed."""
+    if not (folder / "tokenizer.json").is_file() and not (folder / "vocab.txt").is_file():
+        raise ModelError(f"{folder}: no tokenizer.json or vocab.txt")
+    transformers = transformers_module()
+    try:
+        try:
+            hf = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        except (ValueError, OSError, KeyError):  # the files do not say which class: BERT's
+            hf = transformers.BertTokenizer.from_pretrained(str(folder), local_files_only=True)
+        tok = hf.backend_tokenizer
+    except Exception as exc:
+        raise ModelError(f"{folder}: transformers cannot read the tokenizer files ({first_line(exc)})") from exc
+    tok.no_padding()
+    tok.no_truncation()
+    cls_id = _special_id(tok, hf.cls_token_id, "[CLS]", 101)
+    sep_id = _special_id(tok, hf.sep_token_id, "[SEP]", 102)
+    limit = hf.model_max_length
+    return tok, cls_id, sep_id, int(limit) if limit and limit < _NO_LIMIT else None
+
+
+def _special_id(tok: Any, given: int | None, token: str, default: int) -> int:
+    if given is not None:
+        return int(given)
+    found = tok.token_to_id(token)
+    return default if found is None else int(found)

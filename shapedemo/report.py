@@ -1,0 +1,320 @@
+"""Words and tables from results: one wording for the page, the command line and the charts.
+
+Pure: it reads the comparison document (``document(comparison)``: the CLI's ``--json`` and the
+page's JSON download are this same dict) and returns text, rows and payloads. The ratio to native
+dynamic is worded by one rule (``speed``), so the summary, the chart labels and the table never
+disagree about what "as fast" means.
+
+>>> ratio_text(2.0), ratio_text(0.8), ratio_text(1.003)
+('2.00x slower', '0.80x = 1.25x faster', '1.00x')
+>>> speed_words(1.03), speed_words(0.5), speed_words(1.004)
+('1.03x slower than', '2.00x faster than', 'as fast as')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from shapedemo.plan import Plan
+from shapedemo.strategies import DESCRIPTIONS
+
+SAME_BAND = 0.005
+"""Latency ratios within 0.5% of 1 read as "as fast": below what the repeats can tell apart."""
+
+HONEST_NOTE = (
+    "On a modern CPU, native dynamic shapes are about as fast as static ones; the emulations "
+    "below matter where a device takes static shapes only (an NPU) or where dynamic support is "
+    "partial, and the cost that dominates them is padding. The numbers here are measured on this "
+    "machine, in one process, on the same inputs."
+)
+
+
+# ------------------------------------------------------------------------------ the one rule
+def speed(ratio: float) -> tuple[str, float]:
+    """A latency ratio to native dynamic as ``("slower", factor)``, ``("faster", factor)`` or
+    ``("same", 1.0)``; the factor is how many times, always >= 1.
+
+    >>> speed(2.0), speed(0.5), speed(0.996)
+    (('slower', 2.0), ('faster', 2.0), ('same', 1.0))
+    """
+    if ratio > 1 + SAME_BAND:
+        return "slower", ratio
+    if ratio < 1 - SAME_BAND:
+        return "faster", 1 / ratio
+    return "same", 1.0
+
+
+def ratio_text(ratio: float, *, is_reference: bool = False) -> str:
+    """The chart label: the ratio first, two decimals; a speed-up also said as one."""
+    text = f"{ratio:.2f}x"
+    if is_reference:
+        return text + " (reference)"
+    how, factor = speed(ratio)
+    if how == "slower":
+        return text + " slower"
+    if how == "faster":
+        return f"{text} = {factor:.2f}x faster"
+    return text
+
+
+def speed_words(ratio: float) -> str:
+    """The summary's words for a ratio: ``1.03x slower than``, ``2.00x faster than``, ``as fast as``."""
+    how, factor = speed(ratio)
+    return "as fast as" if how == "same" else f"{factor:.2f}x {how} than"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 call``, ``2 calls``."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def numbers(values: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def calls_and_shapes(plan: Plan) -> str:
+    """``2 calls on 2 compiled shapes (4x128, 1x128)`` or ``1 call on the dynamic model``."""
+    calls = count(plan.num_calls, "call")
+    if plan.dynamic:
+        return f"{calls} on the dynamic model"
+    shapes = plan.compiled_shapes
+    listed = ", ".join(f"{b}x{s}" for b, s in shapes[:4]) + (", …" if len(shapes) > 4 else "")
+    return f"{calls} on {count(len(shapes), 'compiled shape')} ({listed})"
+
+
+# ------------------------------------------------------------------------------ documents
+def document(comparison: Any) -> dict[str, Any]:
+    """The comparison as one JSON-ready dict: ``to_dict()`` plus every plan's calls. The CLI's
+    ``--json`` and the page's download are this document."""
+    data = comparison.to_dict()
+    data["plans"] = {name: plan.to_dict() for name, plan in comparison.plans.items()}
+    return data
+
+
+def _ran(result: Mapping[str, Any]) -> bool:
+    return result.get("supported", True) and (result.get("latency_ms") or {}).get("median") is not None
+
+
+def _median(result: Mapping[str, Any]) -> float | None:
+    return (result.get("latency_ms") or {}).get("median") if _ran(result) else None
+
+
+def _fidelity(result: Mapping[str, Any], key: str) -> float | None:
+    value = (result.get("fidelity") or {}).get(key)
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the results table: the page's header and cell, the terminal's header,
+    width and text. The page, the CSV and the CLI all read ``COLUMNS``."""
+
+    header: str
+    short: str
+    width: int
+    cell: Callable[[Mapping[str, Any]], Any]
+    text: Callable[[Any], str] = str
+
+
+def _fmt(spec: str) -> Callable[[Any], str]:
+    return lambda v: "-" if v is None else format(v, spec)
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("strategy", "strategy", -18, lambda r: r["strategy"]),
+    Column("calls", "calls", 5, lambda r: r["num_calls"]),
+    Column(
+        "compiled shapes", "shapes", 7,
+        lambda r: "dynamic" if r.get("dynamic") else len(r["compiled_shapes"]),
+        lambda v: "dyn" if v == "dynamic" else str(v),
+    ),
+    Column("padding fraction", "padding", 8, lambda r: round(r["padding_fraction"], 3), _fmt(".1%")),
+    Column("computed tokens", "tokens", 7, lambda r: r["computed_tokens"]),
+    Column("median ms", "median ms", 10, lambda r: _rounded(_median(r), 2), _fmt(".2f")),
+    Column(
+        "p90 ms", "p90 ms", 8,
+        lambda r: _rounded((r.get("latency_ms") or {}).get("p90"), 2) if _ran(r) else None, _fmt(".2f"),
+    ),
+    Column("x dynamic", "x dynamic", 9, lambda r: _rounded(r.get("ratio_to_dynamic"), 2), _fmt(".2f")),
+    Column("compile s", "compile s", 9, lambda r: _rounded(r.get("compile_s"), 3), _fmt(".3f")),
+    Column("memory MiB", "MiB", 6, lambda r: _rounded(r.get("memory_mb"), 1), _fmt(".0f")),
+    Column(
+        "max abs diff", "max|diff|", 10,
+        lambda r: None if _fidelity(r, "max_abs_diff") is None else float(f"{_fidelity(r, 'max_abs_diff'):.3g}"),
+        _fmt(".2e"),
+    ),
+    Column("min cosine", "min cos", 8, lambda r: _rounded(_fidelity(r, "min_cosine"), 5), _fmt(".5f")),
+)
+TABLE_HEADERS: list[str] = [c.header for c in COLUMNS]
+
+
+def table_rows(data: Mapping[str, Any]) -> list[list[Any]]:
+    """One row per strategy, the cells of ``COLUMNS`` (numbers, rounded for reading)."""
+    return [[c.cell(r) for c in COLUMNS] for r in data["results"]]
+
+
+def csv_text(data: Mapping[str, Any]) -> str:
+    """The results table as CSV, headers first."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(TABLE_HEADERS)
+    writer.writerows(table_rows(data))
+    return out.getvalue()
+
+
+def headline(data: Mapping[str, Any]) -> str:
+    """``model M on CPU (f32), 5 sequences, 87 real tokens``."""
+    return (
+        f"model {data['model']} on {data['device']} ({data['precision']}), "
+        f"{data['num_sequences']} sequences, {sum(data['lengths'])} real tokens"
+    )
+
+
+def format_table(data: Mapping[str, Any]) -> str:
+    """The comparison as a terminal table (the same columns as the page's, shorter names)."""
+    def pad(text: str, width: int) -> str:
+        return f"{text:<{-width}}" if width < 0 else f"{text:>{width}}"
+
+    head = " ".join(pad(c.short, c.width) for c in COLUMNS)
+    lines = [headline(data), head, "-" * len(head)]
+    for row in table_rows(data):
+        lines.append(" ".join(pad(c.text(v), c.width) for c, v in zip(COLUMNS, row)))
+    for r in data["results"]:
+        if not r.get("supported", True):
+            lines.append(f"{r['strategy']}: not run: {r.get('reason', 'not supported here')}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ words
+def summarize(data: Mapping[str, Any]) -> str:
+    """The findings in plain words (Markdown), from the measured numbers only."""
+    results = {r["strategy"]: r for r in data["results"]}
+    lines = [
+        f"**{count(len(data['lengths']), 'sequence')}, {count(sum(data['lengths']), 'real token')}** on "
+        f"`{data['model']}`, {data['device']} ({data['precision']}); {data.get('wall_s', 0.0):.1f} s in all.",
+        "",
+    ]
+    for r in data["results"]:
+        predicted = r.get("params", {}).get("predicted_latency_ms")
+        if predicted is not None and _ran(r):
+            lines.append(
+                f"- `{r['strategy']}` split chosen by measured latency: predicted {predicted:.1f} ms, "
+                f"measured {_median(r):.1f} ms."
+            )
+    dyn = results.get("dynamic")
+    dyn_ms = _median(dyn) if dyn else None
+    static = [
+        r for r in data["results"]
+        if not r.get("dynamic") and r["strategy"] != "padding-nomask" and _ran(r)
+    ]
+    if dyn_ms and static:
+        best = min(static, key=_median)
+        ratio = _median(best) / dyn_ms
+        lines.append(
+            f"- Fastest static-shape strategy: **{best['strategy']}**, {_median(best):.1f} ms median, "
+            f"**{speed_words(ratio)}** native dynamic ({dyn_ms:.1f} ms)."
+        )
+    if dyn:
+        lines.append(
+            f"- Native `dynamic` pads each row to the longest sequence: **{dyn['padding_fraction']:.0%}** of its tokens are pad."
+        )
+    if "padding" in results:
+        p = results["padding"]
+        lines.append(
+            f"- `padding` spends **{p['padding_fraction']:.0%}** of its computed tokens on pad "
+            f"({p['computed_tokens']} slots for {p['real_tokens']} real tokens)."
+        )
+    nomask = results.get("padding-nomask")
+    if nomask and _fidelity(nomask, "max_abs_diff") is not None:
+        lines.append(
+            f"- Without the mask, outputs move by up to **{_fidelity(nomask, 'max_abs_diff'):.2f}** "
+            f"(min cosine {_fidelity(nomask, 'min_cosine'):.3f}): the pad leaks into every sequence."
+        )
+    # the reference compared with itself proves nothing: only the other masked strategies count
+    masked = [
+        r for r in data["results"]
+        if r["strategy"] not in ("padding-nomask", "dynamic-single") and _fidelity(r, "max_abs_diff") is not None
+    ]
+    if masked:
+        worst = max(masked, key=lambda r: _fidelity(r, "max_abs_diff") or 0.0)
+        diff = _fidelity(worst, "max_abs_diff") or 0.0
+        how = "exactly (0 difference)" if diff == 0 else f"within **{diff:.1e}**"
+        lines.append(f"- Every masked strategy matches one-call-per-sequence {how} ({data['precision']}).")
+    lines += ["", HONEST_NOTE]
+    return "\n".join(lines)
+
+
+def plans_summary(plans: Sequence[Plan], *, lengths: Sequence[int], options: Mapping[str, Any]) -> str:
+    """What the plans will do, before anything runs (Markdown)."""
+    lines = [
+        f"**Plans for {count(len(lengths), 'sequence')}, {count(sum(lengths), 'real token')}** (nothing has run yet): "
+        f"sequence buckets {numbers(options['seq_buckets'])}, batch sizes {numbers(options['batch_sizes'])}, "
+        f"max length {options['max_seq']}.",
+        "",
+    ]
+    lines += [f"- `{p.strategy}`: {calls_and_shapes(p)}, **{p.padding_fraction:.0%}** padding" for p in plans]
+    lines += ["", "Press **Compare** to compile and time them."]
+    return "\n".join(lines)
+
+
+def explain_plan(plan: Plan) -> str:
+    """A strategy and its plan in words, above the OpenVINO code that reproduces it."""
+    shapes = ", ".join(f"{b}x{s}" for b, s in plan.compiled_shapes) or "one dynamic model"
+    why = plan.params.get("why")
+    return (
+        f"### `{plan.strategy}`\n{DESCRIPTIONS.get(plan.strategy, '')}\n\n"
+        f"This plan: **{count(plan.num_calls, 'call')}**, compiled shapes **{shapes}**, "
+        f"**{plan.padding_fraction:.0%}** padding. The code below compiles exactly these shapes and runs these calls."
+        + (f"\n\nWhy this plan: {why}" if why else "")
+    )
+
+
+def format_plan(plan: Plan) -> str:
+    """A plan as a few readable lines: parameters, one line per call, totals.
+
+    >>> from shapedemo.strategies import make_plan
+    >>> print(format_plan(make_plan("partition", [12, 40, 7], batch_sizes=[2], max_seq=64)))
+    plan: partition  (batch_sizes=2 max_seq=64 chunks=2,2 objective=padding)
+    call 1: 2 x 64  rows: [0] [1]
+    call 2: 2 x 64  rows: [2] [pad]
+    tokens: 59 real of 256 computed, padding 77.0%
+    calls: 2, compiled shapes: 2 x 64
+    """
+    shown = {k: v for k, v in plan.params.items() if k != "shape_set"}
+    params = " ".join(f"{k}={compact(v)}" for k, v in shown.items())
+    lines = [f"plan: {plan.strategy}  ({params})"]
+    for i, call in enumerate(plan.calls, 1):
+        rows = " ".join(
+            "[" + ("+".join(str(s.seq) for s in row) if row else "pad") + "]" for row in call.rows
+        )
+        lines.append(f"call {i}: {call.batch} x {call.seq}  rows: {rows}")
+    lines.append(
+        f"tokens: {plan.real_tokens} real of {plan.computed_tokens} computed, "
+        f"padding {plan.padding_fraction:.1%}"
+    )
+    if plan.dynamic:
+        shapes = "none (dynamic); call shapes " + shape_words(plan.call_shapes)
+    else:
+        shapes = shape_words(plan.compiled_shapes)
+    lines.append(f"calls: {plan.num_calls}, compiled shapes: {shapes}")
+    return "\n".join(lines)
+
+
+def compact(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def shape_words(shapes: Sequence[tuple[int, int]]) -> str:
+    """``4 x 128, 1 x 128``."""
+    return ", ".join(f"{b} x {s}" for b, s in shapes)

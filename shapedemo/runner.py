@@ -1,0 +1,156 @@
+"""Run what a ``RunSettings`` describes, the same way for the page and the command line.
+
+``load`` and ``engine_for`` keep models and engines for the life of the process (bounded, least
+recently used dropped first), so a shape compiled once is not compiled again; ``resolve`` turns
+the settings into tokens and plan options; ``preview`` plans without running; ``run`` plans,
+compiles, warms up and times every strategy (``compare.compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .plan import Plan, PlanError
+from .settings import RunSettings
+from .strategies import make_plan
+
+ProgressFn = Callable[[float, str], None]
+
+MAX_MODELS = 3
+"""Loaded models kept at once (a model holds its weights: ~90 MB for MiniLM, 1.3 GB for large)."""
+MAX_ENGINES = 4
+"""Engines kept at once, one per (model, device, precision); each holds its compiled models."""
+
+_models: OrderedDict[str, Any] = OrderedDict()
+_engines: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _keep(cache: OrderedDict, key: Any, make: Callable[[], Any], limit: int) -> Any:
+    """``cache[key]``, made on first use; the least recently used entries beyond ``limit`` go."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = make()
+    while len(cache) > limit:
+        cache.popitem(last=False)
+    return value
+
+
+def model_spec(settings: RunSettings) -> str:
+    from .model import default_spec
+
+    return (settings.model or "").strip() or default_spec()
+
+
+def load(spec: str) -> Any:
+    """The loaded model for ``spec`` (built or read from the IR cache once per process)."""
+    from .model import load_model
+
+    with _lock:
+        return _keep(_models, spec, lambda: load_model(spec), MAX_MODELS)
+
+
+def engine_for(settings: RunSettings) -> Any:
+    """The engine for the settings' model, device and precision, kept for the process's life."""
+    from .engine import Engine
+
+    spec = model_spec(settings)
+    loaded = load(spec)
+    key = (spec, settings.device, settings.precision)
+    with _lock:
+        return _keep(
+            _engines, key,
+            lambda: Engine(loaded, device=settings.device, precision=settings.precision),
+            MAX_ENGINES,
+        )
+
+
+def engines() -> list[Any]:
+    """The engines alive now (for the page's memory report and tests)."""
+    with _lock:
+        return list(_engines.values())
+
+
+@dataclass
+class Inputs:
+    """The settings resolved against a model: tokens, lengths and the plan options."""
+
+    texts: list[str] | None
+    encoded: Any
+    options: dict[str, Any]
+
+    @property
+    def lengths(self) -> list[int]:
+        return self.encoded.lengths
+
+
+def resolve(settings: RunSettings, loaded: Any) -> Inputs:
+    """Tokenize texts (or draw token ids for lengths / a workload) within the model's limit and
+    work out the plan options (max length, buckets, batch sizes) on the lengths."""
+    limit = loaded.max_length
+    texts = None
+    if settings.texts is not None:
+        texts = list(settings.texts)
+        encoded = loaded.tokenizer.encode(texts)
+    else:
+        encoded = loaded.tokenizer.synthetic_ids(settings.input_lengths(limit=limit), seed=settings.seed)
+    return Inputs(texts, encoded, settings.plan_options(encoded.lengths, limit=limit))
+
+
+def make_plans(settings: RunSettings, inputs: Inputs, **extra: Any) -> dict[str, Plan]:
+    """Every chosen strategy's plan for the inputs (``extra``: e.g. a cost table)."""
+    return {name: make_plan(name, inputs.lengths, **inputs.options, **extra) for name in settings.strategies}
+
+
+def preview(settings: RunSettings) -> tuple[dict[str, Plan], Inputs]:
+    """Plans only: the model is loaded for its tokenizer, nothing is compiled or run."""
+    inputs = resolve(settings, load(model_spec(settings)))
+    return make_plans(settings, inputs), inputs
+
+
+def read_cost_table(path: str) -> dict[tuple[int, int], float]:
+    """A latency table ``{"4x128": ms, ...}`` from a JSON file, keys as ``(batch, seq)``."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {tuple(int(x) for x in key.lower().split("x")): float(ms) for key, ms in raw.items()}  # type: ignore[misc]
+    except (OSError, ValueError, AttributeError) as exc:
+        raise PlanError(
+            f"cost table {path}: not 'measure' nor a JSON file of {{\"4x128\": ms}} ({exc.__class__.__name__})"
+        ) from None
+
+
+def cost_table(
+    settings: RunSettings, engine: Any, inputs: Inputs, *, progress: ProgressFn | None = None
+) -> dict[tuple[int, int], float] | None:
+    """The settings' cost table: none, measured now on ``engine``, or read from a file."""
+    if settings.cost_table is None:
+        return None
+    if settings.cost_table != "measure":
+        return read_cost_table(settings.cost_table)
+    from .compare import measure_cost_table
+
+    keys = ("seq_buckets", "batch_sizes", "max_seq", "pack_seq")
+    return measure_cost_table(engine, inputs.lengths, progress=progress, **{k: inputs.options[k] for k in keys})
+
+
+def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[Any, Inputs]:
+    """Plan, compile, warm up and time every chosen strategy on the same inputs."""
+    from .compare import compare
+
+    if progress:
+        progress(0.0, "loading the model")
+    engine = engine_for(settings)
+    inputs = resolve(settings, engine.loaded)
+    table = cost_table(settings, engine, inputs, progress=progress)
+    comparison = compare(
+        engine, inputs.encoded, settings.strategies, **inputs.options, cost_table=table,
+        repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
+        texts=inputs.texts, progress=progress,
+    )
+    return comparison, inputs

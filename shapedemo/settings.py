@@ -1,0 +1,255 @@
+"""The one settings object both front ends build: what to run, on what, how often.
+
+The page builds a ``RunSettings`` from its widgets, the command line from its flags; both hand
+it to ``shapedemo.runner``, so a new setting is one field here, one widget, one flag, and the
+code that uses it. ``validate`` gives the one-line errors both show. Pure: no OpenVINO, no
+gradio, no model (what needs the tokenizer is resolved by the runner).
+
+>>> s = RunSettings(lengths=(12, 40, 7), batch_sizes="1,2,4").validate()
+>>> s.batch_sizes, s.source
+((1, 2, 4), 'lengths')
+>>> s.plan_options(s.lengths)["max_seq"]    # the default max length: the smallest that fits
+128
+>>> RunSettings(workload="sst2-like", batch=0, limits=PAGE_LIMITS).validate()
+Traceback (most recent call last):
+...
+shapedemo.plan.PlanError: batch 0: choose 1 to 256
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+from shapedemo.buckets import check_lengths, parse_int_list, positive_sizes, resolve_buckets
+from shapedemo.plan import MAX_POSITIONS, PlanError
+from shapedemo.strategies import STRATEGY_NAMES
+from shapedemo.workloads import WORKLOADS, sample_lengths
+
+DEFAULT_STRATEGIES: tuple[str, ...] = (
+    "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing",
+)
+PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
+CALLS: tuple[str, ...] = ("sync", "concurrent")
+MAX_SEQ_STEPS: tuple[int, ...] = (128, 256, 384, 512)
+MAX_JOBS = 16
+"""Requests in flight at once in concurrent mode (the same for every strategy)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that protect the machine a run lands on (over a cap is an error, never a clamp),
+    and the names the front end gives each setting, so an error names the control to fix."""
+
+    where: str
+    texts: int
+    batch: int
+    batch_size: int
+    repeats: int
+    warmup: int
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, key: str) -> str:
+        """What this front end calls setting ``key`` (``--batch-sizes`` on the command line)."""
+        return self.names.get(key, key)
+
+
+PAGE_LIMITS = Limits("this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5)
+CLI_LIMITS = Limits(
+    "the command line", texts=4096, batch=4096, batch_size=1024, repeats=1000, warmup=100,
+    names={
+        "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "max_seq",
+        "pack length": "pack_seq", "repeats": "--repeats", "warm-up runs": "--warmup",
+        "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
+        "jobs": "--jobs",
+    },
+)
+
+
+def default_max_seq(lengths: Sequence[int], *, limit: int = MAX_POSITIONS) -> int:
+    """The longest compiled length when the user leaves it to us: the smallest of 128, 256,
+    384, 512 that fits the longest input (capped at the model's limit). ``plan``, ``compare``
+    and the page all ask here, so they plan the same lengths at the same shape.
+
+    >>> default_max_seq([12, 40]), default_max_seq([200]), default_max_seq([400])
+    (128, 256, 512)
+    >>> default_max_seq([40], limit=64)
+    64
+    """
+    longest = max(lengths, default=1)
+    for size in MAX_SEQ_STEPS:
+        if longest <= size <= limit:
+            return size
+    return limit
+
+
+def split_texts(text: str) -> list[str]:
+    """One text per non-blank line, stripped (the page's box and ``--texts-file``).
+
+    >>> split_texts("a\\n\\n  b  \\n")
+    ['a', 'b']
+    """
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a comparison (or a plan, or an embedding run) needs, front-end neutral.
+
+    Input: exactly one of ``texts``, ``lengths`` or ``workload`` (+ ``batch``, ``seed``).
+    ``seq_buckets`` is a preset (``pow2``, ``linear[:STEP]``, ``tuned:K``) or a list, worked
+    out on the input's lengths; ``batch_sizes`` a list or its text; ``max_seq`` None picks
+    ``default_max_seq``. ``device`` is the target (where the strategies run; the fidelity
+    reference always runs on the CPU); ``static_only`` refuses dynamic shapes there, as an NPU
+    would. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
+    (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``.
+    """
+
+    texts: tuple[str, ...] | None = None
+    lengths: tuple[int, ...] | None = None
+    workload: str | None = None
+    batch: int = 8
+    seed: int = 0
+    model: str | None = None
+    device: str = "CPU"
+    static_only: bool = False
+    precision: str = "auto"
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    seq_buckets: str | Sequence[int] | None = None
+    batch_sizes: str | Sequence[int] | None = None
+    max_seq: int | None = None
+    pack_seq: int | None = None
+    cost_table: str | None = None
+    repeats: int = 5
+    warmup: int = 1
+    calls: str = "sync"
+    jobs: int = 2
+    limits: Limits = field(default=CLI_LIMITS, compare=False)
+
+    @property
+    def source(self) -> str:
+        """Which input this is: ``texts``, ``lengths`` or ``workload``."""
+        given = [name for name in ("texts", "lengths", "workload") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise PlanError("give exactly one input: texts, lengths or a workload")
+        return given[0]
+
+    @property
+    def objective(self) -> str:
+        """``padding`` (fewest padding rows) or ``latency`` (a cost table chooses)."""
+        return "padding" if self.cost_table is None else "latency"
+
+    def validate(self) -> RunSettings:
+        """The same settings, normalised (lists parsed, sizes sorted); a ``PlanError`` with one
+        line naming what to fix, for everything that can be checked without the model."""
+        caps = self.limits
+        changes: dict[str, Any] = {}
+        source = self.source
+        if source == "texts":
+            texts = tuple(t.strip() for t in self.texts or () if t and t.strip())
+            if not texts:
+                raise PlanError("no text given: enter at least one line of text")
+            if len(texts) > caps.texts:
+                raise PlanError(f"{len(texts)} texts: {caps.where} runs at most {caps.texts} at once")
+            changes["texts"] = texts
+        elif source == "lengths":
+            lengths = check_lengths(self.lengths or ())
+            if len(lengths) > caps.texts:
+                raise PlanError(f"{len(lengths)} lengths: {caps.where} runs at most {caps.texts} at once")
+            changes["lengths"] = lengths
+        else:
+            if self.workload not in WORKLOADS:
+                raise PlanError(f"unknown workload {self.workload!r}; known: {', '.join(WORKLOADS)}")
+            _check_range(self.batch, 1, caps.batch, what=caps.name("batch"))
+        strategies = tuple(dict.fromkeys(self.strategies))
+        if not strategies:
+            raise PlanError("choose at least one strategy")
+        for name in strategies:
+            if name not in STRATEGY_NAMES:
+                raise PlanError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
+        changes["strategies"] = strategies
+        if self.batch_sizes is not None:
+            sizes = self.batch_sizes
+            if isinstance(sizes, str):
+                sizes = parse_int_list(sizes, what=caps.name("batch sizes"))
+            sizes = positive_sizes(sizes, what=caps.name("batch sizes"))
+            if sizes[-1] > caps.batch_size:
+                raise PlanError(
+                    f"{caps.name('batch sizes')}: {sizes[-1]} is over {caps.batch_size}, "
+                    f"the largest batch {caps.where} runs"
+                )
+            changes["batch_sizes"] = sizes
+        for attr, key in (("max_seq", "max length"), ("pack_seq", "pack length")):
+            value = getattr(self, attr)
+            if value is not None:
+                _check_range(value, 1, 100_000, what=caps.name(key))
+        _check_range(self.repeats, 1, caps.repeats, what=caps.name("repeats"))
+        _check_range(self.warmup, 0, caps.warmup, what=caps.name("warm-up runs"))
+        if self.precision not in PRECISIONS:
+            raise PlanError(f"{caps.name('precision')} {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        _check_range(self.jobs, 1, MAX_JOBS, what=caps.name("jobs"))
+        if self.calls not in CALLS:
+            raise PlanError(f"calls {self.calls!r}: choose one of {', '.join(CALLS)}")
+        if not str(self.device or "").strip():
+            raise PlanError(f"{caps.name('device')} is empty: name one, e.g. CPU")
+        return replace(self, **changes)
+
+    def input_lengths(self, *, limit: int = MAX_POSITIONS) -> list[int]:
+        """The lengths of a ``lengths`` or ``workload`` input (a workload is drawn within
+        ``limit``, the model's position limit); texts need the tokenizer (the runner's job)."""
+        if self.source == "texts":
+            raise PlanError("texts have no lengths before they are tokenized")
+        if self.lengths is not None:
+            return list(self.lengths)
+        max_len = min(self.max_seq or limit, limit)
+        return sample_lengths(self.workload or "", self.batch, seed=self.seed, max_len=max_len)
+
+    def plan_options(self, lengths: Sequence[int], *, limit: int = MAX_POSITIONS) -> dict[str, Any]:
+        """``make_plan`` keyword arguments for these lengths: the max length (asked for, or the
+        default), the bucket preset worked out on the lengths, the batch sizes, the pack length.
+        ``limit`` is the model's position limit (512 for BERT)."""
+        if self.max_seq is not None and self.max_seq > limit:
+            raise PlanError(
+                f"{self.limits.name('max length')} {self.max_seq} is over the model's limit of {limit} tokens"
+            )
+        max_seq = self.max_seq or default_max_seq(lengths, limit=limit)
+        longest = max(lengths, default=0)
+        if longest > max_seq:
+            raise PlanError(
+                f"the longest input has {longest} tokens, over {self.limits.name('max length')} "
+                f"{max_seq} (raise it, or leave it to the default)"
+            )
+        buckets = self.seq_buckets
+        if isinstance(buckets, str):
+            buckets = resolve_buckets(
+                buckets, lengths, max_seq=max_seq, what=self.limits.name("sequence buckets")
+            )
+        sizes = self.batch_sizes
+        if isinstance(sizes, str):
+            sizes = parse_int_list(sizes, what=self.limits.name("batch sizes"))
+        return {
+            "seq_buckets": None if buckets is None else tuple(buckets),
+            "batch_sizes": None if sizes is None else tuple(sizes),
+            "max_seq": max_seq,
+            "pack_seq": self.pack_seq,
+        }
+
+
+def _check_range(value: object, low: int, high: int, *, what: str) -> int:
+    """A whole number in ``low..high``, or a ``PlanError`` that names ``what`` and the range.
+
+    >>> _check_range(3, 1, 8, what="batch")
+    3
+    >>> _check_range(10000, 1, 256, what="batch")
+    Traceback (most recent call last):
+    ...
+    shapedemo.plan.PlanError: batch 10000: choose 1 to 256
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise PlanError(f"{what} {value!r}: choose a whole number from {low} to {high}")
+    if not low <= value <= high:
+        raise PlanError(f"{what} {value}: choose {low} to {high}")
+    return value
