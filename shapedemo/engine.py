@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import re
 import statistics
@@ -148,8 +149,10 @@ except (OSError, AttributeError):  # not glibc
 
 
 def _trimmed_rss() -> float | None:
-    """RSS after handing freed heap back to the OS, so memory freed by an earlier compile is not
-    reused (and hidden) by the next one."""
+    """RSS after collecting garbage (a released model freed now, not in the middle of the next
+    measurement) and handing freed heap back to the OS, so memory freed by an earlier compile is
+    not reused (and hidden) by the next one."""
+    gc.collect()
     if _malloc_trim is not None:
         _malloc_trim(0)
     return rss_mb()
@@ -583,8 +586,10 @@ class Engine:
         return list(self._compiled.values())
 
     def compiled_memory_mb(self) -> float:
-        """Process memory (RSS MiB) the compiled models held now added, as measured at compile."""
-        return sum(e.memory_mb or 0.0 for e in self._compiled.values())
+        """Process memory (RSS MiB) the compiled models held now added, as measured at compile;
+        each counts at least 1 MiB against the budget (a measurement lost in noise still holds
+        memory)."""
+        return sum(max(e.memory_mb or 0.0, 1.0) for e in self._compiled.values())
 
     def _prime(self, packed: bool) -> None:
         """Load the plugin and touch the weights with a throw-away compile at a tiny shape, so
@@ -690,7 +695,7 @@ class Engine:
                 break
             if entry.pins:
                 continue
-            total -= entry.memory_mb or 0.0
+            total -= max(entry.memory_mb or 0.0, 1.0)
             self._evict(key)
         if self.blob_dir is not None and self.cache_dir is not None:
             prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
@@ -813,6 +818,7 @@ class Engine:
             raise EngineError(f"{len(outputs)} outputs for {len(plan.calls)} calls")
         hidden: list[np.ndarray | None] = [None] * n
         pooled: list[np.ndarray | None] = [None] * n
+        pooling = getattr(getattr(self.loaded, "pooling", None), "pool", _pool)  # as the model defines it
         for call, out in zip(plan.calls, outputs):
             states = out["last_hidden_state"]
             graph_pooled = out.get("sentence_embedding") if plan.masked and not plan.packed else None
@@ -821,7 +827,7 @@ class Engine:
                     h = np.array(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
                     hidden[seg.seq] = h
                     pooled[seg.seq] = (
-                        np.array(graph_pooled[r], dtype=np.float32) if graph_pooled is not None else _pool(h)
+                        np.array(graph_pooled[r], dtype=np.float32) if graph_pooled is not None else pooling(h)
                     )
         missing = [i for i, h in enumerate(hidden) if h is None]
         if missing:
@@ -990,6 +996,7 @@ class PlanRunner:
         for entry, request in taken:
             assert entry.pool is not None
             entry.pool.release(request)
+        self.requests = []  # no reference left here to a request a released model must drop
         pinned, self._pinned = self._pinned, []
         for entry in pinned:
             self.engine.unpin(entry)
