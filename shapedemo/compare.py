@@ -377,7 +377,7 @@ def compare(
         row.pop("calls")
         row["device"] = engine.device
         if entry.runner is None:
-            row.update({"supported": False, "reason": entry.reason, **_costs([])})
+            row.update({"supported": False, "reason": entry.reason, **_costs([]), "compile_s": None, "memory_mb": None})
             results.append(row)
             continue
         outcome = entry.runner.outcome()

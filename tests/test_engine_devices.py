@@ -75,6 +75,7 @@ def test_static_only_refuses_dynamic_shapes_and_runs_the_rest(tiny):
         r = c.result(name)
         assert r["supported"] is False and r["reason"] == STATIC_ONLY_REASON
         assert not {"latency_ms", "host_ms", "device_ms", "fidelity", "ratio_to_dynamic"} & set(r)
+        assert r["compiled_models"] == [] and r["compile_s"] is None and r["memory_mb"] is None
     assert data["baseline"]["device"] == "CPU" and len(data["baseline"]["latency_ms"]["samples"]) == 2
     for name in ("padding", "buckets"):
         r = c.result(name)
