@@ -1,19 +1,36 @@
 """Run strategies on the same inputs, in one process, with one engine: fidelity, latency, costs.
 
-Every strategy, native dynamic included, is timed by the same code (warm-up first, median of
-repeats), and its outputs are compared against ``dynamic-single`` (one call per sequence, no
-padding at all: the reference nothing can distort).
+Two engines can be in play: the **target** (where the strategies run) and the **reference** (a
+CPU engine at the precision asked for, where ``dynamic-single`` — one call per sequence, no
+padding at all — runs once per input as the fidelity reference). Every strategy is timed by the
+same code: compiled and warmed up first, then the repeats interleaved round-robin (each repeat
+runs every strategy once, in rotated order, so drift does not land on whoever runs last).
+
+A strategy's latency is what a user feels: host time (tokenizing — measured once per input and
+the same for every strategy —, planning, scattering into padded tensors, gathering back) plus
+device time (the calls); ``latency_ms``, ``host_ms`` and ``device_ms`` are each a median over
+the repeats of the per-repeat values (so the medians need not add up exactly).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .engine import Engine, Outcome, ProgressFn, latency_stats
+from .engine import (
+    DEFAULT_JOBS,
+    MEMORY_MEANING,
+    Compiled,
+    Engine,
+    EngineError,
+    Outcome,
+    PlanRunner,
+    ProgressFn,
+    latency_stats,
+)
 from .model import Encoded, LoadedModel
 from .plan import Plan
 from .strategies import make_plan
@@ -21,7 +38,29 @@ from .strategies.base import resolve_args
 from .workloads import sample_lengths
 
 REFERENCE = "dynamic-single"
+BASELINE = "dynamic"
 DEFAULT_STRATEGIES = ("dynamic", "padding", "buckets", "partition", "buckets-partition", "packing")
+
+ROUNDOFF: dict[str, dict[str, float]] = {
+    "f32": {"max_abs_diff": 1e-4, "min_cosine": 1 - 1e-6},
+    "f16": {"max_abs_diff": 1e-1, "min_cosine": 1 - 1e-3},
+    "bf16": {"max_abs_diff": 1e-1, "min_cosine": 1 - 1e-3},
+}
+"""Differences below these are round-off at that inference precision, not a wrong output. f32:
+the engine tests' bound. bf16: batching alone (``dynamic`` vs ``dynamic-single``) moved MiniLM's
+hidden states by up to 0.016 here (min cosine 0.99999), with headroom for deeper models;
+``padding-nomask`` moves them by 2 to 3. Each comparison also measures batching alone
+(``batching_fidelity``), the floor on the machine at hand."""
+
+
+def roundoff(precision: str) -> dict[str, Any]:
+    """The round-off thresholds at the precision actually run (f32's where it is unknown).
+
+    >>> roundoff("f32")["max_abs_diff"], roundoff("bf16")["precision"]
+    (0.0001, 'bf16')
+    """
+    key = precision.lower() if precision.lower() in ROUNDOFF else "f32"
+    return {"precision": key, **ROUNDOFF[key]}
 
 
 @dataclass
@@ -37,6 +76,15 @@ class Comparison:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     texts: list[str] | None = None
     wall_s: float = 0.0
+    reference_device: str = "CPU"
+    static_only: bool = False
+    baseline: dict[str, Any] | None = None
+    roundoff: dict[str, Any] = field(default_factory=lambda: roundoff("f32"))
+    batching_fidelity: dict[str, float] | None = None
+    device_properties: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    tokenize_ms: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def result(self, strategy: str) -> dict[str, Any]:
         for r in self.results:
@@ -49,22 +97,48 @@ class Comparison:
             "model": self.model,
             "device": self.device,
             "precision": self.precision,
+            "reference_device": self.reference_device,
+            "static_only": self.static_only,
             "lengths": self.lengths,
             "num_sequences": len(self.lengths),
             "wall_s": self.wall_s,
+            "tokenize_ms": self.tokenize_ms,
+            "baseline": self.baseline,
+            "roundoff": self.roundoff,
+            "batching_fidelity": self.batching_fidelity,
+            "memory_measure": MEMORY_MEANING,
+            "device_properties": self.device_properties,
+            "capabilities": self.capabilities,
+            "settings": self.settings,
             "results": self.results,
         }
 
 
 def fidelity(outcome: Outcome, reference: Outcome) -> dict[str, float]:
-    """Max |diff| of hidden states at real tokens, and min cosine of the sentence embeddings."""
-    diff = max(
-        (float(np.max(np.abs(a - b))) for a, b in zip(outcome.hidden, reference.hidden) if a.size),
-        default=0.0,
-    )
+    """Max |diff| of hidden states at real tokens, and min cosine of the sentence embeddings,
+    sequence by sequence by index. Missing or mismatched outputs are an error, never a default.
+
+    >>> ref = Outcome(None, [np.ones((2, 3))], np.array([[1.0, 0.0]]))
+    >>> fidelity(Outcome(None, [np.ones((2, 3)) * 1.5], np.array([[1.0, 0.0]])), ref)
+    {'max_abs_diff': 0.5, 'min_cosine': 1.0}
+    >>> fidelity(Outcome(None, [], np.zeros((0, 2))), ref)
+    Traceback (most recent call last):
+    ...
+    shapedemo.engine.EngineError: fidelity: 0 sequences against the reference's 1
+    """
+    n = len(reference.hidden)
+    if len(outcome.hidden) != n or len(outcome.embeddings) != n or len(reference.embeddings) != n or n == 0:
+        raise EngineError(f"fidelity: {len(outcome.hidden)} sequences against the reference's {n}")
+    diff = 0.0
+    for i, (a, b) in enumerate(zip(outcome.hidden, reference.hidden)):
+        if a is None or b is None or a.shape != b.shape:
+            raise EngineError(f"fidelity: sequence {i} has shape {getattr(a, 'shape', None)}, the reference {getattr(b, 'shape', None)}")
+        diff = max(diff, float(np.max(np.abs(a - b))) if a.size else 0.0)
     a, b = outcome.embeddings, reference.embeddings
+    if a.shape != b.shape:
+        raise EngineError(f"fidelity: embeddings {a.shape} against the reference's {b.shape}")
     cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-    return {"max_abs_diff": diff, "min_cosine": float(np.min(cos)) if cos.size else 1.0}
+    return {"max_abs_diff": diff, "min_cosine": float(np.min(cos))}
 
 
 def auto_max_seq(lengths: Sequence[int], *, limit: int = 512) -> int:
@@ -86,6 +160,16 @@ def workload_lengths(name: str, batch: int, *, seed: int = 0, max_len: int = 512
     return sample_lengths(name, batch, seed=seed, max_len=max_len)
 
 
+
+class CostTable(dict):
+    """Measured latency (ms) per plain compiled shape ``(batch, seq)``; ``packed`` holds the
+    packed model's shapes apart (a packed row runs on another graph than a plain one)."""
+
+    def __init__(self, plain: Mapping[tuple[int, int], float] = (), packed: Mapping[tuple[int, int], float] | None = None) -> None:
+        super().__init__(plain)
+        self.packed: dict[tuple[int, int], float] = dict(packed or {})
+
+
 def measure_cost_table(
     engine: Engine,
     lengths: Sequence[int],
@@ -93,22 +177,97 @@ def measure_cost_table(
     seq_buckets: Sequence[int] | None = None,
     batch_sizes: Sequence[int] | None = None,
     max_seq: int | None = None,
+    pack_seq: int | None = None,
     repeats: int = 5,
     progress: ProgressFn | None = None,
-) -> dict[tuple[int, int], float]:
+) -> CostTable:
     """Measure every shape the partitioning strategies may use (batch sizes x sequence
-    buckets and max_seq): the table that lets ``partition``, ``buckets-partition`` and
-    ``packing`` choose the plan of least predicted latency instead of the fewest padding rows.
-    Packed rows are priced by the plain model at the same shape."""
-    args = resolve_args(lengths, seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq)
+    buckets and max_seq, and batch sizes x pack_seq on the packed model where the model packs):
+    the table that lets ``partition``, ``buckets-partition`` and ``packing`` choose the plan of
+    least predicted latency instead of the fewest padding rows."""
+    args = resolve_args(lengths, seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq)
     seqs = sorted(set(args.seq_buckets) | {args.max_seq})
-    shapes = [(b, s) for s in seqs for b in args.batch_sizes]
-    table = {}
-    for i, shape in enumerate(shapes):
+    jobs = [(False, (b, s)) for s in seqs for b in args.batch_sizes]
+    if engine.loaded.packed is not None:
+        jobs += [(True, (b, args.pack_seq)) for b in args.batch_sizes]
+    table = CostTable()
+    for i, (packed, shape) in enumerate(jobs):
         if progress:
-            progress(i / len(shapes), f"measuring {shape[0]} x {shape[1]}")
-        table[shape] = engine.measure_shape(shape, repeats=repeats)
+            progress(i / len(jobs), f"measuring {shape[0]} x {shape[1]}{' packed' if packed else ''}")
+        ms = engine.measure_shape(shape, packed=packed, repeats=repeats)
+        (table.packed if packed else table)[shape] = ms
     return table
+
+
+def _tables(cost_table: Mapping[tuple[int, int], float] | None) -> tuple[Any, Any]:
+    """The table for plain plans and the one for packed plans (packed shapes priced by the
+    packed graph where measured, else by the same table)."""
+    if cost_table is None:
+        return None, None
+    packed = getattr(cost_table, "packed", None)
+    plain = dict(cost_table)
+    return plain, ({**plain, **packed} if packed else plain)
+
+
+def _planner(name: str, lengths: Sequence[int], options: dict[str, Any], cost_table: Any) -> Any:
+    """A function making ``name``'s plan (with the packed cost table where it packs)."""
+    plain, packed = _tables(cost_table)
+    table = plain
+    if packed is not plain and make_plan(name, lengths, **options).packed:
+        table = packed
+    return lambda: make_plan(name, lengths, **options, cost_table=table)
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    value = fn()
+    return value, (time.perf_counter() - t0) * 1e3
+
+
+@dataclass
+class _Entry:
+    """One strategy in a comparison: its plan maker, runner and per-repeat timings."""
+
+    name: str
+    plan: Plan
+    make: Any
+    runner: PlanRunner | None = None
+    reason: str | None = None
+    host: list[float] = field(default_factory=list)
+    device: list[float] = field(default_factory=list)
+    plan_ms: list[float] = field(default_factory=list)
+
+    @property
+    def latency(self) -> list[float]:
+        return [h + d for h, d in zip(self.host, self.device)]
+
+
+def _models(runner: PlanRunner) -> list[dict[str, Any]]:
+    fresh = {id(e) for e in runner.fresh}
+    return [dict(e.to_dict(), reused=id(e) not in fresh) for e in runner.models]
+
+
+def _costs(models: list[Compiled] | list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [m if isinstance(m, dict) else m.to_dict() for m in models]
+    mem = [m["memory_mb"] for m in rows]
+    return {
+        "compile_s": sum(m["compile_s"] for m in rows),
+        "compile_s_cold": sum(m["compile_s"] for m in rows if not m["from_cache"]),
+        "compile_s_from_cache": sum(m["compile_s"] for m in rows if m["from_cache"]),
+        "memory_mb": None if any(m is None for m in mem) else sum(mem),
+        "num_compiled_models": len(rows),
+        "compiled_models": rows,
+    }
+
+
+def _tokenize_ms(engine: Engine, encoded: Encoded, texts: Sequence[str] | None) -> float:
+    """Time to tokenize ``texts`` once (0 without texts: token ids were given)."""
+    if texts is None:
+        return 0.0
+    again, ms = _timed(lambda: engine.loaded.tokenizer.encode(list(texts)))
+    if again.lengths != encoded.lengths:
+        raise EngineError("the texts given tokenize to other lengths than the tokens given")
+    return ms
 
 
 def encode_inputs(
@@ -122,6 +281,7 @@ def encode_inputs(
     return loaded.tokenizer.synthetic_ids(list(lengths), seed=seed)
 
 
+
 def compare(
     engine: Engine,
     encoded: Encoded,
@@ -131,67 +291,155 @@ def compare(
     batch_sizes: Sequence[int] | None = None,
     max_seq: int | None = None,
     pack_seq: int | None = None,
-    cost_table: dict[tuple[int, int], float] | None = None,
+    cost_table: Mapping[tuple[int, int], float] | None = None,
     repeats: int = 5,
     warmup: int = 1,
     concurrent: bool = False,
+    jobs: int = DEFAULT_JOBS,
     texts: Sequence[str] | None = None,
     progress: ProgressFn | None = None,
+    reference_engine: Engine | None = None,
+    tokenize_ms: float | None = None,
 ) -> Comparison:
-    """Plan and run every strategy on ``encoded``; ``dynamic-single`` is always run as the
-    fidelity reference (listed in the results only when asked for)."""
+    """Plan and run every strategy on ``encoded`` on ``engine`` (the target).
+
+    ``dynamic-single`` runs once on ``reference_engine`` (default
+    :meth:`Engine.reference_engine`: a CPU engine at the same precision) as the fidelity
+    reference, and is listed in the results only when asked for. A strategy the target cannot
+    compile (dynamic shapes on a static-only device) is listed ``supported: false`` with the
+    device's reason; ``dynamic`` is then timed on the reference device as the ``baseline``.
+    ``jobs`` bounds the requests in flight with ``concurrent`` (the same for every strategy).
+    """
     start = time.perf_counter()
     lengths = encoded.lengths
     max_seq = max_seq or engine.loaded.max_length
-    options = dict(seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq, cost_table=cost_table)
+    options = dict(seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq)
     names = list(dict.fromkeys(strategies))
-    plans = {name: make_plan(name, lengths, **options) for name in dict.fromkeys([*names, REFERENCE])}
-    outcomes: dict[str, Outcome] = {}
-    order = [REFERENCE] + [n for n in names if n != REFERENCE]
-    for i, name in enumerate(order):
-        def step(frac: float, what: str, i: int = i) -> None:
-            if progress:
-                progress((i + frac) / len(order), what)
+    reference_engine = reference_engine or engine.reference_engine()
+    tok_ms = _tokenize_ms(engine, encoded, texts) if tokenize_ms is None else tokenize_ms
 
-        outcomes[name] = engine.run(plans[name], encoded, warmup=warmup, repeats=repeats, concurrent=concurrent, progress=step)
-    reference = outcomes[REFERENCE]
-    results = []
+    def report(frac: float, what: str) -> None:
+        if progress:
+            progress(min(1.0, frac), what)
+
+    entries: dict[str, _Entry] = {}
     for name in names:
-        plan, outcome = plans[name], outcomes[name]
-        compile_s, memory_mb = engine.plan_costs(plan)
-        row = plan.to_dict()
+        make = _planner(name, lengths, options, cost_table)
+        entries[name] = _Entry(name, make(), make)
+    opened: list[PlanRunner] = []
+    try:
+        # the reference, once per input: one call per sequence on the reference device
+        report(0.0, "reference: one call per sequence")
+        ref_plan = make_plan(REFERENCE, lengths, **options)
+        reference = reference_engine.run(ref_plan, encoded, warmup=0, repeats=1)
+        batched = reference_engine.run(make_plan(BASELINE, lengths, **options), encoded, warmup=0, repeats=1)
+
+        # compile every shape every plan needs, up front
+        for i, entry in enumerate(entries.values()):
+            def step(frac: float, what: str, i: int = i) -> None:
+                report(0.05 + 0.35 * (i + frac) / max(1, len(entries)), what)
+
+            ok, reason = engine.supports(entry.plan)
+            if not ok:
+                entry.reason = reason
+                continue
+            entry.runner = engine.runner(entry.plan, encoded, concurrent=concurrent, jobs=jobs, progress=step)
+            opened.append(entry.runner)
+        baseline_entry: _Entry | None = None
+        if BASELINE in entries and entries[BASELINE].runner is None:
+            base = entries[BASELINE]
+            baseline_entry = _Entry(BASELINE, base.plan, base.make)
+            baseline_entry.runner = reference_engine.runner(base.plan, encoded, concurrent=concurrent, jobs=jobs)
+            opened.append(baseline_entry.runner)
+        timed = [e for e in entries.values() if e.runner is not None] + ([baseline_entry] if baseline_entry else [])
+
+        for w in range(warmup):
+            report(0.4, f"warming up ({w + 1}/{warmup})")
+            for entry in timed:
+                entry.runner.run_once()  # type: ignore[union-attr]
+        for r in range(max(1, repeats)):
+            order = timed[r % len(timed):] + timed[: r % len(timed)] if timed else []
+            for j, entry in enumerate(order):
+                report(0.4 + 0.6 * (r + j / len(order)) / max(1, repeats), f"repeat {r + 1}/{repeats}: {entry.name}")
+                _, plan_ms = _timed(entry.make)
+                run = entry.runner.run_once(record=True)  # type: ignore[union-attr]
+                entry.plan_ms.append(plan_ms)
+                entry.host.append(tok_ms + plan_ms + run.scatter_ms + run.gather_ms)
+                entry.device.append(run.device_ms)
+    finally:
+        for runner in opened:
+            runner.close()
+
+    outcomes: dict[str, Outcome] = {REFERENCE: reference}
+    results = []
+    for name, entry in entries.items():
+        row = entry.plan.to_dict()
         row.pop("calls")
+        row["device"] = engine.device
+        if entry.runner is None:
+            row.update({"supported": False, "reason": entry.reason, **_costs([]), "compile_s": None, "memory_mb": None})
+            results.append(row)
+            continue
+        outcome = entry.runner.outcome()
+        outcomes[name] = outcome
         row.update(
             {
-                "compile_s": compile_s,
-                "memory_mb": memory_mb,
-                "num_compiled_models": len(engine.shapes_needed(plan)),
-                "latency_ms": latency_stats(outcome.total_ms),
+                "supported": True,
+                **_costs(_models(entry.runner)),
+                "latency_ms": latency_stats(entry.latency),
+                "host_ms": latency_stats(entry.host),
+                "device_ms": latency_stats(entry.device),
+                "plan_ms": latency_stats(entry.plan_ms),
                 "call_latency_ms": [latency_stats(list(c)) for c in zip(*outcome.call_ms)],
                 "fidelity": fidelity(outcome, reference),
             }
         )
         results.append(row)
-    base = next((r for r in results if r["strategy"] == "dynamic"), None)
-    for r in results:
-        r["ratio_to_dynamic"] = (r["latency_ms"]["median"] / base["latency_ms"]["median"]) if base else None
+    baseline = None
+    base_src = baseline_entry or (entries[BASELINE] if BASELINE in entries and entries[BASELINE].runner else None)
+    if base_src is not None:
+        assert base_src.runner is not None
+        baseline = {
+            "device": base_src.runner.engine.device,
+            "latency_ms": latency_stats(base_src.latency),
+            "host_ms": latency_stats(base_src.host),
+            "device_ms": latency_stats(base_src.device),
+            **_costs(_models(base_src.runner)),
+        }
+    for row in results:
+        if row["supported"]:
+            row["ratio_to_dynamic"] = row["latency_ms"]["median"] / baseline["latency_ms"]["median"] if baseline else None
+    precision = engine.inference_precision
     return Comparison(
         model=engine.loaded.spec,
         device=engine.device,
-        precision=engine.inference_precision,
+        precision=precision,
         lengths=list(lengths),
         results=results,
-        plans={n: plans[n] for n in names},
+        plans={n: e.plan for n, e in entries.items()},
         outcomes=outcomes,
         texts=list(texts) if texts is not None else None,
         wall_s=time.perf_counter() - start,
+        reference_device=reference_engine.device,
+        static_only=engine.static_only,
+        baseline=baseline,
+        roundoff=roundoff(precision),
+        batching_fidelity=fidelity(batched, reference),
+        device_properties=engine.device_properties(),
+        capabilities=engine.capabilities.to_dict(),
+        tokenize_ms=tok_ms,
+        settings={"repeats": max(1, repeats), "warmup": warmup, "concurrent": concurrent, "jobs": jobs,
+                  "interleaved": True, "reference_precision": reference_engine.inference_precision},
     )
 
 
 def embed(engine: Engine, texts: Sequence[str]) -> tuple[Encoded, np.ndarray]:
     """Sentence embeddings of ``texts`` with native dynamic shapes (one call, padded to the
-    longest text, masked)."""
+    longest text, masked); on an engine that takes static shapes only, with
+    ``buckets-partition`` (each text padded to its bucket)."""
     encoded = engine.loaded.tokenizer.encode(list(texts))
     plan = make_plan("dynamic", encoded.lengths, max_seq=engine.loaded.max_length)
+    if not engine.supports(plan)[0]:
+        plan = make_plan("buckets-partition", encoded.lengths, max_seq=engine.loaded.max_length)
     outcome = engine.run(plan, encoded, warmup=0, repeats=1)
     return encoded, outcome.embeddings

@@ -143,7 +143,7 @@ def cost_table(
         return read_cost_table(settings.cost_table)
     from .compare import measure_cost_table
 
-    keys = ("seq_buckets", "batch_sizes", "max_seq")
+    keys = ("seq_buckets", "batch_sizes", "max_seq", "pack_seq")
     return measure_cost_table(engine, inputs.lengths, progress=progress, **{k: inputs.options[k] for k in keys})
 
 
