@@ -2,7 +2,10 @@
 import tempfile
 import time
 
-from shapedemo.compare import DEFAULT_STRATEGIES, auto_max_seq, compare, encode_inputs, workload_lengths
+from shapedemo.compare import compare, encode_inputs
+from shapedemo.settings import DEFAULT_STRATEGIES
+from shapedemo.settings import default_max_seq as auto_max_seq
+from shapedemo.workloads import sample_lengths as workload_lengths
 from shapedemo.engine import Engine, available_devices
 from shapedemo.model import load_model
 from shapedemo.strategies import make_plan

@@ -360,7 +360,14 @@ def _run_embed(args: argparse.Namespace) -> int:
     settings = RunSettings(
         texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS
     ).validate()
-    encoded, embeddings = embed(_engine(settings), list(settings.texts or ()))
+    engine = _engine(settings)
+    encoded, embeddings = embed(engine, list(settings.texts or ()), truncate=True)
+    for i, n in sorted(encoded.truncated.items()):  # stdout stays pure JSON: the note goes to stderr
+        print(
+            f"shapedemo: text {i + 1} has {n} tokens: truncated to the model's max_seq_length "
+            f"{engine.loaded.embed_max_length}, as sentence-transformers does",
+            file=sys.stderr,
+        )
     rows = [
         {"text": t, "tokens": n, "embedding": [float(x) for x in e]}
         for t, n, e in zip(texts, encoded.lengths, embeddings)

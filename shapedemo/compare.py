@@ -33,25 +33,13 @@ from .engine import (
 )
 from .model import Encoded, LoadedModel
 from .plan import Plan
+from .report import ROUNDOFF
+from .settings import DEFAULT_STRATEGIES
 from .strategies import make_plan
 from .strategies.base import resolve_args
-from .workloads import sample_lengths
 
 REFERENCE = "dynamic-single"
 BASELINE = "dynamic"
-DEFAULT_STRATEGIES = ("dynamic", "padding", "buckets", "partition", "buckets-partition", "packing")
-
-ROUNDOFF: dict[str, dict[str, float]] = {
-    "f32": {"max_abs_diff": 1e-4, "min_cosine": 1 - 1e-6},
-    "f16": {"max_abs_diff": 1e-1, "min_cosine": 1 - 1e-3},
-    "bf16": {"max_abs_diff": 1e-1, "min_cosine": 1 - 1e-3},
-}
-"""Differences below these are round-off at that inference precision, not a wrong output. f32:
-the engine tests' bound. bf16: batching alone (``dynamic`` vs ``dynamic-single``) moved MiniLM's
-hidden states by up to 0.016 here (min cosine 0.99999), with headroom for deeper models;
-``padding-nomask`` moves them by 2 to 3. Each comparison also measures batching alone
-(``batching_fidelity``), the floor on the machine at hand."""
-
 
 def roundoff(precision: str) -> dict[str, Any]:
     """The round-off thresholds at the precision actually run (f32's where it is unknown).
@@ -139,26 +127,6 @@ def fidelity(outcome: Outcome, reference: Outcome) -> dict[str, float]:
         raise EngineError(f"fidelity: embeddings {a.shape} against the reference's {b.shape}")
     cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return {"max_abs_diff": diff, "min_cosine": float(np.min(cos))}
-
-
-def auto_max_seq(lengths: Sequence[int], *, limit: int = 512) -> int:
-    """The padding shape's length when the user leaves it to us: the smallest of 128, 256,
-    384, 512 that fits the longest input (capped at the model's limit).
-
-    >>> auto_max_seq([12, 40]), auto_max_seq([200]), auto_max_seq([400])
-    (128, 256, 512)
-    """
-    longest = max(lengths, default=1)
-    for size in (128, 256, 384, 512):
-        if longest <= size <= limit:
-            return size
-    return limit
-
-
-def workload_lengths(name: str, batch: int, *, seed: int = 0, max_len: int = 512) -> list[int]:
-    """Lengths of a built-in workload (``sst2-like``, ``squad-like``, ``wiki-like``, ``uniform``)."""
-    return sample_lengths(name, batch, seed=seed, max_len=max_len)
-
 
 
 class CostTable(dict):
@@ -300,6 +268,7 @@ def compare(
     progress: ProgressFn | None = None,
     reference_engine: Engine | None = None,
     tokenize_ms: float | None = None,
+    cost_model: Any = None,
 ) -> Comparison:
     """Plan and run every strategy on ``encoded`` on ``engine`` (the target).
 
@@ -309,11 +278,16 @@ def compare(
     compile (dynamic shapes on a static-only device) is listed ``supported: false`` with the
     device's reason; ``dynamic`` is then timed on the reference device as the ``baseline``.
     ``jobs`` bounds the requests in flight with ``concurrent`` (the same for every strategy).
+    ``cost_model`` (a ``CostModel``) prices shapes for ``auto`` where ``cost_table`` lacks them.
     """
     start = time.perf_counter()
     lengths = encoded.lengths
     max_seq = max_seq or engine.loaded.max_length
-    options = dict(seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq)
+    # auto packs only where the model has a packed graph, and prices shapes with cost_model
+    options = dict(
+        seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq,
+        allow_packing=engine.loaded.packed is not None, cost_model=cost_model,
+    )
     names = list(dict.fromkeys(strategies))
     reference_engine = reference_engine or engine.reference_engine()
     tok_ms = _tokenize_ms(engine, encoded, texts) if tokenize_ms is None else tokenize_ms
@@ -433,11 +407,17 @@ def compare(
     )
 
 
-def embed(engine: Engine, texts: Sequence[str]) -> tuple[Encoded, np.ndarray]:
+def embed(engine: Engine, texts: Sequence[str], *, truncate: bool = False) -> tuple[Encoded, np.ndarray]:
     """Sentence embeddings of ``texts`` with native dynamic shapes (one call, padded to the
     longest text, masked); on an engine that takes static shapes only, with
-    ``buckets-partition`` (each text padded to its bucket)."""
-    encoded = engine.loaded.tokenizer.encode(list(texts))
+    ``buckets-partition`` (each text padded to its bucket). ``truncate`` cuts texts to the
+    model's own ``max_seq_length`` as sentence-transformers does (``Encoded.truncated`` lists
+    them); without it a text over the position limit is an error."""
+    loaded = engine.loaded
+    if truncate:
+        encoded = loaded.tokenizer.encode(list(texts), truncate=True, max_length=loaded.embed_max_length)
+    else:
+        encoded = loaded.tokenizer.encode(list(texts))
     plan = make_plan("dynamic", encoded.lengths, max_seq=engine.loaded.max_length)
     if not engine.supports(plan)[0]:
         plan = make_plan("buckets-partition", encoded.lengths, max_seq=engine.loaded.max_length)

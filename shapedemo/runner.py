@@ -57,18 +57,27 @@ def load(spec: str) -> Any:
 
 
 def engine_for(settings: RunSettings) -> Any:
-    """The engine for the settings' model, device and precision, kept for the process's life."""
+    """The engine for the settings' model, device, precision and static-only mode, kept for the
+    process's life (each holds its compiled models, within ``SHAPEDEMO_COMPILED_MB``)."""
     from .engine import Engine
 
     spec = model_spec(settings)
     loaded = load(spec)
-    key = (spec, settings.device, settings.precision)
+    key = (spec, settings.device, settings.precision, settings.static_only)
     with _lock:
         return _keep(
             _engines, key,
-            lambda: Engine(loaded, device=settings.device, precision=settings.precision),
+            lambda: Engine(loaded, device=settings.device, precision=settings.precision, static_only=settings.static_only),
             MAX_ENGINES,
         )
+
+
+def device_choices() -> list[tuple[str, str]]:
+    """``(label, device name)`` for the page's device dropdown: every device OpenVINO finds here
+    with its full name, then AUTO."""
+    from .engine import available_devices
+
+    return [(f"{name}: {full}" if full != name else name, name) for name, full in available_devices()]
 
 
 def engines() -> list[Any]:
@@ -118,8 +127,9 @@ def plan_extras(settings: RunSettings, inputs: Inputs) -> dict[str, Any]:
 
 def preview(settings: RunSettings) -> tuple[dict[str, Plan], Inputs]:
     """Plans only: the model is loaded for its tokenizer, nothing is compiled or run."""
-    inputs = resolve(settings, load(model_spec(settings)))
-    return make_plans(settings, inputs), inputs
+    loaded = load(model_spec(settings))
+    inputs = resolve(settings, loaded)
+    return make_plans(settings, inputs, allow_packing=loaded.packed is not None), inputs
 
 
 def read_cost_table(path: str) -> dict[tuple[int, int], float]:
@@ -156,10 +166,11 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
     engine = engine_for(settings)
     inputs = resolve(settings, engine.loaded)
     table = cost_table(settings, engine, inputs, progress=progress)
+    model = None if settings.cost_model is None else CostModel.from_dict(settings.cost_model)
     comparison = compare(
-        engine, inputs.encoded, settings.strategies, **inputs.options, cost_table=table,
+        engine, inputs.encoded, settings.strategies, **inputs.options, cost_table=table, cost_model=model,
         repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
-        texts=inputs.texts, progress=progress,
+        jobs=settings.jobs, texts=inputs.texts, progress=progress,
     )
     return comparison, inputs
 

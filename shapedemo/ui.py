@@ -64,9 +64,9 @@ PLAN_PARAMS = (
     "preset", "buckets_text", "k", "batch_sizes_text", "max_len",
 )
 """The ``/plan`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
-COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective")
+COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only")
 """The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
-DEFAULTS = {"objective": OBJECTIVES[0]}
+DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False}
 TABLE_WIDTHS = ["13%", "6%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "8%", "9%", "9%"]
 
 
@@ -147,6 +147,8 @@ def page_settings(values: Mapping[str, Any]) -> RunSettings:
     return RunSettings(
         **source,
         model=check_model(values.get("spec")),
+        device=(values.get("device") or "CPU").strip(),
+        static_only=bool(values.get("static_only")),
         precision=values.get("precision") or "auto",
         strategies=tuple(values.get("strategies") or DEFAULT_STRATEGIES),
         seq_buckets=buckets,
@@ -276,9 +278,9 @@ def run_comparison(values: dict[str, Any], progress: Any = None) -> ComparisonVi
         summary=report.summarize(data),
         waste=plots.padding_waste_figure(plans),
         chunks=plots.chunk_decomposition_figure(plans),
-        latency=plots.latency_figure(comparison.results),
+        latency=plots.latency_figure(comparison.results, baseline=_elsewhere(data)),
         costs=plots.costs_figure(comparison.results),
-        fidelity=plots.fidelity_figure(comparison.results),
+        fidelity=plots.fidelity_figure(comparison.results, precision=data["precision"]),
         lengths_plot=plots.length_histogram_figure(comparison.lengths, list(inputs.options["seq_buckets"] or [])),
         similarity=similarity,
         table=report.table_rows(data),
@@ -288,6 +290,12 @@ def run_comparison(values: dict[str, Any], progress: Any = None) -> ComparisonVi
         explanation=explanation,
         code=code,
     )
+
+
+def _elsewhere(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The native dynamic baseline where it ran on another device than the target (a
+    static-only device): the latency chart draws it as a reference line."""
+    return data.get("baseline") if report.baseline_median(data)[1] is not None else None
 
 
 BUCKET_PARAMS = ("preset", "mode", "text", "workload", "batch", "seed", "spec", "k", "max_len", "buckets_text")
@@ -379,6 +387,15 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                         seed = gr.Number(0, precision=0, label="seed", minimum=0)
                     model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
                                         info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
+                    with gr.Row():
+                        device = gr.Dropdown(
+                            runner.device_choices(), value="CPU", label="device", allow_custom_value=True,
+                            info="where the strategies run; the fidelity reference runs on the CPU",
+                        )
+                        static_only = gr.Checkbox(
+                            False, label="static shapes only (as on an NPU)",
+                            info="dynamic strategies refused (shown as gaps); native dynamic is then measured on the CPU",
+                        )
                     strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=PAGE_STRATEGIES, label="strategies",
                                                   info="padding-nomask leaves the attention mask out, to show what that breaks; dynamic-single (one call per sequence) is always run as the fidelity reference")
                     with gr.Accordion("settings: buckets, batch sizes, precision, repeats", open=False):
@@ -436,7 +453,8 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             "mode": mode, "text": text, "workload": workload, "batch": batch, "seed": seed, "spec": model,
             "strategies": strategies, "preset": preset, "buckets_text": buckets_text, "k": k,
             "batch_sizes_text": batch_sizes, "max_len": max_len, "precision": precision,
-            "repeats": repeats, "calls": calls, "objective": objective,
+            "repeats": repeats, "calls": calls, "objective": objective, "device": device,
+            "static_only": static_only,
         }
         shown = {
             "summary": summary, "waste": waste, "chunks": chunks, "latency": latency, "costs": costs,

@@ -35,6 +35,17 @@ def test_embed_json(texts_file, cache_dir):
     assert e[0] @ e[1] > 0.6 > 0.2 > e[0] @ e[2]
 
 
+def test_embed_truncates_to_the_models_max_seq_length_and_says_so_on_stderr(tmp_path, cache_dir):
+    """all-MiniLM-L6-v2's sentence_bert_config.json says 256: a longer text is cut there, as
+    sentence-transformers cuts it, and stderr says which; stdout stays pure JSON."""
+    path = tmp_path / "long.txt"
+    path.write_text("word " * 300 + "\nshort text\n")
+    out = run("embed", "--texts-file", str(path), "--json", cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    assert [r["tokens"] for r in json.loads(out.stdout)] == [256, 4]
+    assert "text 1 has 302 tokens: truncated to the model's max_seq_length 256" in out.stderr
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -16,6 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from shapedemo.report import ROUNDOFF as REPORT_ROUNDOFF
 from shapedemo.plots.style import (
     _NOTE_COLOR,
     ROW_PX,
@@ -36,12 +37,11 @@ from shapedemo.plots.style import (
 __all__ = ["ROUNDOFF", "ROUNDOFF_BY_PRECISION", "roundoff_for", "fidelity_figure"]
 
 #: Differences below this are float32 round-off, not a wrong output.
-ROUNDOFF = 1e-4
+ROUNDOFF = REPORT_ROUNDOFF["f32"]["max_abs_diff"]
 
-#: The round-off line per inference precision: differences below it are the precision's own
-#: rounding, not a wrong layout. f32: 1e-4 (masked strategies measure ~3e-6 on MiniLM); bf16:
-#: 3e-2 (masked strategies measure 1.3e-2 on MiniLM here, the unmasked pad 2.2).
-ROUNDOFF_BY_PRECISION: dict[str, float] = {"f32": ROUNDOFF, "bf16": 3e-2}
+#: The round-off line per inference precision (``report.ROUNDOFF``, the table the results quote
+#: too): differences below it are the precision's own rounding, not a wrong layout.
+ROUNDOFF_BY_PRECISION: dict[str, float] = {k: v["max_abs_diff"] for k, v in REPORT_ROUNDOFF.items()}
 _LOG_FLOOR = 1e-9
 
 
