@@ -442,7 +442,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             from .ui_tour import build_tour_tab
 
             build_tour_tab(spec=default_model)
-        with gr.Tab("Deploy: shapes and live traffic", elem_id="tab-deploy"):
+        with gr.Tab("Deploy", elem_id="tab-deploy"):
             from .ui_deploy import build_deploy_tab
 
             build_deploy_tab(model=model)
