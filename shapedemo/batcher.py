@@ -38,6 +38,7 @@ import numpy as np
 
 from shapedemo.buckets import parse_int_list, positive_sizes, powers_of_two, resolve_buckets
 from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Segment
+from shapedemo.settings import SERVE_STRATEGY
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 
 __all__ = [
@@ -56,7 +57,7 @@ __all__ = [
     "record_dict",
 ]
 
-DEFAULT_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
+DEFAULT_STRATEGY = SERVE_STRATEGY
 """``auto`` once the planner has it, else the least-padding fixed strategy."""
 
 ShapeKey = tuple[bool, "tuple[int, int] | None"]

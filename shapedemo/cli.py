@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence, TypeAlias
 from shapedemo.buckets import padding_fraction_for, parse_int_list, powers_of_two, tuned
 from shapedemo.plan import MAX_POSITIONS, PlanError
 from shapedemo.report import compact, document, format_config, format_plan, format_table
-from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, RunSettings, split_texts, with_config
+from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_STRATEGY, RunSettings, split_texts, with_config
 from shapedemo.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.workloads import WORKLOADS, sample_lengths
 
@@ -455,8 +455,6 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 @subcommand
 def _add_serve(subparsers: Subparsers) -> None:
-    from shapedemo.batcher import DEFAULT_STRATEGY
-
     parser = subparsers.add_parser(
         "serve",
         help="an embeddings server (OpenAI and TEI routes) that batches traffic with a strategy",
@@ -466,7 +464,7 @@ def _add_serve(subparsers: Subparsers) -> None:
         "GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
     )
     _add_model_arguments(parser)
-    parser.add_argument("--strategy", default=None, metavar="NAME", help=f"{', '.join(STRATEGY_NAMES)} (default {DEFAULT_STRATEGY})")
+    parser.add_argument("--strategy", default=None, metavar="NAME", help=f"{', '.join(STRATEGY_NAMES)} (default {SERVE_STRATEGY})")
     parser.add_argument("--seq-buckets", metavar="N,N,...", help="bucket edges or pow2[:MIN], linear[:STEP] (default pow2:32: 32..the model's limit)")
     parser.add_argument("--batch-sizes", metavar="N,N,...", help="compiled batch sizes (default 1,2,4,8); the largest closes a batch")
     parser.add_argument("--max-seq", type=int, metavar="N", help="longest compiled seq (default: the top bucket)")

@@ -29,6 +29,8 @@ from shapedemo.workloads import WORKLOADS, sample_lengths
 DEFAULT_STRATEGIES: tuple[str, ...] = (
     "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing", "auto",
 )
+SERVE_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
+"""What ``serve`` and the live-traffic stream run when no strategy is named."""
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
 MAX_SEQ_STEPS: tuple[int, ...] = (128, 256, 384, 512)

@@ -16,13 +16,13 @@ from typing import Any
 import gradio as gr
 
 from . import plots, report, runner
-from .settings import PAGE_LIMITS, RunSettings
+from .settings import PAGE_LIMITS, SERVE_STRATEGY, RunSettings
 from .strategies import STRATEGY_NAMES
 from .workloads import WORKLOADS
 
 MAX_SAMPLE = 1000
 TRAFFIC_STRATEGIES = [n for n in STRATEGY_NAMES if n not in ("dynamic-single", "padding-nomask")]
-DEFAULT_TRAFFIC_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
+DEFAULT_TRAFFIC_STRATEGY = SERVE_STRATEGY
 
 SHAPES_INTRO = (
     "### How many shapes should I compile?\n"
