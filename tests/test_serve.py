@@ -312,6 +312,17 @@ def test_a_failure_while_compiling_exits_2_with_one_line(cache_dir, tiny, tmp_pa
     assert last.startswith("shapedemo: error: start-up failed:") and "pack" in last, result.stderr
 
 
+def test_shapes_over_the_compiled_memory_budget_exit_2_at_start_up(cache_dir, monkeypatch):
+    """Rather than evicting under traffic: a configuration whose shapes do not fit
+    SHAPEDEMO_COMPILED_MB (each compiled model counts at least 1 MiB) refuses to start."""
+    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "1")
+    result = _serve_exit(cache_dir, "--model", "synthetic:tiny", "--strategy", "buckets-partition",
+                         "--seq-buckets", "16,32", "--batch-sizes", "1,2", "--port", "0")
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("shapedemo: error:") and "SHAPEDEMO_COMPILED_MB" in last, result.stderr
+
+
 def test_config_from_tune(cache_dir, tmp_path):
     config = tmp_path / "tuned.json"
     config.write_text(json.dumps({"seq_buckets": [16, 48], "batch_sizes": [2], "shapes": [[2, 16], [2, 48]], "predicted": {}}))
