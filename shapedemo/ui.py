@@ -67,7 +67,8 @@ PLAN_PARAMS = (
 COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only")
 """The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
 DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False}
-TABLE_WIDTHS = ["13%", "6%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "8%", "9%", "9%"]
+TABLE_WIDTHS = ["15%", "5%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "7%", "9%", "9%"]
+"""Of the table's width, at least 1200 px (``PAGE_CSS``): no header over two lines."""
 
 
 def model_choices() -> list[str]:
@@ -336,9 +337,10 @@ INTRO = (
     "A real BERT on OpenVINO, measured on this machine: native dynamic shapes next to the ways to get by "
     "with static shapes only, as on an NPU (padding, pre-compiled buckets, batch partitioning, sequence packing).\n\n"
     "**1.** Type texts, one per line, or click an example (or switch the input to a workload of sequence lengths). "
-    "**2.** Tick the strategies. "
-    "**3.** **Preview plans** draws how each strategy lays out the batch, at once, without running anything; "
-    "**Compare** compiles, warms up and times them all on the same inputs (a few seconds) and fills every plot below."
+    "**2.** **Preview plans** draws how each strategy lays out the batch, at once, without running anything; "
+    "**Compare** compiles, warms up and times them all on the same inputs (a few seconds) and fills every plot. "
+    "The model, the device, the strategies and the settings are under the buttons; the **Guided tour** takes "
+    "the strategies one at a time."
 )
 START_SUMMARY = "Nothing has run yet: press **Preview plans** or **Compare**.\n\n" + HONEST_NOTE
 
@@ -385,6 +387,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                         workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="workload", info="seeded length distribution")
                         batch = gr.Slider(1, MAX_BATCH, value=16, step=1, label="batch")
                         seed = gr.Number(0, precision=0, label="seed", minimum=0)
+                    # the buttons right under the inputs: on a laptop's first screen, and on a phone
+                    # before the settings, not after them
+                    with gr.Row(elem_id="actions"):
+                        preview = gr.Button("Preview plans", min_width=120)
+                        run = gr.Button("Compare", variant="primary", min_width=120)
                     model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
                                         info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
                     with gr.Row():
@@ -414,9 +421,6 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                             info="measured latency: first times every batch size x bucket, then partition, "
                             "buckets-partition and packing pick the split of least predicted latency",
                         )
-                    with gr.Row():
-                        preview = gr.Button("Preview plans")
-                        run = gr.Button("Compare", variant="primary")
                     downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False, visible=False)
                 with gr.Column(scale=3, min_width=480):
                     summary = gr.Markdown(START_SUMMARY, elem_id="summary")
@@ -442,7 +446,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             from .ui_tour import build_tour_tab
 
             build_tour_tab(spec=default_model)
-        with gr.Tab("Deploy", elem_id="tab-deploy"):
+        with gr.Tab("Deploy", elem_id="tab-deploy"):  # short: three tab labels fit a phone
             from .ui_deploy import build_deploy_tab
 
             build_deploy_tab(model=model)
@@ -490,6 +494,32 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
     return demo
 
 
+PAGE_CSS = """
+/* Gradio scopes these rules to the page's content (rules inside @media only there): the
+   margins around it are set here without a media query, 2% of the width up to Gradio's 32 px,
+   so a phone (390 px) gives its width to the charts */
+.gradio-container .main.fillable.app { padding-left: min(var(--size-8), 2vw); padding-right: min(var(--size-8), 2vw); }
+/* the three tab labels fit one row on a phone (Gradio hides those that do not behind a menu) */
+@media (max-width: 640px) {
+  .tabs .tab-container button { padding: 0 10px; }
+  h1 { font-size: 1.6rem !important; }
+}
+#actions button { white-space: nowrap; padding-left: 8px; padding-right: 8px; }
+/* the results table: its columns keep a readable width (headers break between words, at most
+   two lines) and the table scrolls sideways inside its box where the page is narrower */
+#results .table-wrap { min-width: 1200px; }
+#results th .header { overflow-wrap: normal; word-break: normal; }
+/* every chart stays inside its box */
+.js-plotly-plot, .js-plotly-plot .plot-container { max-width: 100%; }
+"""
+"""The page's own CSS (Gradio 6 takes it in ``launch``: see ``launch_kwargs``)."""
+
+
 def launch_kwargs() -> dict[str, Any]:
-    """Bind to all interfaces only where the environment asks (``GRADIO_SERVER_NAME``)."""
-    return {"server_name": os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"}
+    """What ``launch`` needs from the page: its CSS, and an interface to bind to (all of them
+    only where the environment asks, ``GRADIO_SERVER_NAME``).
+
+    >>> sorted(launch_kwargs())
+    ['css', 'server_name']
+    """
+    return {"server_name": os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1", "css": PAGE_CSS}

@@ -120,7 +120,9 @@ def build_deploy_tab(*, model: Any) -> None:
     with gr.Row(equal_height=False):
         workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="traffic: workload", min_width=160)
         sample = gr.Slider(16, MAX_SAMPLE, value=256, step=16, label="sample (lengths)", min_width=160)
-        measure = gr.Checkbox(True, label="time shapes on this device", min_width=160)
+    # under the row, not in it: a checkbox in a row keeps its place on a phone and its label
+    # is squeezed to a word per line
+    measure = gr.Checkbox(True, label="time shapes on this device")
     tune_button = gr.Button("Find the shapes", variant="primary", elem_id="tune-button")
     tune_text = gr.Markdown(elem_id="tune-summary")
     budget_plot = gr.Plot(show_label=False, elem_id="plot-budget")

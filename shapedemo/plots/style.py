@@ -163,13 +163,16 @@ def _base_layout(fig: go.Figure, *, title: str, height: int, legend: bool = Fals
     when there is one, horizontal under the plot, where it wraps on a phone instead of covering
     the bars. ``bottom``: extra px under the plot (notes, a legend of several rows)."""
     top = 16 + _LINE_PX * _title_lines(title) + 14
+    # plotly puts a title of several lines with its first baseline at ``y`` (one line has its
+    # top there): one font size lower, or the first line is cut off at the figure's top edge
+    drop = _TITLE_SIZE if _title_lines(title) > 1 else 0
     fig.update_layout(
         title={
             "text": title,
             "x": 0,
             "xref": "container",
             "xanchor": "left",
-            "y": 1 - 10 / height,
+            "y": 1 - (10 + drop) / height,
             "yanchor": "top",
             "yref": "container",
             "pad": {"l": 8},
