@@ -162,10 +162,10 @@ def _base_layout(fig: go.Figure, *, title: str, height: int, legend: bool = Fals
     labels push them (``automargin``) rather than fixed room for the longest name; the legend,
     when there is one, horizontal under the plot, where it wraps on a phone instead of covering
     the bars. ``bottom``: extra px under the plot (notes, a legend of several rows)."""
-    top = 16 + _LINE_PX * _title_lines(title) + 14
     # plotly puts a title of several lines with its first baseline at ``y`` (one line has its
     # top there): one font size lower, or the first line is cut off at the figure's top edge
     drop = _TITLE_SIZE if _title_lines(title) > 1 else 0
+    top = 16 + _LINE_PX * _title_lines(title) + 14 + drop
     fig.update_layout(
         title={
             "text": title,
