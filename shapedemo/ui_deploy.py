@@ -126,7 +126,11 @@ def build_deploy_tab(*, model: Any) -> None:
     tune_button = gr.Button("Find the shapes", variant="primary", elem_id="tune-button")
     tune_text = gr.Markdown(elem_id="tune-summary")
     budget_plot = gr.Plot(show_label=False, elem_id="plot-budget")
-    gr.Markdown("Grey bars: padding; line: predicted latency per text; the knee is marked.", elem_classes=["caption"])
+    gr.Markdown(
+        "For each number K of compiled shapes: the padding left, the predicted latency per text, the compile "
+        "time and memory (the last three where timed on this device); the dashed line marks the knee.",
+        elem_classes=["caption"],
+    )
     with gr.Accordion("the knee's configuration (python -m shapedemo compare/serve --config FILE)", open=False):
         config = gr.Code(language="json", show_line_numbers=False, elem_id="tune-config")
     tune_button.click(
