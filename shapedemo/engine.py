@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .model import Encoded, LoadedModel, default_cache_dir
+from .model import Encoded, LoadedModel, default_cache_dir, ensure_cache_dir
 from .plan import Call, Plan
 
 PRECISIONS = ("auto", "f32", "bf16")
@@ -458,8 +458,8 @@ class Engine:
             # one blob folder per device and precision: OpenVINO 2026.4's CPU plugin imported a
             # blob compiled at f32 into a bf16 session here and crashed in infer()
             prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
-            self.blob_dir = self.cache_dir / "blobs" / blob_folder(self.device, precision)
-            self.blob_dir.mkdir(parents=True, exist_ok=True)
+            # unusable (a file in the way, read-only): one line naming it and SHAPEDEMO_CACHE
+            self.blob_dir = ensure_cache_dir(self.cache_dir / "blobs" / blob_folder(self.device, precision))
             self.config["CACHE_DIR"] = str(self.blob_dir)
         if precision != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = precision

@@ -1,0 +1,193 @@
+"""Issue 12, checked as a user meets it: every bad input on the command line is one line
+``shapedemo: error: ...`` and exit 2 (no traceback, no absl/TensorFlow noise, no progress
+line where stderr is not a terminal); on a terminal the progress line is cleared before that
+line; the launched app answers bad input with a message and logs no traceback; and with a
+300 MiB compiled-model budget and a 400 MiB blob budget, 25 comparisons with distinct custom
+bucket lists keep the server's memory and blob folder within bounds."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOISE = ("Traceback", "absl", "tensorflow", "TensorFlow", "WARNING: All log messages")
+
+
+def _load_benchmark() -> Any:
+    spec = importlib.util.spec_from_file_location("shapedemo_load_benchmark", ROOT / "benchmarks" / "load.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def shapedemo(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m shapedemo ARGS`` from this checkout, stderr not a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "shapedemo", *args], capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+    )
+
+
+# ------------------------------------------------------------------------------ the command line
+def _folder_model(tmp: Path) -> Path:
+    """The packaged model's files in a folder of their own (the weights to be damaged)."""
+    from shapedemo.model import minilm_folder
+
+    folder = tmp / "my-model"
+    shutil.copytree(minilm_folder(), folder)
+    return folder
+
+
+def _corrupt_weights(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    folder = _folder_model(tmp)
+    (folder / "model.safetensors").write_bytes(b"\xff" * 8 + b"not a safetensors header" * 10)
+    return ["--model", str(folder)], {}
+
+
+def _truncated_weights(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    folder = _folder_model(tmp)
+    weights = folder / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    return ["--model", str(folder)], {}
+
+
+def _cache_under_a_file(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    (tmp / "a-file").write_text("not a folder")
+    return [], {"SHAPEDEMO_CACHE": str(tmp / "a-file" / "cache")}
+
+
+def _cache_is_a_file(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    (tmp / "a-file").write_text("not a folder")
+    return [], {"SHAPEDEMO_CACHE": str(tmp / "a-file")}
+
+
+def _blob_folder_is_a_file(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """The IR cache works, the compiled-blob folder inside it does not."""
+    (tmp / "cache").mkdir()
+    (tmp / "cache" / "blobs").write_text("not a folder")
+    return ["--model", "synthetic:tiny"], {"SHAPEDEMO_CACHE": str(tmp / "cache")}
+
+
+def _too_many_texts(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    from shapedemo.settings import CLI_LIMITS
+
+    many = tmp / "many.txt"
+    many.write_text("".join(f"text number {i}\n" for i in range(CLI_LIMITS.texts + 1)))
+    return ["--texts-file", str(many)], {}
+
+
+def _garbage_ir(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    from shapedemo.model import minilm_folder
+
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "config.json"):
+        shutil.copy(minilm_folder() / name, tmp / name)
+    (tmp / "model.xml").write_text("this is not xml\n")
+    return ["--model", str(tmp / "model.xml")], {}
+
+
+def _flags(*flags: str) -> Callable[[Path], tuple[list[str], dict[str, str]]]:
+    return lambda tmp: (list(flags), {})
+
+
+CLI_CASES: dict[str, tuple[Callable[[Path], tuple[list[str], dict[str, str]]], str]] = {
+    # issue 12's list
+    "corrupt model.safetensors": (_corrupt_weights, "model.safetensors is not a readable safetensors file"),
+    "truncated model.safetensors": (_truncated_weights, "model.safetensors is not a readable safetensors file"),
+    "SHAPEDEMO_CACHE under a regular file": (_cache_under_a_file, "cannot use the cache folder"),
+    "more texts than the cap": (_too_many_texts, "texts: the command line runs at most 4096"),
+    "--repeats 100000": (_flags("--repeats", "100000"), "--repeats 100000: choose 1 to 1000"),
+    "--batch-sizes 1000000": (_flags("--batch-sizes", "1000000"), "--batch-sizes: 1000000 is over 1024"),
+    "--batch-sizes 1,,2": (_flags("--batch-sizes", "1,,2"), "--batch-sizes: empty item between commas"),
+    "garbage IR": (_garbage_ir, "model.xml is not an OpenVINO IR"),
+    # the same kind, found probing around them
+    "SHAPEDEMO_CACHE is a regular file": (_cache_is_a_file, "cannot use the cache folder"),
+    "blob folder is a regular file": (_blob_folder_is_a_file, "cannot use the cache folder"),
+    "--warmup 1000": (_flags("--warmup", "1000"), "--warmup 1000: choose 0 to 100"),
+    "--lengths 1,,2": (_flags("--lengths", "1,,2"), "--lengths: empty item between commas"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_every_bad_cli_input_is_one_line_and_exit_2(case, tmp_path, cache_dir):
+    make, expected = CLI_CASES[case]
+    flags, env = make(tmp_path)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("A man is eating food.\nShort one.\n")
+    if not any(f in ("--texts-file", "--lengths") for f in flags):
+        flags += ["--texts-file", str(texts)]
+    out = shapedemo("compare", "--strategies", "dynamic,padding", *flags, env={"SHAPEDEMO_CACHE": str(cache_dir), **env})
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shapedemo: error: "), out.stderr
+    assert expected in lines[0]
+    assert not any(noise in out.stderr for noise in NOISE)
+    assert "\r" not in out.stderr  # no progress where stderr is not a terminal
+    assert out.stdout == ""
+
+
+def test_the_blob_folder_error_names_it_and_shapedemo_cache(tmp_path, tiny):
+    from shapedemo.engine import Engine
+    from shapedemo.model import ModelError
+
+    (tmp_path / "blobs").write_text("not a folder")
+    with pytest.raises(ModelError, match=r"cannot use the cache folder .*blobs/f32 .*set SHAPEDEMO_CACHE") as err:
+        Engine(tiny, precision="f32", cache_dir=tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def _on_a_terminal(*args: str, env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
+    """``python -m shapedemo ARGS`` with stderr on a pseudo-terminal (stdout a pipe): exit code
+    and everything written to the terminal."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shapedemo", *args], cwd=ROOT, env={**os.environ, **env},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            process.kill()
+            raise TimeoutError(args)
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.stdout.read()  # type: ignore[union-attr]
+    os.close(master)
+    return process.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", ["compare", "tune"])
+def test_progress_goes_to_a_terminal_and_a_failure_still_ends_in_one_clear_line(command, tmp_path, cache_dir):
+    env = {"SHAPEDEMO_CACHE": str(cache_dir)}
+    flags = ["--lengths", "12,40,7", "--model", "synthetic:tiny"]
+    flags += ["--budget", "2", "--measure"] if command == "tune" else ["--strategies", "dynamic,padding", "--repeats", "1"]
+    code, shown = _on_a_terminal(command, *flags, env=env)
+    assert code == 0, shown
+    assert "\r[" in shown and "%]" in shown  # the progress line
+    # a run that fails after progress was drawn: the error is a line of its own, the progress cleared
+    folder = _folder_model(tmp_path)
+    (folder / "model.safetensors").write_bytes(b"\xff" * 8 + b"garbage" * 10)
+    code, shown = _on_a_terminal(command, *flags[:2], "--model", str(folder), *flags[4:], env=env)
+    assert code == 2, shown
+    last = shown.replace("\r\n", "\n").split("\n")
+    last = [line for line in last if line.strip()][-1]
+    visible = last.rsplit("\r", 1)[-1].replace("\x1b[K", "")
+    assert visible.startswith("shapedemo: error: ") and "model.safetensors" in visible, repr(shown)
+    assert "Traceback" not in shown
