@@ -396,6 +396,7 @@ class BudgetResult:
     blobs: list[float] = field(default_factory=list)
     seconds: float = 0.0
     cross_talk: list[str] = field(default_factory=list)
+    vary_engines: bool = False
 
     @property
     def growth(self) -> float:
@@ -409,7 +410,9 @@ class BudgetResult:
     def lines(self) -> list[str]:
         return [
             f"{len(self.rss)} comparisons with distinct custom bucket lists in {self.seconds:.0f} s "
-            f"(SHAPEDEMO_COMPILED_MB={self.compiled_mb}, SHAPEDEMO_BLOB_CACHE_MB={self.blob_mb}):",
+            f"(SHAPEDEMO_COMPILED_MB={self.compiled_mb}, SHAPEDEMO_BLOB_CACHE_MB={self.blob_mb}"
+            + (", precision and static-only varied: 4 engines + 2 CPU reference engines" if self.vary_engines else ", one engine")
+            + "):",
             f"  server RSS after the first {self.rss[0]:.0f} MiB, after the last {self.rss[-1]:.0f} MiB "
             f"(growth {self.growth:+.0f}, peak {self.peak_growth:+.0f}; allowed budget + 300 = {self.compiled_mb + 300} MiB)",
             f"  blob folder at most {max(self.blobs):.0f} MiB over the run, {self.blobs[-1]:.0f} MiB at the end (budget {self.blob_mb} MiB)",
@@ -417,18 +420,30 @@ class BudgetResult:
         ] + [f"  cross-talk: {c}" for c in self.cross_talk[:5]]
 
 
-def run_budget_check(app: App, *, comparisons: int, compiled_mb: int, blob_mb: int, seed: int = 0) -> BudgetResult:
+ENGINE_SETTINGS = [("auto", False), ("f32", False), ("auto", True), ("f32", True)]
+"""(precision, static-only) pairs: on the CPU, each is an engine of its own, a static-only one
+with a CPU reference engine beside it."""
+
+
+def run_budget_check(
+    app: App, *, comparisons: int, compiled_mb: int, blob_mb: int, seed: int = 0, vary_engines: bool = False,
+) -> BudgetResult:
     """``comparisons`` comparisons one after another, each with its own custom bucket list (two
-    shapes no earlier one compiled), RSS and blob folder read after each."""
+    shapes no earlier one compiled), RSS and blob folder read after each. ``vary_engines``
+    cycles precision and static-only mode through ``ENGINE_SETTINGS``, so the compiled models
+    spread over six engines."""
     tok = tokenizer()
     pairs = bucket_pairs(seed)
     rng = random.Random(seed)
-    result = BudgetResult(compiled_mb, blob_mb)
+    result = BudgetResult(compiled_mb, blob_mb, vary_engines=vary_engines)
     client = connect(app.url)
     t0 = time.perf_counter()
     try:
-        for _ in range(comparisons):
+        for i in range(comparisons):
             request = make_request("/compare", next(pairs), rng, tok)
+            if vary_engines:
+                precision, static_only = ENGINE_SETTINGS[i % len(ENGINE_SETTINGS)]
+                request.inputs.update(precision=precision, static_only=static_only)
             answer = send(client, request)
             result.cross_talk += cross_talk(request, answer)
             result.rss.append(app.rss() or 0.0)
@@ -451,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budget-check", type=int, default=0, metavar="N",
                         help="instead: N comparisons with distinct bucket lists, RSS and blobs against the budgets "
                              "(default budgets 300 and 400 MiB)")
+    parser.add_argument("--vary-engines", action="store_true",
+                        help="with --budget-check: cycle precision (auto, f32) and static-only mode, six engines in all")
     parser.add_argument("--cache", default=None, help="SHAPEDEMO_CACHE for the app (default: a new temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -461,7 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         compiled_mb = 300 if args.compiled_mb is None else args.compiled_mb
         blob_mb = 400 if args.blob_mb is None else args.blob_mb
         with launch_app(cache=cache, compiled_mb=compiled_mb, blob_mb=blob_mb) as app:
-            budget = run_budget_check(app, comparisons=args.budget_check, compiled_mb=compiled_mb, blob_mb=blob_mb, seed=args.seed)
+            budget = run_budget_check(
+                app, comparisons=args.budget_check, compiled_mb=compiled_mb, blob_mb=blob_mb, seed=args.seed,
+                vary_engines=args.vary_engines,
+            )
             tracebacks = app.log().count("Traceback")
         print("\n".join(budget.lines()) + f"\n  tracebacks in the log: {tracebacks}")
         ok = budget.growth <= compiled_mb + 300 and max(budget.blobs) <= blob_mb and not budget.cross_talk

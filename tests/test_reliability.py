@@ -8,6 +8,7 @@ bucket lists keep the server's memory and blob folder within bounds."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import pty
 import select
@@ -115,10 +116,20 @@ CLI_CASES: dict[str, tuple[Callable[[Path], tuple[list[str], dict[str, str]]], s
     "blob folder is a regular file": (_blob_folder_is_a_file, "cannot use the cache folder"),
     "--warmup 1000": (_flags("--warmup", "1000"), "--warmup 1000: choose 0 to 100"),
     "--lengths 1,,2": (_flags("--lengths", "1,,2"), "--lengths: empty item between commas"),
+    "--json into a missing folder": (
+        _flags("--model", "synthetic:tiny", "--json", "/no/such/folder/out.json"), "/no/such/folder/out.json"
+    ),
+}
+LEAD_TO_FIX = {
+    "--json into a missing folder": "cli.py writes --json OUT after the run, unchecked: a traceback and exit 1 "
+    "(reported to the lead: check OUT before running, one line, exit 2)",
 }
 
 
-@pytest.mark.parametrize("case", list(CLI_CASES))
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=LEAD_TO_FIX[c])) if c in LEAD_TO_FIX else c for c in CLI_CASES],
+)
 def test_every_bad_cli_input_is_one_line_and_exit_2(case, tmp_path, cache_dir):
     make, expected = CLI_CASES[case]
     flags, env = make(tmp_path)
@@ -191,3 +202,142 @@ def test_progress_goes_to_a_terminal_and_a_failure_still_ends_in_one_clear_line(
     visible = last.rsplit("\r", 1)[-1].replace("\x1b[K", "")
     assert visible.startswith("shapedemo: error: ") and "model.safetensors" in visible, repr(shown)
     assert "Traceback" not in shown
+
+
+# ------------------------------------------------------------------------------ the launched app
+load = _load_benchmark()
+COMPILED_MB, BLOB_MB = 300, 400
+
+
+@pytest.fixture(scope="module")
+def budget_app(tmp_path_factory):
+    """``python app.py`` with issue 12's budgets: 300 MiB of compiled models, 400 MiB of blobs."""
+    with load.launch_app(cache=tmp_path_factory.mktemp("app-cache"), compiled_mb=COMPILED_MB, blob_mb=BLOB_MB) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def bad_folder(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad-models")
+    _corrupt_weights(tmp)
+    _garbage_ir(tmp)
+    return tmp
+
+
+GOOD = dict(
+    mode="texts", text="A man is eating food.\nShort one.", workload="sst2-like", batch=16, seed=0, spec="minilm",
+    strategies=["dynamic", "padding"], preset="custom", buckets_text="16,32,128", k=4, batch_sizes_text="1,2,4",
+    max_len="128", precision="f32", repeats=1, calls="sync", objective="fewest padding rows", device="CPU",
+    static_only=False,
+)
+PAGE_CASES = {  # what our validation refuses, with the words its one line must hold
+    "empty text": ({"text": "  \n "}, "no text given"),
+    "malformed buckets": ({"buckets_text": "12,abc"}, "'abc' is not a whole number"),
+    "batch sizes 1,,2": ({"batch_sizes_text": "1,,2"}, "empty item between commas"),
+    "huge batch size": ({"batch_sizes_text": "1,100000"}, "100000 is over 256"),
+    "text over the model's length": ({"text": "word " * 600}, "the model takes at most 512"),
+    "text over max length": ({"text": "word " * 100, "max_len": "64"}, "over max length 64"),
+    "too many texts": ({"text": "a\n" * 100}, "at most 64"),
+    "corrupt weights": ({"spec": "{bad}/my-model"}, "not a readable safetensors file"),
+    "garbage IR": ({"spec": "{bad}/model.xml"}, "not an OpenVINO IR"),
+    "missing model folder": ({"spec": "/no/such/model"}, "unknown model"),
+    "absent device": ({"device": "GPU.7"}, "device 'GPU.7' is not available here"),
+}
+WIDGET_CASES = {  # what Gradio's components refuse before our handler runs
+    "batch 0": {"mode": "workload", "batch": 0},
+    "negative seed": {"mode": "workload", "seed": -1},
+    "repeats 1000": {"repeats": 1000},
+    "unknown precision": {"precision": "f16"},
+    "unknown strategy": {"strategies": ["nope"]},
+}
+
+
+def _send_bad(app: Any, endpoint: str, changes: dict[str, Any]) -> str:
+    from gradio_client.exceptions import AppError
+
+    values = {**GOOD, **changes}
+    if endpoint == "/plan":
+        values = dict(list(values.items())[:12])
+    client = load.connect(app.url)
+    try:
+        with pytest.raises(AppError) as err:
+            client.predict(api_name=endpoint, **values)
+    finally:
+        client.close()
+    return str(err.value)
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("endpoint", ["/plan", "/compare"])
+def test_bad_page_input_is_a_message_and_no_traceback_in_the_log(budget_app, bad_folder, endpoint):
+    before = len(budget_app.log())
+    for name, (changes, expected) in PAGE_CASES.items():
+        if endpoint == "/plan" and "device" in changes:
+            continue  # /plan runs nothing: no device to refuse
+        changes = {k: v.format(bad=bad_folder) if isinstance(v, str) else v for k, v in changes.items()}
+        message = _send_bad(budget_app, endpoint, changes)
+        assert expected in message and "\n" not in message, (name, message)
+    # the server lives on, and its log holds no traceback for any of them
+    client = load.connect(budget_app.url)
+    try:
+        assert "`padding`" in client.predict(api_name="/plan", **dict(list(GOOD.items())[:12]))[3]
+    finally:
+        client.close()
+    log = budget_app.log()[before:]
+    assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.app
+@pytest.mark.xfail(
+    strict=True,
+    reason="Gradio's own input checks (slider/number bounds, choices) raise gr.Error with print_exception=True: "
+    "a traceback in the log per bad value, until ui.py makes them quiet (reported to the lead)",
+)
+def test_values_gradio_refuses_leave_no_traceback_in_the_log(budget_app):
+    before = len(budget_app.log())
+    for name, changes in WIDGET_CASES.items():
+        message = _send_bad(budget_app, "/compare", changes)
+        assert "\n" not in message and message, name
+    log = budget_app.log()[before:]
+    assert "Traceback" not in log, log[-2000:]
+
+
+@pytest.mark.app
+def test_25_comparisons_with_distinct_buckets_stay_within_the_budgets(budget_app):
+    """Issue 12, done when: RSS within budget + 300 MiB of its value after the first comparison,
+    the blob folder within its budget after every comparison, every answer its own. Precision
+    and static-only mode vary, so the models spread over six engines (one budget for them all:
+    with a budget per engine RSS grew by 1362 MiB here)."""
+    before = len(budget_app.log())
+    result = load.run_budget_check(
+        budget_app, comparisons=25, compiled_mb=COMPILED_MB, blob_mb=BLOB_MB, vary_engines=True
+    )
+    print("\n".join(result.lines()))
+    assert not result.cross_talk
+    assert result.growth <= COMPILED_MB + 300, result.lines()
+    assert max(result.blobs) <= BLOB_MB, result.lines()
+    assert "Traceback" not in budget_app.log()[before:]
+
+
+# ------------------------------------------------------------------------------ one budget per process
+@pytest.mark.model
+def test_engines_share_the_compiled_budget(tiny, monkeypatch):
+    """The page keeps an engine per (model, device, precision, static-only), each static-only or
+    non-CPU one with a CPU reference engine: with a budget each, a visitor varying precision and
+    static-only held 6 x SHAPEDEMO_COMPILED_MB. One budget for the process: a compile in one
+    engine releases the least recently used model of another."""
+    from shapedemo.engine import Engine
+
+    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "100000")
+    first = Engine(tiny, precision="f32", cache_dir=None)
+    second = Engine(tiny, precision="f32", cache_dir=None, static_only=True)
+    old = first.compile((1, 8))
+    new = second.compile((1, 16))
+    weight = [max(e.memory_mb or 0.0, 1.0) for e in (old, new)]
+    # room for the newer model, not for both (nor for any other engine's models in this process)
+    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", str(math.ceil(weight[1])))  # whole MiB; each weighs >= 1
+    second.unpin(new)  # the budget is enforced again
+    assert old.evicted and not new.evicted
+    assert first.compiled_entries() == [] and second.compiled_entries() == [new]
+    # the CPU reference engine of a static-only engine counts against the same budget
+    assert second.reference_engine().budget is second.budget is first.budget
