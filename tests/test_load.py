@@ -5,7 +5,7 @@ errors, zero cross-talk, no traceback in the server's log; timings are printed, 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import random
 import sys
 from pathlib import Path
@@ -19,11 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _benchmark() -> Any:
-    spec = importlib.util.spec_from_file_location("shapedemo_load_benchmark", ROOT / "benchmarks" / "load.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = module  # type: ignore[union-attr]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    """``benchmarks/load.py`` (a folder of scripts, not a package: imported from this checkout)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("benchmarks.load")
 
 
 load = _benchmark()
