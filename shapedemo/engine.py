@@ -1,8 +1,9 @@
 """One engine that runs any plan on OpenVINO, the same way for every strategy.
 
 - Each compiled model (a static shape, the dynamic model, or the model with bounded dims) is
-  compiled once and kept while it fits the memory budget (``SHAPEDEMO_COMPILED_MB``); least
-  recently used ones beyond it are released, never one a running plan holds (pinned).
+  compiled once and kept while it fits the memory budget (``SHAPEDEMO_COMPILED_MB``, one for the
+  whole process, shared by every engine); least recently used ones beyond it are released, of
+  whichever engine, never one a running plan holds (pinned).
   ``CACHE_DIR`` keeps compiled blobs across runs, one folder per device and precision, pruned to
   ``SHAPEDEMO_BLOB_CACHE_MB`` after every compile.
 - Every compiled model owns one pool of infer requests: threads take a request from it and give
