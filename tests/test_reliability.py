@@ -338,3 +338,30 @@ def test_engines_share_the_compiled_budget(tiny, monkeypatch):
     assert first.compiled_entries() == [] and second.compiled_entries() == [new]
     # the CPU reference engine of a static-only engine counts against the same budget
     assert second.reference_engine().budget is second.budget is first.budget
+
+
+# ------------------------------------------------------------------------------ a model too large
+@pytest.mark.model
+def test_a_model_too_large_for_the_memory_left_is_one_line(monkeypatch, tmp_path, capsys):
+    """Checked before anything is built or compiled: otherwise OpenVINO fails mid-compile, or
+    the kernel kills the process (no line at all)."""
+    from collections import OrderedDict
+
+    import shapedemo.model.sources as sources
+    from shapedemo import runner
+    from shapedemo.cli import main
+    from shapedemo.model import ModelError, load_model
+
+    monkeypatch.setattr(sources, "available_memory_mb", lambda: 100.0)  # MiniLM's weights: 87 MiB
+    assert load_model("synthetic:tiny", cache_dir=tmp_path).spec == "synthetic:tiny"
+    with pytest.raises(ModelError, match=r"synthetic:base needs more memory than is left here: its weights alone take 415 MiB and 100 MiB is available"):
+        load_model("synthetic:base", cache_dir=tmp_path)
+    folder = _folder_model(tmp_path)
+    monkeypatch.setattr(sources, "available_memory_mb", lambda: 50.0)
+    with pytest.raises(ModelError, match="needs more memory than is left"):
+        load_model(str(folder), cache_dir=tmp_path)
+    monkeypatch.setattr(runner, "_models", OrderedDict())  # nothing loaded yet in this process
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(tmp_path / "cache"))
+    assert main(["compare", "--model", "synthetic:large", "--lengths", "5,9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("shapedemo: error: synthetic:large needs more memory than is left here")
