@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except (PlanError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"shapedemo: error: {message}", file=sys.stderr)
+        print(("\r\x1b[K" if sys.stderr.isatty() else "") + f"shapedemo: error: {message}", file=sys.stderr)  # progress line cleared
         return 2
     except BrokenPipeError:  # `... | head` closed stdout: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

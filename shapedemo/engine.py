@@ -1,8 +1,9 @@
 """One engine that runs any plan on OpenVINO, the same way for every strategy.
 
 - Each compiled model (a static shape, the dynamic model, or the model with bounded dims) is
-  compiled once and kept while it fits the memory budget (``SHAPEDEMO_COMPILED_MB``); least
-  recently used ones beyond it are released, never one a running plan holds (pinned).
+  compiled once and kept while it fits the memory budget (``SHAPEDEMO_COMPILED_MB``, one for the
+  whole process, shared by every engine); least recently used ones beyond it are released, of
+  whichever engine, never one a running plan holds (pinned).
   ``CACHE_DIR`` keeps compiled blobs across runs, one folder per device and precision, pruned to
   ``SHAPEDEMO_BLOB_CACHE_MB`` after every compile.
 - Every compiled model owns one pool of infer requests: threads take a request from it and give
@@ -23,11 +24,13 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import itertools
 import os
 import re
 import statistics
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .model import Encoded, LoadedModel, default_cache_dir
+from .model import Encoded, LoadedModel, default_cache_dir, ensure_cache_dir
 from .plan import Call, Plan
 
 PRECISIONS = ("auto", "f32", "bf16")
@@ -96,6 +99,56 @@ def compiled_budget_mb() -> int:
     Beyond it the least recently used compiled models not held by a running plan are released.
     """
     return _env_int("SHAPEDEMO_COMPILED_MB", 4096)
+
+
+class CompiledBudget:
+    """The memory budget that a group of engines' compiled models share, least recently used
+    first released beyond it. Every engine made without its own ``compiled_budget`` joins
+    :data:`SHARED_BUDGET`, the process's one (``SHAPEDEMO_COMPILED_MB``, read when enforced), so
+    engines for other precisions, devices or static-only mode, and their CPU reference engines,
+    do not each get a budget of their own. Engines of one budget share its lock.
+
+    >>> CompiledBudget(300).mb, SHARED_BUDGET.mb == compiled_budget_mb()
+    (300, True)
+    """
+
+    def __init__(self, mb: float | None = None) -> None:
+        self._mb = mb
+        self.lock = threading.RLock()
+        self.engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+        self._clock = itertools.count(1)
+
+    @property
+    def mb(self) -> float:
+        return compiled_budget_mb() if self._mb is None else self._mb
+
+    def tick(self) -> int:
+        """A use stamp: the least recently used compiled model has the smallest."""
+        return next(self._clock)
+
+    def held_mb(self) -> float:
+        """What the compiled models of every engine on this budget count against it."""
+        with self.lock:
+            return sum(engine.compiled_memory_mb() for engine in list(self.engines))
+
+    def enforce(self) -> None:
+        """Release least recently used unpinned compiled models, of any engine on this budget,
+        until the rest fit."""
+        with self.lock:
+            held = [(e.used, engine, key, e) for engine in list(self.engines) for key, e in engine._compiled.items()]
+            total = sum(max(e.memory_mb or 0.0, 1.0) for *_, e in held)
+            budget = self.mb
+            for _, engine, key, entry in sorted(held, key=lambda h: h[0]):
+                if total <= budget:
+                    break
+                if entry.pins:
+                    continue
+                total -= max(entry.memory_mb or 0.0, 1.0)
+                engine._evict(key)
+
+
+SHARED_BUDGET = CompiledBudget()
+"""The process's compiled-model budget, shared by every engine made without one of its own."""
 
 
 def blob_folder(device: str, precision: str) -> str:
@@ -330,6 +383,7 @@ class Compiled:
     pool: RequestPool | None = field(default=None, repr=False)
     pins: int = 0
     evicted: bool = False
+    used: int = 0
 
     @property
     def key(self) -> ModelKey:
@@ -417,8 +471,9 @@ class Engine:
     """Runs plans for one loaded model on one device at one precision.
 
     ``static_only`` refuses dynamic and bounded shapes as the strictest device would, on any
-    device. ``compiled_budget`` (MiB, default :func:`compiled_budget_mb`) bounds the process
-    memory its compiled models hold.
+    device. ``compiled_budget`` bounds the process memory its compiled models hold: by default
+    the process's :data:`SHARED_BUDGET` (``SHAPEDEMO_COMPILED_MB``, shared with every other
+    engine), a number of MiB for a budget of its own, or a :class:`CompiledBudget` to share.
     """
 
     def __init__(
@@ -431,7 +486,7 @@ class Engine:
         performance_hint: str = "LATENCY",
         core: Any | None = None,
         static_only: bool = False,
-        compiled_budget: float | None = None,
+        compiled_budget: "float | CompiledBudget | None" = None,
     ) -> None:
         import openvino as ov
 
@@ -442,7 +497,12 @@ class Engine:
         self.device = check_device(self.core, device)
         self.precision = precision
         self.static_only = static_only
-        self.compiled_budget = compiled_budget_mb() if compiled_budget is None else compiled_budget
+        if compiled_budget is None:
+            self.budget = SHARED_BUDGET
+        elif isinstance(compiled_budget, CompiledBudget):
+            self.budget = compiled_budget
+        else:
+            self.budget = CompiledBudget(compiled_budget)
         if precision == "bf16":
             for part in _device_parts(self.device) if ":" in self.device else [self.device]:
                 try:
@@ -458,13 +518,14 @@ class Engine:
             # one blob folder per device and precision: OpenVINO 2026.4's CPU plugin imported a
             # blob compiled at f32 into a bf16 session here and crashed in infer()
             prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
-            self.blob_dir = self.cache_dir / "blobs" / blob_folder(self.device, precision)
-            self.blob_dir.mkdir(parents=True, exist_ok=True)
+            # unusable (a file in the way, read-only): one line naming it and SHAPEDEMO_CACHE
+            self.blob_dir = ensure_cache_dir(self.cache_dir / "blobs" / blob_folder(self.device, precision))
             self.config["CACHE_DIR"] = str(self.blob_dir)
         if precision != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = precision
         self._compiled: OrderedDict[ModelKey, Compiled] = OrderedDict()
-        self._lock = threading.RLock()
+        self._lock = self.budget.lock  # one lock per budget: eviction reaches into other engines
+        self.budget.engines.add(self)
         self._primed: set[bool] = set()
         self._known: dict[str, tuple[bool, str | None]] = {}
         rules = DEVICE_RULES.get(self.device.split(".")[0], {})
@@ -566,7 +627,7 @@ class Engine:
         if self._reference is None:
             self._reference = Engine(
                 self.loaded, device="CPU", precision=self.precision, cache_dir=self.cache_dir,
-                performance_hint=self.config["PERFORMANCE_HINT"], core=self.core, compiled_budget=self.compiled_budget,
+                performance_hint=self.config["PERFORMANCE_HINT"], core=self.core, compiled_budget=self.budget,
             )
         return self._reference
 
@@ -628,6 +689,7 @@ class Engine:
             entry = self._compiled.get(key)
             if entry is not None:
                 self._compiled.move_to_end(key)
+                entry.used = self.budget.tick()
                 entry.pins += int(pin)
                 return entry
             model = self.loaded.packed if packed else self.loaded.model
@@ -675,7 +737,8 @@ class Engine:
             after = _trimmed_rss()
             memory = None if before is None or after is None else max(0.0, after - before)
             entry = Compiled(shape, packed, compiled, seconds, memory, bounds=key[2], from_cache=from_cache,
-                             first_infer_s=first, device=self.device, pool=pool, pins=int(pin))
+                             first_infer_s=first, device=self.device, pool=pool, pins=int(pin),
+                             used=self.budget.tick())
             self._compiled[key] = entry
             self._enforce_budgets()
             return entry
@@ -686,17 +749,16 @@ class Engine:
             entry.pins = max(0, entry.pins - 1)
             self._enforce_budgets()
 
+    @property
+    def compiled_budget(self) -> float:
+        """The memory budget (MiB) this engine's compiled models count against (with those of
+        every engine sharing it)."""
+        return self.budget.mb
+
     def _enforce_budgets(self) -> None:
-        """Release least recently used unpinned compiled models beyond the memory budget, and
-        prune the blob cache to its disk budget."""
-        total = self.compiled_memory_mb()
-        for key, entry in list(self._compiled.items()):
-            if total <= self.compiled_budget:
-                break
-            if entry.pins:
-                continue
-            total -= max(entry.memory_mb or 0.0, 1.0)
-            self._evict(key)
+        """Release least recently used unpinned compiled models beyond the memory budget (of this
+        engine or another on the same budget), and prune the blob cache to its disk budget."""
+        self.budget.enforce()
         if self.blob_dir is not None and self.cache_dir is not None:
             prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
 

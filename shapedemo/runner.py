@@ -24,7 +24,8 @@ ProgressFn = Callable[[float, str], None]
 MAX_MODELS = 3
 """Loaded models kept at once (a model holds its weights: ~90 MB for MiniLM, 1.3 GB for large)."""
 MAX_ENGINES = 4
-"""Engines kept at once, one per (model, device, precision); each holds its compiled models."""
+"""Engines kept at once, one per (model, device, precision, static-only); each holds compiled
+models, all of them within the process's one budget (``engine.SHARED_BUDGET``)."""
 
 _models: OrderedDict[str, Any] = OrderedDict()
 _engines: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
@@ -58,7 +59,7 @@ def load(spec: str) -> Any:
 
 def engine_for(settings: RunSettings) -> Any:
     """The engine for the settings' model, device, precision and static-only mode, kept for the
-    process's life (each holds its compiled models, within ``SHAPEDEMO_COMPILED_MB``)."""
+    process's life (the compiled models of all engines share one budget, ``SHAPEDEMO_COMPILED_MB``)."""
     from .engine import Engine
 
     spec = model_spec(settings)

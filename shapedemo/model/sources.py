@@ -160,8 +160,36 @@ def _file_key(*paths: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def available_memory_mb() -> float | None:
+    """Memory new allocations can get without swapping (``MemAvailable``, MiB; Linux), None
+    where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(spec: str, weight_bytes: int) -> None:
+    """One line, before building or reading a model, where its f32 weights alone exceed the
+    memory left (a comparison holds at least that much: the weights, then a copy per compiled
+    model), rather than OpenVINO failing mid-compile or the kernel killing the process.
+
+    >>> check_memory("synthetic:tiny", 1)
+    """
+    need, have = weight_bytes / 2**20, available_memory_mb()
+    if have is not None and need > have:
+        raise ModelError(
+            f"{spec} needs more memory than is left here: its weights alone take {need:,.0f} MiB and "
+            f"{have:,.0f} MiB is available; choose a smaller model or free memory"
+        )
+
+
 def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Path | None) -> LoadedModel:
     dims = BertDims.from_folder(folder, source=spec)
+    check_memory(spec, 4 * dims.parameters)
     sentence = read_sentence_config(folder, source=spec)
     weight_files = sorted(folder.glob("*.safetensors"))
     if not weight_files:
@@ -288,14 +316,15 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
         size = spec.partition(":")[2] or "tiny"
         if size not in SYNTHETIC_SIZES:
             raise ModelError(f"unknown synthetic size {size!r}; choose one of {', '.join(SYNTHETIC_SIZES)}")
-    
-        def build() -> tuple[Any, Any]:
-            weights, dims = synthetic_weights(size)
-            return build_bert(weights, dims, name=spec), build_packed_bert(weights, dims, name=f"{spec}-packed")
-
-        model, packed, hit = cached_build(cache, f"synthetic-{size}-{SYNTHETIC_SEED}-g{GRAPH_VERSION}", build)
         layers, hidden, heads = SYNTHETIC_SIZES[size]
         dims = BertDims(30522, hidden, layers, heads, 4 * hidden)
+        check_memory(spec, 4 * dims.parameters)
+
+        def build() -> tuple[Any, Any]:
+            weights, built = synthetic_weights(size)
+            return build_bert(weights, built, name=spec), build_packed_bert(weights, built, name=f"{spec}-packed")
+
+        model, packed, hit = cached_build(cache, f"synthetic-{size}-{SYNTHETIC_SEED}-g{GRAPH_VERSION}", build)
         return LoadedModel(
             spec=spec,
             kind="synthetic",
@@ -309,6 +338,8 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
     if path.suffix == ".xml":
         if not path.exists():
             raise ModelError(f"no OpenVINO IR at {path}")
+        if path.with_suffix(".bin").is_file():
+            check_memory(spec, path.with_suffix(".bin").stat().st_size)
         return _from_ir(spec, path)
     if path.is_dir():
         files = [path / "config.json"] + sorted(path.glob("*.safetensors"))

@@ -103,6 +103,18 @@ class BertDims:
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    @property
+    def parameters(self) -> int:
+        """Weights of the encoder the graph holds (embeddings, layers; no pooler).
+
+        >>> BertDims(30522, 768, 12, 12, 3072).parameters    # BERT-base, as BertModel counts it less its pooler
+        108891648
+        """
+        h, i = self.hidden_size, self.intermediate_size
+        embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h
+        layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
+        return embeddings + self.num_hidden_layers * layer
+
 
 
 def read_weights(path: Path, *, source: str | None = None) -> dict[str, np.ndarray]:
