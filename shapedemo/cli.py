@@ -436,6 +436,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         if args.seq_buckets or args.batch_sizes:
             raise PlanError("--config sets the buckets and batch sizes: leave out --seq-buckets and --batch-sizes")
         settings = with_config(settings, _read_json(args.config, what="--config"), what=f"--config {args.config}")
+    if args.json not in (None, "-") and not _writable(args.json):
+        raise PlanError(f"--json {args.json}: cannot write there (no such folder, or not writable)")
     comparison, _ = run(settings, progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -448,6 +450,12 @@ def _run_compare(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(payload, indent=2))
         print(f"results written to {args.json}")
     return 0
+
+
+def _writable(path: str) -> bool:
+    """Whether a file can be written at ``path`` (checked before a long run, not after it)."""
+    target = Path(path)
+    return not target.is_dir() and target.parent.is_dir() and os.access(target.parent, os.W_OK)
 
 
 # ---- serve (the HTTP embeddings server; logic in shapedemo.serve) --------------------------

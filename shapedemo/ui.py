@@ -368,13 +368,25 @@ def _plot(key: str) -> gr.Plot:
     return plot
 
 
+class QuietBlocks(gr.Blocks):
+    """``gr.Blocks`` whose own input checks (a number out of a slider's range, a value not among
+    a dropdown's choices) count as user errors: a message on the page, no traceback in the log."""
+
+    async def preprocess_data(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except gr.Error as exc:
+            exc.print_exception = False
+            raise
+
+
 def build_demo(*, spec: str | None = None) -> gr.Blocks:
     """The app's page; a factory so tests and Spaces build it the same way."""
     default_model = spec or default_spec()
     choices = model_choices()
     if default_model not in choices:
         choices = [default_model] + choices
-    with gr.Blocks(title="shapedemo: static vs dynamic shapes on OpenVINO", fill_width=True) as demo:
+    with QuietBlocks(title="shapedemo: static vs dynamic shapes on OpenVINO", fill_width=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Compare everything", elem_id="tab-compare"):
             plans_state = gr.State(None)

@@ -119,15 +119,9 @@ CLI_CASES: dict[str, tuple[Callable[[Path], tuple[list[str], dict[str, str]]], s
         _flags("--model", "synthetic:tiny", "--json", "/no/such/folder/out.json"), "/no/such/folder/out.json"
     ),
 }
-LEAD_TO_FIX = {
-    "--json into a missing folder": "cli.py writes --json OUT after the run, unchecked: a traceback and exit 1 "
-    "(reported to the lead: check OUT before running, one line, exit 2)",
-}
-
-
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=LEAD_TO_FIX[c])) if c in LEAD_TO_FIX else c for c in CLI_CASES],
+    list(CLI_CASES),
 )
 def test_every_bad_cli_input_is_one_line_and_exit_2(case, tmp_path, cache_dir):
     make, expected = CLI_CASES[case]
@@ -287,11 +281,6 @@ def test_bad_page_input_is_a_message_and_no_traceback_in_the_log(budget_app, bad
 
 
 @pytest.mark.app
-@pytest.mark.xfail(
-    strict=True,
-    reason="Gradio's own input checks (slider/number bounds, choices) raise gr.Error with print_exception=True: "
-    "a traceback in the log per bad value, until ui.py makes them quiet (reported to the lead)",
-)
 def test_values_gradio_refuses_leave_no_traceback_in_the_log(budget_app):
     before = len(budget_app.log())
     for name, changes in WIDGET_CASES.items():
