@@ -202,3 +202,38 @@ def test_fit_recovers_exact_coefficients(coef: tuple, shapes: list) -> None:
     for b, s in [(1, 16), (8, 128), (32, 512)]:
         fitted = sum(c * x for c, x in zip(model.coefficients, (1, b * s, b * s * s)))
         assert math.isclose(fitted, truth.price(b, s), rel_tol=1e-6, abs_tol=1e-6)
+
+
+@FAST
+@given(inputs=auto_inputs(), models=st.lists(cost_models(), min_size=2, max_size=3))
+def test_auto_plans_the_same_with_chunk_tables_kept_across_plans(inputs: dict, models: list) -> None:
+    """Chunk tables shared between plans (``shared_chunks``) are keyed by sizes and prices: a
+    plan made after others, with other cost models, equals the one made on an empty cache."""
+    from shapedemo.strategies import auto
+
+    def plans() -> list[Plan]:
+        return [auto_plan(inputs, cost_model=m) for m in models]
+
+    auto._shared.chunks = {}
+    cold = [auto_plan(inputs, cost_model=m) for m in models for _ in [auto._shared.chunks.clear()]]
+    warm = plans() + plans()
+    assert warm == cold + cold
+
+
+@FAST
+@given(
+    lengths=st.lists(st.integers(1, 64), min_size=1, max_size=30),
+    length=st.sampled_from([16, 32, 48, 64]),
+)
+def test_auto_prices_the_rows_it_builds(lengths: list[int], length: int) -> None:
+    """``row_contents`` (what auto prices, with its shortcut when all fits one row) is the
+    multiset of the rows ``packed_rows`` lays out."""
+    from collections import Counter
+
+    from shapedemo.strategies.auto import AutoPlanner
+
+    planner = AutoPlanner((16, 32, 48, 64), (1, 2, 4), CostModel())
+    rows = planner.packed_rows(lengths, length)
+    assert planner.row_contents(lengths, Counter(lengths), length) == Counter(
+        sum(s.length for s in row) for row in rows
+    )
