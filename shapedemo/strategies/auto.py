@@ -193,7 +193,7 @@ class AutoPlanner:
         """``{tokens in a row: how many rows}`` when ``lengths`` are packed into rows of
         ``length`` (exactly as ``packed_rows`` will lay them out)."""
         total = sum(lengths)
-        if total <= length:  # everything shares one row, whichever packer lays it out
+        if total <= length or len(lengths) == 1:  # one row, whichever packer lays it out
             return Counter({total: 1})
         if len(lengths) <= EXACT_LIMIT:
             rows = pack_rows(lengths, length, buckets=self.buckets)
