@@ -1,8 +1,8 @@
 """Does ``auto`` pay? Real text at batch 1, 8, 32: texts/s of native dynamic, every fixed
 strategy and ``auto``, with the same few compiled shapes, ratios measured in one run (issue 11).
 
-    python benchmarks/auto.py [--model minilm] [--batches 1,8,32] [--num-texts 96]
-                              [--repeats 5] [--precision f32] [--budget 8]
+    python benchmarks/auto.py [--model minilm] [--batches 1,8,32] [--num-texts 128]
+                              [--repeats 9] [--precision f32] [--budget 8]
                               [--shapes tune | 32,64,128,256x1,8] [--max-seq N]
                               [--texts assets/texts.txt] [--no-plan-speed] [--json FILE]
 
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--batches", default="1,8,32", help="texts per request (default 1,8,32)")
-    ap.add_argument("--num-texts", type=int, default=96, help="texts per pass, cycled from --texts (default 96)")
-    ap.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (default 5)")
+    ap.add_argument("--num-texts", type=int, default=128, help="texts per pass, cycled from --texts (default 128)")
+    ap.add_argument("--repeats", type=int, default=9, help="interleaved timed rounds (default 9)")
     ap.add_argument("--precision", default="f32", choices=["auto", "f32", "bf16"])
     ap.add_argument("--budget", type=int, default=8, help="compiled shapes at most (default 8)")
     ap.add_argument("--shapes", default="tune", help="'tune' (default: tune --budget K --measure on the sample) or BUCKETSxBATCH_SIZES")
