@@ -267,3 +267,18 @@ def test_table_prices_never_fall_as_a_shape_grows(table: dict, packed: bool) -> 
         for (b2, s2) in table:
             if b2 >= b and s2 >= s:
                 assert price <= model.price(b2, s2, packed=packed)
+
+
+def test_auto_reuses_the_model_made_from_a_table_only_for_that_table_and_model() -> None:
+    """``PlanArgs.pricing`` keeps the model it fits to a table (or merges with one) for the next
+    plans; another table or another model is priced afresh."""
+    options = dict(seq_buckets=[16, 32], batch_sizes=[1], max_seq=32)
+    dear = make_plan("auto", [10], **options, cost_table={(1, 16): 2.0, (1, 32): 3.0})
+    cheap = make_plan("auto", [10], **options, cost_table={(1, 16): 2.0, (1, 32): 1.0})
+    again = make_plan("auto", [10], **options, cost_table={(1, 16): 2.0, (1, 32): 3.0})
+    assert [dear.params["predicted_latency_ms"], cheap.params["predicted_latency_ms"]] == [2.0, 1.0]
+    assert again == dear
+    for per_call, expected in ((1.0, 4.2), (5.0, 8.2), (1.0, 4.2)):
+        model = CostModel(coefficients=(per_call, 0.1, 0.0))
+        plan = make_plan("auto", [20], **options, cost_table={(1, 16): 2.0}, cost_model=model)
+        assert plan.params["predicted_latency_ms"] == pytest.approx(expected)

@@ -135,7 +135,8 @@ class AutoPlanner:
         ``partition`` and ``padding`` do) is tried too. Moving more rows up would be a whole
         call's worth: it can pay only when a longer call costs less than a shorter one.
         """
-        chunks = [self.chunks(s, packed) for s in self.buckets]
+        chunks = self.chunks  # fetched per bucket as rows land there (a bucket no row reaches is not priced)
+        buckets = self.buckets
         limit = min(self.batch_sizes[-1] - 1, PROMOTE_LIMIT)
         last = len(counts) - 1
         while last > 0 and counts[last] == 0:
@@ -148,14 +149,14 @@ class AutoPlanner:
                 up = 0 if j == len(counts) - 1 else min(here, limit)
                 for moved in range(up + 1):
                     stay = here - moved
-                    total = cost + (chunks[j].cost(stay) if stay else 0.0)
+                    total = cost + (chunks(buckets[j], packed).cost(stay) if stay else 0.0)
                     if moved not in nxt or total < nxt[moved][0]:
                         nxt[moved] = (total, rows + (stay,))
             states = nxt
         best_cost, best_rows = states[0]
         total_rows = sum(counts)
         for j in range(last, len(counts)):  # everything in one bucket
-            cost = chunks[j].cost(total_rows)
+            cost = chunks(buckets[j], packed).cost(total_rows)
             if cost < best_cost:
                 best_cost = cost
                 best_rows = tuple(total_rows if i == j else 0 for i in range(len(counts)))
