@@ -22,8 +22,11 @@ time — tokenize, plan, scatter, gather — plus device time): each strategy co
 up, then ``--repeats`` rounds, the strategies in an order rotated every round. Round r's total
 for a strategy is the sum of its r-th latency over all requests; texts/s and the ratio to
 ``dynamic`` are computed per round and reported as the median and the range over rounds.
-The goals of issue 11 are checked on those medians. ``auto``'s predicted device time (its cost
-model) is printed next to the measured one. Last, plan-making time for 10,000 sequences
+The goals of issue 11 are checked on those medians. Under each batch: the layouts ``auto``
+chose, its predicted device time (the cost model, from the quietest timing rounds, so a run
+under load measures more) next to the measured one, and the fixed strategies that made the
+same calls as ``auto`` on how many requests (where they did, a difference is host time —
+``auto`` prices its candidates — or noise). Last, plan-making time for 10,000 sequences
 (``benchmarks/plan_speed.py``, run in this checkout). Nothing is asserted: the machine may be
 shared, so the load average is printed before and after.
 """
@@ -215,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         shapes: dict[str, set] = defaultdict(set)
         diff: dict[str, float] = defaultdict(float)
         layouts: Counter[str] = Counter()
+        same: Counter[str] = Counter()  # requests where a fixed strategy made auto's calls
         predicted = measured = 0.0
         for group in groups:
             encoded = tokenizer.encode(group)
@@ -232,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
             if "auto" in strategies:
                 params = result.plans["auto"].params
                 layouts[params["layout"]] += 1
+                mine = result.plans["auto"]
+                for name in strategies:
+                    other = result.plans[name]
+                    if name != "auto" and not other.dynamic and other.packed == mine.packed and sorted(
+                        c.shape for c in other.calls) == sorted(c.shape for c in mine.calls):
+                        same[name] += 1
                 predicted += params["predicted_cost"]
                 measured += result.result("auto")["device_ms"]["median"]
         totals = {n: per_round(lat[n]) for n in strategies}
@@ -260,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             note = (f"       auto: layouts {dict(layouts)}; predicted device time {predicted / len(groups):.2f} ms "
                     f"per request, measured {measured / len(groups):.2f} ms ({predicted / measured:.2f}x)")
             print(note)
-            entry["auto"] = {"layouts": dict(layouts), "predicted_ms": predicted / len(groups),
+            if same:
+                print("       same calls as auto: " + ", ".join(f"{n} on {k}/{len(groups)} requests" for n, k in same.items()))
+            entry["auto"] = {"layouts": dict(layouts), "same_calls": dict(same), "predicted_ms": predicted / len(groups),
                              "measured_device_ms": measured / len(groups)}
             a = rows["auto"]["x_dynamic"]
             if b == 1:
