@@ -19,7 +19,8 @@ minimise predicted latency; ``padding`` and ``buckets`` use the largest batch si
 
 Every request goes through ``compare.compare`` (so latency is what ``compare`` reports: host
 time — tokenize, plan, scatter, gather — plus device time): each strategy compiled and warmed
-up, then ``--repeats`` rounds, the strategies in an order rotated every round. Round r's total
+up, then ``--repeats`` rounds, the strategies in an order rotated every round (and shuffled
+from request to request, so no strategy always runs right after the same other one). Round r's total
 for a strategy is the sum of its r-th latency over all requests; texts/s and the ratio to
 ``dynamic`` are computed per round and reported as the median and the range over rounds.
 The goals of issue 11 are checked on those medians. Under each batch: the layouts ``auto``
@@ -37,6 +38,7 @@ import argparse
 import itertools
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -220,9 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         layouts: Counter[str] = Counter()
         same: Counter[str] = Counter()  # requests where a fixed strategy made auto's calls
         predicted = measured = 0.0
-        for group in groups:
+        for g, group in enumerate(groups):
             encoded = tokenizer.encode(group)
-            result = compare(engine, encoded, strategies, **options, cost_table=table, cost_model=model,
+            # compare rotates the order each round but keeps neighbours: who runs right after
+            # whom (another compiled model, the packed graph) changes from request to request
+            order = random.Random(f"{b}/{g}").sample(strategies, len(strategies))
+            result = compare(engine, encoded, order, **options, cost_table=table, cost_model=model,
                              repeats=args.repeats, warmup=1, texts=group)
             for name in strategies:
                 row = result.result(name)
