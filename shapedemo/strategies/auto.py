@@ -20,6 +20,7 @@ candidates are priced on histograms of lengths, never laid out.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from itertools import product
@@ -57,6 +58,33 @@ class Choice:
     slots: int
 
 
+SHARED_CHUNKS = 256
+"""Chunk tables kept per thread across plans (one per batch-size set and prices)."""
+
+_shared = threading.local()
+
+
+def shared_chunks(batch_sizes: tuple[int, ...], weights: tuple[float, ...]) -> Chunks:
+    """The ``Chunks`` of ``batch_sizes`` priced ``weights`` (one per size), kept across plans in
+    this thread: a server planning request after request with the same shapes and cost model
+    grows each table once instead of once per request (a table grows on demand and is not
+    safe to share between threads).
+
+    >>> shared_chunks((1, 2, 4), (5.0, 6.0, 8.0)) is shared_chunks((1, 2, 4), (5.0, 6.0, 8.0))
+    True
+    """
+    cache = getattr(_shared, "chunks", None)
+    if cache is None:
+        cache = _shared.chunks = {}
+    key = (batch_sizes, weights)
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= SHARED_CHUNKS:
+            cache.clear()
+        found = cache[key] = Chunks(batch_sizes, cost=dict(zip(batch_sizes, weights)).__getitem__)
+    return found
+
+
 class AutoPlanner:
     """Prices and builds ``auto`` plans for one set of shapes and one cost model.
 
@@ -86,9 +114,8 @@ class AutoPlanner:
         key = (seq, packed)
         if key not in self._chunks:
             price = self.model.price
-            self._chunks[key] = Chunks(
-                self.batch_sizes, cost=lambda b: price(b, seq, packed=packed)
-            )
+            weights = tuple(price(b, seq, packed=packed) for b in self.batch_sizes)
+            self._chunks[key] = shared_chunks(self.batch_sizes, weights)
         return self._chunks[key]
 
     def by_bucket(self, counts: Counter[int] | dict[int, int]) -> list[int]:
@@ -108,7 +135,8 @@ class AutoPlanner:
         ``partition`` and ``padding`` do) is tried too. Moving more rows up would be a whole
         call's worth: it can pay only when a longer call costs less than a shorter one.
         """
-        chunks = [self.chunks(s, packed) for s in self.buckets]
+        chunks = self.chunks  # fetched per bucket as rows land there (a bucket no row reaches is not priced)
+        buckets = self.buckets
         limit = min(self.batch_sizes[-1] - 1, PROMOTE_LIMIT)
         last = len(counts) - 1
         while last > 0 and counts[last] == 0:
@@ -121,14 +149,14 @@ class AutoPlanner:
                 up = 0 if j == len(counts) - 1 else min(here, limit)
                 for moved in range(up + 1):
                     stay = here - moved
-                    total = cost + (chunks[j].cost(stay) if stay else 0.0)
+                    total = cost + (chunks(buckets[j], packed).cost(stay) if stay else 0.0)
                     if moved not in nxt or total < nxt[moved][0]:
                         nxt[moved] = (total, rows + (stay,))
             states = nxt
         best_cost, best_rows = states[0]
         total_rows = sum(counts)
         for j in range(last, len(counts)):  # everything in one bucket
-            cost = chunks[j].cost(total_rows)
+            cost = chunks(buckets[j], packed).cost(total_rows)
             if cost < best_cost:
                 best_cost = cost
                 best_rows = tuple(total_rows if i == j else 0 for i in range(len(counts)))
@@ -165,6 +193,9 @@ class AutoPlanner:
     ) -> Counter[int]:
         """``{tokens in a row: how many rows}`` when ``lengths`` are packed into rows of
         ``length`` (exactly as ``packed_rows`` will lay them out)."""
+        total = sum(lengths)
+        if total <= length or len(lengths) == 1:  # one row, whichever packer lays it out
+            return Counter({total: 1})
         if len(lengths) <= EXACT_LIMIT:
             rows = pack_rows(lengths, length, buckets=self.buckets)
             return Counter(sum(s.length for s in row) for row in rows)

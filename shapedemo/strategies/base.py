@@ -28,6 +28,12 @@ CostTable = Mapping[tuple[int, int], float]
 """Measured latency in ms per compiled shape ``(batch, seq)``."""
 
 
+PRICING_CACHE = 32
+"""Cost models made from a table (``PlanArgs.pricing``) kept across plans."""
+
+_pricing: dict[tuple[int, tuple], tuple[CostModel | None, CostModel]] = {}
+
+
 @dataclass(frozen=True)
 class PlanArgs:
     """Checked plan arguments: sizes sorted and deduplicated, every length fits every limit."""
@@ -52,12 +58,22 @@ class PlanArgs:
     def pricing(self) -> CostModel:
         """The cost model ``auto`` minimises: the measured table first (exact lookups), the
         fitted ``cost_model`` (or one fitted to the table) for shapes the table lacks, else
-        computed token slots."""
-        if self.cost_model is None:
-            return CostModel() if self.cost_table is None else fit_cost_model(self.cost_table)
+        computed token slots. The model made from a table is kept for the next plans with
+        the same table (and model): fitting it costs more than planning a small request."""
         if self.cost_table is None:
-            return self.cost_model
-        return replace(self.cost_model, table={**self.cost_model.table, **self.cost_table})
+            return CostModel() if self.cost_model is None else self.cost_model
+        key = (id(self.cost_model), tuple(sorted(self.cost_table.items())))
+        kept = _pricing.get(key)
+        if kept is not None and kept[0] is self.cost_model:  # the same model, not a new one at its id
+            return kept[1]
+        if self.cost_model is None:
+            model = fit_cost_model(self.cost_table)
+        else:
+            model = replace(self.cost_model, table={**self.cost_model.table, **self.cost_table})
+        if len(_pricing) >= PRICING_CACHE:
+            _pricing.clear()
+        _pricing[key] = (self.cost_model, model)
+        return model
 
     def batch_cost(self, seq: int) -> Callable[[int], float] | None:
         """The cost table as ``batch -> ms`` at sequence length ``seq`` (None without a table).

@@ -3,7 +3,10 @@
 A ``CostModel`` prices one call ``(batch, seq)`` on the plain or the packed graph, from the best
 source it has:
 
-1. a measured table ``{(batch, seq): ms}`` (exact lookup; ``packed_table`` for the packed graph);
+1. a measured table ``{(batch, seq): ms}`` (``packed_table`` for the packed graph), looked up
+   as a monotone envelope: a shape is priced at most what any measured shape at least as large
+   in both axes costs (timings on a loaded machine can put 1 x 24 above 1 x 32; taken as they
+   are, they would move texts up into calls that really cost more);
 2. a model fitted to a few measured shapes by least squares,
    ``ms = per_call + per_slot * batch * seq + attention * batch * seq**2`` (the per-call overhead,
    the work per token slot, and attention's quadratic term);
@@ -22,13 +25,14 @@ imported only to fit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 from typing import Any, Mapping
 
 from shapedemo.buckets import check_cost, check_positive
 from shapedemo.plan import Plan, PlanError
 
-__all__ = ["TERMS", "CostModel", "fit_cost_model"]
+__all__ = ["TERMS", "CostModel", "fit_cost_model", "monotone"]
 
 TERMS = ("per_call_ms", "per_slot_ms", "attention_ms")
 """The fitted model's coefficients, in order: ms per call, per ``batch*seq``, per ``batch*seq**2``."""
@@ -69,14 +73,23 @@ class CostModel:
         ]
         return "+".join(parts) or "token slots"
 
+    @cached_property
+    def _envelopes(self) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+        return monotone(self.table), monotone(self.packed_table)
+
     def price(self, batch: int, seq: int, *, packed: bool = False) -> float:
-        """Predicted cost of one call of shape ``(batch, seq)``, in ``unit``."""
+        """Predicted cost of one call of shape ``(batch, seq)``, in ``unit``.
+
+        >>> CostModel({(1, 24): 3.5, (1, 32): 3.3}).price(1, 24)   # never above a larger shape
+        3.3
+        """
         shape = (batch, seq)
-        if packed and shape in self.packed_table:
-            return self.packed_table[shape]
+        plain, packed_prices = self._envelopes
+        if packed and shape in packed_prices:
+            return packed_prices[shape]
         factor = self.packed_factor if packed else 1.0
-        if shape in self.table:
-            return self.table[shape] * factor
+        if shape in plain:
+            return plain[shape] * factor
         if self.coefficients is not None:
             return factor * sum(c * x for c, x in zip(self.coefficients, _features(batch, seq)))
         if self.table or self.packed_table:
@@ -147,6 +160,19 @@ class CostModel:
         'table+fitted'
         """
         return fit_cost_model(table)
+
+
+def monotone(table: Mapping[tuple[int, int], float]) -> dict[tuple[int, int], float]:
+    """Each shape's latency capped at the least latency of the shapes at least as large in both
+    axes: a call never costs more than a larger one, whatever noise the timings caught.
+
+    >>> monotone({(1, 16): 2.0, (1, 24): 3.5, (1, 32): 3.3, (2, 16): 3.0})
+    {(1, 16): 2.0, (1, 24): 3.3, (1, 32): 3.3, (2, 16): 3.0}
+    """
+    items = list(table.items())
+    return {
+        (b, s): min(v for (b2, s2), v in items if b2 >= b and s2 >= s) for (b, s) in table
+    }
 
 
 def _rows(table: Mapping[tuple[int, int], float]) -> list[dict[str, float]]:

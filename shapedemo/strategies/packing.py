@@ -180,11 +180,16 @@ def pack_rows(
     >>> [[s.length for s in row] for row in pack_rows([6, 6, 5, 5, 4, 4], 15)]
     [[6, 5, 4], [6, 5, 4]]
     """
-    if len(lengths) <= EXACT_LIMIT and max(lengths) <= capacity:
+    rows = best_fit_decreasing(lengths, capacity, buckets=buckets)
+    if (
+        len(lengths) <= EXACT_LIMIT
+        and max(lengths) <= capacity
+        and len(rows) > -(-sum(lengths) // capacity)  # best fit is not already optimal
+    ):
         exact = fewest_rows(lengths, capacity)
         if exact is not None:
             return first_fit_order(exact, lengths, capacity)
-    return best_fit_decreasing(lengths, capacity, buckets=buckets)
+    return rows
 
 
 def fill_templates(
