@@ -180,17 +180,25 @@ FIT_SHAPES: tuple[tuple[int, int], ...] = ((1, 16), (1, 64), (1, 256), (4, 32), 
 """Shapes timed to fit a cost model (``tune --measure``): small to large in both axes."""
 
 
+FIT_ROUNDS = 3
+"""Rounds over all fit shapes; each shape keeps its least median, so a burst of other load during
+one shape's turn does not price it above larger shapes."""
+
+
 def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None = None) -> CostModel:
     """A ``CostModel`` fitted to shapes timed on ``engine`` (those of ``FIT_SHAPES`` that fit
-    ``max_seq``, and ``(1, max_seq)``)."""
+    ``max_seq``, and ``(1, max_seq)``), interleaved over ``FIT_ROUNDS`` rounds."""
     from .strategies import fit_cost_model
 
     shapes = sorted({s for s in FIT_SHAPES if s[1] <= max_seq} | {(1, max_seq)})
-    table = {}
-    for i, shape in enumerate(shapes):
-        if progress:
-            progress(i / len(shapes), f"timing {shape[0]} x {shape[1]}")
-        table[shape] = engine.measure_shape(shape)
+    table: dict[tuple[int, int], float] = {}
+    steps = FIT_ROUNDS * len(shapes)
+    for r in range(FIT_ROUNDS):
+        for i, shape in enumerate(shapes):
+            if progress:
+                progress((r * len(shapes) + i) / steps, f"timing {shape[0]} x {shape[1]} (round {r + 1}/{FIT_ROUNDS})")
+            ms = engine.measure_shape(shape, repeats=3)
+            table[shape] = min(ms, table.get(shape, ms))
     return fit_cost_model(table)
 
 
