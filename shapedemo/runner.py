@@ -167,9 +167,8 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
     engine = engine_for(settings)
     inputs = resolve(settings, engine.loaded)
     table = cost_table(settings, engine, inputs, progress=progress)
-    model = None if settings.cost_model is None else CostModel.from_dict(settings.cost_model)
     comparison = compare(
-        engine, inputs.encoded, settings.strategies, **inputs.options, cost_table=table, cost_model=model,
+        engine, inputs.encoded, settings.strategies, **plan_extras(settings, inputs), cost_table=table,
         repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
         jobs=settings.jobs, texts=inputs.texts, progress=progress,
     )
