@@ -211,8 +211,15 @@ class RunSettings:
 
     def plan_options(self, lengths: Sequence[int], *, limit: int = MAX_POSITIONS) -> dict[str, Any]:
         """``make_plan`` keyword arguments for these lengths: the max length (asked for, or the
-        default), the bucket preset worked out on the lengths, the batch sizes, the pack length.
-        ``limit`` is the model's position limit (512 for BERT)."""
+        default, raised to the largest bucket of a typed list within ``limit``), the bucket preset
+        worked out on the lengths, the batch sizes, the pack length. ``limit`` is the model's
+        position limit (512 for BERT).
+
+        >>> RunSettings(lengths=(12,), seq_buckets="32,256").plan_options([12])["max_seq"]
+        256
+        >>> RunSettings(lengths=(12,), seq_buckets="pow2").plan_options([12])["seq_buckets"]
+        (16, 32, 64, 128)
+        """
         if self.max_seq is not None and self.max_seq > limit:
             raise PlanError(
                 f"{self.limits.name('max length')} {self.max_seq} is over the model's limit of {limit} tokens"
@@ -229,6 +236,10 @@ class RunSettings:
             buckets = resolve_buckets(
                 buckets, lengths, max_seq=max_seq, what=self.limits.name("sequence buckets")
             )
+        if self.max_seq is None and buckets:
+            # a typed bucket list (a tune configuration) is compiled as given: the default max
+            # length covers its largest bucket (presets are worked out within max_seq already)
+            max_seq = max(max_seq, min(max(buckets), limit))
         sizes = self.batch_sizes
         if isinstance(sizes, str):
             sizes = parse_int_list(sizes, what=self.limits.name("batch sizes"))

@@ -424,7 +424,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                             k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
                         buckets_text = gr.Textbox("16,32,64,128", label="sequence buckets in use (to type your own, choose 'custom')", interactive=False)
                         batch_sizes = gr.Textbox("1,2,4,8", label="batch sizes (partitioning)")
-                        max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input")
+                        max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input (and a typed list's largest bucket)")
                         with gr.Row():
                             precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
                             calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")

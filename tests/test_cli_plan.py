@@ -227,3 +227,12 @@ def test_help_returns_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "plan" in capsys.readouterr().out
     assert main(["plan", "--help"]) == 0
     assert "packing" in capsys.readouterr().out
+
+
+def test_a_typed_bucket_list_raises_the_default_max_length_to_its_top() -> None:
+    """A configuration from `tune` (buckets up to 384 for long traffic) runs on short inputs too:
+    the default max length covers the largest typed bucket instead of refusing it."""
+    result = shapedemo("plan", "--strategy", "buckets", "--lengths", "12,40", "--seq-buckets", "32,384", "--json")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["params"]["max_seq"] == 384 and got["params"]["seq_buckets"] == [32, 384]
