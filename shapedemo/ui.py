@@ -56,7 +56,6 @@ PLOTS = [
 #: reference, so ticked it also stands in the table (its diff is 0 by definition).
 PAGE_STRATEGIES = [n for n in STRATEGY_NAMES if n in DEFAULT_STRATEGIES or n in ("padding-nomask", "dynamic-single")]
 OBJECTIVES = ["fewest padding rows", "measured latency"]
-MAX_TEXTS = PAGE_LIMITS.texts
 MAX_BATCH = PAGE_LIMITS.batch
 MAX_LEN_CHOICES = ["auto", "64", "128", "256", "384", "512"]
 BUCKET_PRESETS = ["powers of two", "linear", "tuned to this workload", "custom"]
