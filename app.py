@@ -1,6 +1,6 @@
 """shapedemo: `python app.py` (and the Hugging Face Space entry point)."""
 
-from shapedemo.ui import build_demo, launch_kwargs
+from shapedemo.app.page import build_demo, launch_kwargs
 
 demo = build_demo()
 

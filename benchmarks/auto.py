@@ -142,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = ap.parse_args(argv)
 
-    from shapedemo.compare import CostTable, compare
-    from shapedemo.engine import Engine
+    from shapedemo.measure.compare import CostTable, compare
+    from shapedemo.runtime.engine import Engine
     from shapedemo.model import load_model
     from shapedemo.runner import FIT_SHAPES
-    from shapedemo.strategies import fit_cost_model
-    from shapedemo.strategies.budget import tune_shapes
+    from shapedemo.planning.strategies import fit_cost_model
+    from shapedemo.planning.strategies.budget import tune_shapes
 
     batches = [int(b) for b in args.batches.split(",")]
     strategies = list(dict.fromkeys(["dynamic", *args.strategies.split(",")]))

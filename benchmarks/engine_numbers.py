@@ -2,13 +2,13 @@
 import tempfile
 import time
 
-from shapedemo.compare import compare, encode_inputs
+from shapedemo.measure.compare import compare, encode_inputs
 from shapedemo.settings import DEFAULT_STRATEGIES
 from shapedemo.settings import default_max_seq as auto_max_seq
-from shapedemo.workloads import sample_lengths as workload_lengths
-from shapedemo.engine import Engine, available_devices
+from shapedemo.planning.workloads import sample_lengths as workload_lengths
+from shapedemo.runtime.engine import Engine, available_devices
 from shapedemo.model import load_model
-from shapedemo.strategies import make_plan
+from shapedemo.planning.strategies import make_plan
 
 print("available_devices:", available_devices())
 m = load_model("minilm")

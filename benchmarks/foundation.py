@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from shapedemo.engine import Engine, latency_stats
+from shapedemo.runtime.engine import Engine, latency_stats
 from shapedemo.model import load_model
-from shapedemo.plan import Plan, single_row_call
+from shapedemo.planning.plan import Plan, single_row_call
 
 
 def benchmark_app(xml: Path, shape: str, precision: str, seconds: int) -> float | None:

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/load.py` from a checkout: this checkout's shapedemo
     sys.path.insert(0, str(ROOT))
 
-from shapedemo.strategies import make_plan  # noqa: E402  (pure: no OpenVINO, no gradio)
+from shapedemo.planning.strategies import make_plan  # noqa: E402  (pure: no OpenVINO, no gradio)
 
 MAX_CLIENTS = 24
 """The app queues at most 32 events; more clients than that would measure refusals."""

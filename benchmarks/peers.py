@@ -39,8 +39,8 @@ from typing import Callable
 
 import numpy as np
 
-from shapedemo.export import ExportError, export_genai, genai_pipeline, pooling_of, require_peers
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.model.export import ExportError, export_genai, genai_pipeline, pooling_of, require_peers
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 TEXTS = Path(__file__).resolve().parent.parent / "assets" / "texts.txt"
 STRATEGIES = ("dynamic", "padding", "buckets-partition", "packing") + (("auto",) if "auto" in STRATEGY_NAMES else ())
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         print(f"peers.py: error: {exc}", file=sys.stderr)
         return 2
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
     from shapedemo.model import load_model
 
     batches = [int(b) for b in args.batches.split(",")]

@@ -22,13 +22,13 @@ from pathlib import Path
 
 TIMER = r'''
 import json, statistics, sys, time
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
-from shapedemo.workloads import WORKLOADS
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.workloads import WORKLOADS
 
 def timings(sizes, workloads, repeats):
     extra = {}
     try:
-        from shapedemo.strategies import CostModel
+        from shapedemo.planning.strategies import CostModel
         extra["auto+model"] = ("auto", {"cost_model": CostModel(coefficients=(4.0, 0.02, 1e-4))})
     except ImportError:
         pass

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 
-from shapedemo.compare import compare, encode_inputs
-from shapedemo.report import format_table
+from shapedemo.measure.compare import compare, encode_inputs
+from shapedemo.measure.report import format_table
 from shapedemo.settings import DEFAULT_STRATEGIES, default_max_seq
-from shapedemo.workloads import sample_lengths
-from shapedemo.engine import Engine
+from shapedemo.planning.workloads import sample_lengths
+from shapedemo.runtime.engine import Engine
 from shapedemo.model import load_model
-from shapedemo.workloads import WORKLOADS
+from shapedemo.planning.workloads import WORKLOADS
 
 
 def main() -> None:

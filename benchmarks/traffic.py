@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shapedemo.loadtest import run_loadtest  # noqa: E402
-from shapedemo.strategies import STRATEGY_NAMES  # noqa: E402
+from shapedemo.serving.loadtest import run_loadtest  # noqa: E402
+from shapedemo.planning.strategies import STRATEGY_NAMES  # noqa: E402
 
 DEFAULT_STRATEGIES = ["dynamic", "buckets-partition", "packing"] + (["auto"] if "auto" in STRATEGY_NAMES else [])
 

@@ -18,12 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeAlias
 
-from shapedemo.buckets import padding_fraction_for, parse_int_list, powers_of_two, tuned
-from shapedemo.plan import MAX_POSITIONS, PlanError
-from shapedemo.report import compact, document, format_config, format_plan, format_table
+from shapedemo.planning.edges import padding_fraction_for, parse_int_list, powers_of_two, tuned
+from shapedemo.planning.plan import MAX_POSITIONS, PlanError
+from shapedemo.measure.report import compact, document, format_config, format_plan, format_table
 from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_STRATEGY, RunSettings, split_texts, with_config
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
-from shapedemo.workloads import WORKLOADS, sample_lengths
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.workloads import WORKLOADS, sample_lengths
 
 MAX_BUDGET = 16
 """``tune --budget``: compiled shapes at most (each costs compile time and memory)."""
@@ -354,7 +354,7 @@ def _add_embed(subparsers: Subparsers) -> None:
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from shapedemo.compare import embed
+    from shapedemo.measure.compare import embed
 
     texts = _read_texts(args.texts_file)
     settings = RunSettings(
@@ -458,7 +458,7 @@ def _writable(path: str) -> bool:
     return not target.is_dir() and target.parent.is_dir() and os.access(target.parent, os.W_OK)
 
 
-# ---- serve (the HTTP embeddings server; logic in shapedemo.serve) --------------------------
+# ---- serve (the HTTP embeddings server; logic in shapedemo.serving.server) --------------------------
 
 
 @subcommand
@@ -489,7 +489,7 @@ def _add_serve(subparsers: Subparsers) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from shapedemo.serve import ServeSettings, run_server
+    from shapedemo.serving.server import ServeSettings, run_server
 
     settings = ServeSettings.build(
         model=args.model, device=args.device, precision=args.precision, strategy=args.strategy,
@@ -501,7 +501,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     return run_server(settings)
 
 
-# ---- loadtest (open-loop Poisson arrivals on loopback; logic in shapedemo.loadtest) --------
+# ---- loadtest (open-loop Poisson arrivals on loopback; logic in shapedemo.serving.loadtest) --------
 
 
 @subcommand
@@ -529,7 +529,7 @@ def _add_loadtest(subparsers: Subparsers) -> None:
 
 
 def _run_loadtest(args: argparse.Namespace) -> int:
-    from shapedemo.loadtest import check_loopback, format_result, run_loadtest, server_text_limit, workload_texts, write_json
+    from shapedemo.serving.loadtest import check_loopback, format_result, run_loadtest, server_text_limit, workload_texts, write_json
 
     check_loopback(args.url)
     if args.texts_file:
@@ -570,7 +570,7 @@ def _add_export(subparsers: Subparsers) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from shapedemo.export import export
+    from shapedemo.model.export import export
 
     done = export(args.dir, format=args.format, spec=args.model, overwrite=args.overwrite)
     print(f"exported {done.model} for OpenVINO GenAI to {done.folder}: {', '.join(done.files)}")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .plan import Plan, PlanError
-from .settings import RunSettings
-from .strategies import CostModel, make_plan
+from shapedemo.planning.plan import Plan, PlanError
+from shapedemo.settings import RunSettings
+from shapedemo.planning.strategies import CostModel, make_plan
 
 ProgressFn = Callable[[float, str], None]
 
@@ -44,14 +44,14 @@ def _keep(cache: OrderedDict, key: Any, make: Callable[[], Any], limit: int) -> 
 
 
 def model_spec(settings: RunSettings) -> str:
-    from .model import default_spec
+    from shapedemo.model import default_spec
 
     return (settings.model or "").strip() or default_spec()
 
 
 def load(spec: str) -> Any:
     """The loaded model for ``spec`` (built or read from the IR cache once per process)."""
-    from .model import load_model
+    from shapedemo.model import load_model
 
     with _lock:
         return _keep(_models, spec, lambda: load_model(spec), MAX_MODELS)
@@ -60,7 +60,7 @@ def load(spec: str) -> Any:
 def engine_for(settings: RunSettings) -> Any:
     """The engine for the settings' model, device, precision and static-only mode, kept for the
     process's life (the compiled models of all engines share one budget, ``SHAPEDEMO_COMPILED_MB``)."""
-    from .engine import Engine
+    from shapedemo.runtime.engine import Engine
 
     spec = model_spec(settings)
     loaded = load(spec)
@@ -76,7 +76,7 @@ def engine_for(settings: RunSettings) -> Any:
 def device_choices() -> list[tuple[str, str]]:
     """``(label, device name)`` for the page's device dropdown: every device OpenVINO finds here
     with its full name, then AUTO."""
-    from .engine import available_devices
+    from shapedemo.runtime.engine import available_devices
 
     return [(f"{name}: {full}" if full != name else name, name) for name, full in available_devices()]
 
@@ -152,7 +152,7 @@ def cost_table(
         return None
     if settings.cost_table != "measure":
         return read_cost_table(settings.cost_table)
-    from .compare import measure_cost_table
+    from shapedemo.measure.compare import measure_cost_table
 
     keys = ("seq_buckets", "batch_sizes", "max_seq", "pack_seq")
     return measure_cost_table(engine, inputs.lengths, progress=progress, **{k: inputs.options[k] for k in keys})
@@ -160,7 +160,7 @@ def cost_table(
 
 def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[Any, Inputs]:
     """Plan, compile, warm up and time every chosen strategy on the same inputs."""
-    from .compare import compare
+    from shapedemo.measure.compare import compare
 
     if progress:
         progress(0.0, "loading the model")
@@ -187,7 +187,7 @@ one shape's turn does not price it above larger shapes."""
 def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None = None) -> CostModel:
     """A ``CostModel`` fitted to shapes timed on ``engine`` (those of ``FIT_SHAPES`` that fit
     ``max_seq``, and ``(1, max_seq)``), interleaved over ``FIT_ROUNDS`` rounds."""
-    from .strategies import fit_cost_model
+    from shapedemo.planning.strategies import fit_cost_model
 
     shapes = sorted({s for s in FIT_SHAPES if s[1] <= max_seq} | {(1, max_seq)})
     table: dict[tuple[int, int], float] = {}
@@ -209,7 +209,7 @@ def tune(
     workload): ``{"seq_buckets", "batch_sizes", "shapes", "predicted"}`` (+ ``"curve"``, the
     same for every budget 1..8). ``measure`` prices shapes by a cost model fitted to timings on
     the settings' device and reports the chosen shapes' compile time and memory."""
-    from .strategies.budget import budget_curve, tune_shapes
+    from shapedemo.planning.strategies.budget import budget_curve, tune_shapes
 
     if settings.texts is not None:
         lengths = load(model_spec(settings)).tokenizer.encode(list(settings.texts)).lengths

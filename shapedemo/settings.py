@@ -13,7 +13,7 @@ gradio, no model (what needs the tokenizer is resolved by the runner).
 >>> RunSettings(workload="sst2-like", batch=0, limits=PAGE_LIMITS).validate()
 Traceback (most recent call last):
 ...
-shapedemo.plan.PlanError: batch 0: choose 1 to 256
+shapedemo.planning.plan.PlanError: batch 0: choose 1 to 256
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from shapedemo.buckets import check_lengths, parse_int_list, positive_sizes, resolve_buckets
-from shapedemo.plan import MAX_POSITIONS, PlanError
-from shapedemo.strategies import STRATEGY_NAMES
-from shapedemo.workloads import WORKLOADS, sample_lengths
+from shapedemo.planning.edges import check_lengths, parse_int_list, positive_sizes, resolve_buckets
+from shapedemo.planning.plan import MAX_POSITIONS, PlanError
+from shapedemo.planning.strategies import STRATEGY_NAMES
+from shapedemo.planning.workloads import WORKLOADS, sample_lengths
 
 DEFAULT_STRATEGIES: tuple[str, ...] = (
     "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing", "auto",
@@ -259,7 +259,7 @@ def _check_range(value: object, low: int, high: int, *, what: str) -> int:
     >>> _check_range(10000, 1, 256, what="batch")
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: batch 10000: choose 1 to 256
+    shapedemo.planning.plan.PlanError: batch 10000: choose 1 to 256
     """
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():

@@ -31,13 +31,13 @@ def minilm(cache_dir):
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny, cache_dir):
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
 
     return Engine(tiny, precision="f32", cache_dir=cache_dir)
 
 
 @pytest.fixture(scope="session")
 def minilm_engine(minilm, cache_dir):
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
 
     return Engine(minilm, precision="f32", cache_dir=cache_dir)

@@ -17,13 +17,13 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-from shapedemo import ui  # noqa: E402
-from shapedemo.buckets import resolve_buckets  # noqa: E402
+from shapedemo.app import page as ui  # noqa: E402
+from shapedemo.planning.edges import resolve_buckets  # noqa: E402
 from shapedemo import runner  # noqa: E402
 from shapedemo.settings import default_max_seq as auto_max_seq  # noqa: E402
-from shapedemo.workloads import sample_lengths as workload_lengths  # noqa: E402
-from shapedemo.engine import Engine  # noqa: E402
-from shapedemo.strategies import make_plan  # noqa: E402
+from shapedemo.planning.workloads import sample_lengths as workload_lengths  # noqa: E402
+from shapedemo.runtime.engine import Engine  # noqa: E402
+from shapedemo.planning.strategies import make_plan  # noqa: E402
 
 pytestmark = [
     pytest.mark.app,

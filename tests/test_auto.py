@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from shapedemo.plan import Plan
-from shapedemo.strategies import (
+from shapedemo.planning.plan import Plan
+from shapedemo.planning.strategies import (
     STRATEGY_NAMES,
     CostModel,
     PlanError,
@@ -209,7 +209,7 @@ def test_fit_recovers_exact_coefficients(coef: tuple, shapes: list) -> None:
 def test_auto_plans_the_same_with_chunk_tables_kept_across_plans(inputs: dict, models: list) -> None:
     """Chunk tables shared between plans (``shared_chunks``) are keyed by sizes and prices: a
     plan made after others, with other cost models, equals the one made on an empty cache."""
-    from shapedemo.strategies import auto
+    from shapedemo.planning.strategies import auto
 
     def plans() -> list[Plan]:
         return [auto_plan(inputs, cost_model=m) for m in models]
@@ -230,7 +230,7 @@ def test_auto_prices_the_rows_it_builds(lengths: list[int], length: int) -> None
     multiset of the rows ``packed_rows`` lays out."""
     from collections import Counter
 
-    from shapedemo.strategies.auto import AutoPlanner
+    from shapedemo.planning.strategies.auto import AutoPlanner
 
     planner = AutoPlanner((16, 32, 48, 64), (1, 2, 4), CostModel())
     rows = planner.packed_rows(lengths, length)

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pytest
 
-from shapedemo import ui
+from shapedemo.app import page as ui
 from test_app import app_env, app_url  # noqa: F401  (fixtures: tmp cache, the launched app)
 
 pytestmark = [

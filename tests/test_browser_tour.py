@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from shapedemo import tour
+from shapedemo.measure import lessons as tour
 from test_app import app_env, app_url  # noqa: F401  (fixtures: tmp cache, the launched app)
 from test_browser import browser  # noqa: F401  (fixture: headless chromium, or a skip)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shapedemo.buckets import (
+from shapedemo.planning.edges import (
     bucket_for,
     linear,
     padding_fraction_for,
@@ -19,8 +19,8 @@ from shapedemo.buckets import (
     resolve_buckets,
     tuned,
 )
-from shapedemo.plan import PlanError
-from shapedemo.strategies import make_plan
+from shapedemo.planning.plan import PlanError
+from shapedemo.planning.strategies import make_plan
 
 FAST = settings(max_examples=200, deadline=None)
 

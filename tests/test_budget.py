@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shapedemo.strategies import CostModel
-from shapedemo.strategies.auto import AutoPlanner
-from shapedemo.strategies.budget import budget_curve, tune_shapes
-from shapedemo.workloads import WORKLOADS
+from shapedemo.planning.strategies import CostModel
+from shapedemo.planning.strategies.auto import AutoPlanner
+from shapedemo.planning.strategies.budget import budget_curve, tune_shapes
+from shapedemo.planning.workloads import WORKLOADS
 
 MODEL = CostModel(coefficients=(4.0, 0.02, 1e-4))
 ROW_KEYS = {"k", "padding_fraction", "predicted_ms", "compile_s", "memory_mb", "shapes", "knee"}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from shapedemo.buckets import padding_fraction_for, powers_of_two, tuned
+from shapedemo.planning.edges import padding_fraction_for, powers_of_two, tuned
 from shapedemo.cli import main
 from shapedemo.settings import default_max_seq
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
-from shapedemo.workloads import WORKLOADS
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_KEYS = {

@@ -122,7 +122,7 @@ def test_compare_with_a_cost_table_file(tmp_path, cache_dir):
 
 
 def test_measured_cost_table_covers_every_shape(tiny_engine):
-    from shapedemo.compare import measure_cost_table
+    from shapedemo.measure.compare import measure_cost_table
 
     table = measure_cost_table(tiny_engine, [5, 20], seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=64, repeats=1)
     assert sorted(table) == [(1, 16), (1, 32), (1, 64), (2, 16), (2, 32), (2, 64)]

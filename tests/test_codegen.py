@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapedemo.codegen import plan_code
-from shapedemo.strategies import make_plan
+from shapedemo.planning.codegen import plan_code
+from shapedemo.planning.strategies import make_plan
 
 LENGTHS = [6, 13, 4, 9, 21]
 OPTIONS = dict(seq_buckets=[8, 16, 32, 64], batch_sizes=[1, 2, 4], max_seq=64)

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from shapedemo.codegen import plan_code
-from shapedemo.compare import REFERENCE, compare, encode_inputs
-from shapedemo.engine import EngineError
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.codegen import plan_code
+from shapedemo.measure.compare import REFERENCE, compare, encode_inputs
+from shapedemo.runtime.engine import EngineError
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 pytestmark = pytest.mark.model
 MASKED = [s for s in STRATEGY_NAMES if s != "padding-nomask"]
@@ -52,7 +52,7 @@ def test_result_fields_and_ratios(tiny_engine):
 
 
 def test_shapes_compile_once(tiny, cache_dir):
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
 
     engine = Engine(tiny, precision="f32", cache_dir=cache_dir)
     encoded = encode_inputs(tiny, lengths=[7, 20, 3])
@@ -106,7 +106,7 @@ def test_threads_each_get_their_own_request(tiny_engine):
 def test_wrong_lengths_and_no_packing_are_errors(tiny_engine, tmp_path):
     import openvino as ov
 
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
     from shapedemo.model import load_model
 
     encoded = encode_inputs(tiny_engine.loaded, lengths=[4, 5])
@@ -143,7 +143,7 @@ def test_generated_code_runs_and_matches_the_engine(tiny_engine, tmp_path, strat
 def test_blob_cache_is_pruned_oldest_first(tmp_path):
     import os
 
-    from shapedemo.engine import prune_blobs
+    from shapedemo.runtime.engine import prune_blobs
 
     for i, name in enumerate(["old", "mid", "new"]):
         blob = tmp_path / "f32" / f"{name}.blob"
@@ -156,7 +156,7 @@ def test_blob_cache_is_pruned_oldest_first(tmp_path):
 
 
 def test_blob_cache_can_be_turned_off(tiny, tmp_path, monkeypatch):
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
 
     monkeypatch.setenv("SHAPEDEMO_BLOB_CACHE_MB", "0")
     engine = Engine(tiny, precision="f32", cache_dir=tmp_path)

@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from shapedemo.compare import compare, encode_inputs
-from shapedemo.engine import Engine, EngineError, compiled_budget_mb
-from shapedemo.strategies import make_plan
+from shapedemo.measure.compare import compare, encode_inputs
+from shapedemo.runtime.engine import Engine, EngineError, compiled_budget_mb
+from shapedemo.planning.strategies import make_plan
 
 pytestmark = pytest.mark.model
 OPTIONS = dict(seq_buckets=[8, 16, 32, 64], batch_sizes=[1, 2, 4], max_seq=64)

@@ -10,15 +10,15 @@ import json
 import numpy as np
 import pytest
 
-from shapedemo.compare import REFERENCE, compare, encode_inputs
-from shapedemo.engine import (
+from shapedemo.measure.compare import REFERENCE, compare, encode_inputs
+from shapedemo.runtime.engine import (
     STATIC_ONLY_REASON,
     Engine,
     EngineError,
     ShapesUnsupported,
     available_devices,
 )
-from shapedemo.strategies import make_plan
+from shapedemo.planning.strategies import make_plan
 
 pytestmark = pytest.mark.model
 OPTIONS = dict(seq_buckets=[8, 16, 32, 64], batch_sizes=[1, 2, 4], max_seq=64)
@@ -85,7 +85,7 @@ def test_static_only_refuses_dynamic_shapes_and_runs_the_rest(tiny):
 
 
 def test_embed_on_a_static_only_engine_uses_static_shapes(tiny, tiny_engine):
-    from shapedemo.compare import embed
+    from shapedemo.measure.compare import embed
 
     texts = ["A man is eating food.", "The stock market fell sharply today, and again."]
     _, want = embed(tiny_engine, texts)
@@ -140,7 +140,7 @@ def test_a_device_refusal_is_tried_once_and_carried_as_its_own_line(tiny):
 
 def test_device_rules_are_data(tiny, monkeypatch):
     """A device type listed as static-only is refused without trying; bounded dims are still tried."""
-    from shapedemo import engine as engine_module
+    from shapedemo.runtime import engine as engine_module
 
     monkeypatch.setitem(engine_module.DEVICE_RULES, "CPU", {"dynamic": "static shapes only (rule)"})
     engine = Engine(tiny, precision="f32", cache_dir=None)

@@ -11,16 +11,16 @@ import sys
 import numpy as np
 import pytest
 
-from shapedemo.compare import REFERENCE, compare, encode_inputs, fidelity, measure_cost_table, roundoff
-from shapedemo.engine import Engine, EngineError, Outcome
-from shapedemo.strategies import make_plan
+from shapedemo.measure.compare import REFERENCE, compare, encode_inputs, fidelity, measure_cost_table, roundoff
+from shapedemo.runtime.engine import Engine, EngineError, Outcome
+from shapedemo.planning.strategies import make_plan
 
 pytestmark = pytest.mark.model
 OPTIONS = dict(seq_buckets=[8, 16, 32, 64], batch_sizes=[1, 2, 4], max_seq=64)
 
 MEMORY_SCRIPT = """
 import json, sys
-from shapedemo.engine import Engine
+from shapedemo.runtime.engine import Engine
 from shapedemo.model import load_model
 engine = Engine(load_model("minilm", cache_dir=sys.argv[1]), precision="f32", cache_dir=None)
 out = {}
@@ -89,7 +89,7 @@ def test_result_contract_host_device_and_compiled_models(tiny_engine):
 
 
 def test_repeats_are_interleaved_round_robin(tiny_engine, monkeypatch):
-    from shapedemo import engine as engine_module
+    from shapedemo.runtime import engine as engine_module
 
     seen = []
     original = engine_module.PlanRunner.run_once

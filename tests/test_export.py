@@ -38,8 +38,8 @@ def test_genai_pipeline_gives_our_embeddings(tmp_path, capsys, monkeypatch, cach
     pytest.importorskip("openvino_genai", reason='the extra is missing: pip install -e ".[peers]"')
     import openvino as ov
 
-    from shapedemo.compare import embed
-    from shapedemo.export import genai_pipeline, pooling_of
+    from shapedemo.measure.compare import embed
+    from shapedemo.model.export import genai_pipeline, pooling_of
 
     monkeypatch.setenv("SHAPEDEMO_CACHE", str(cache_dir))  # the IR the session fixture built
     target = tmp_path / "minilm-genai"

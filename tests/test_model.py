@@ -139,7 +139,7 @@ def test_minilm_against_transformers_bertmodel(minilm):
 
 
 def test_minilm_embeddings_mean_something(minilm_engine):
-    from shapedemo.compare import embed
+    from shapedemo.measure.compare import embed
 
     _, e = embed(minilm_engine, ["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply."])
     sim = e @ e.T
@@ -271,8 +271,8 @@ def test_packed_ir_packs(tmp_path, tiny):
     refused or its packed graph thrown away."""
     import openvino as ov
 
-    from shapedemo.engine import Engine
-    from shapedemo.strategies import make_plan
+    from shapedemo.runtime.engine import Engine
+    from shapedemo.planning.strategies import make_plan
 
     _tokenizer_files(tmp_path)
     ov.save_model(tiny.packed, tmp_path / "packed.xml", compress_to_fp16=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shapedemo import tour
+from shapedemo.measure import lessons as tour
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "tour.ipynb"

@@ -11,14 +11,14 @@ from itertools import product
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shapedemo.strategies import make_plan
-from shapedemo.strategies.packing import (
+from shapedemo.planning.strategies import make_plan
+from shapedemo.planning.strategies.packing import (
     best_fit_decreasing,
     fill_templates,
     first_fit_order,
     pack_rows,
 )
-from shapedemo.strategies.partition import Chunks
+from shapedemo.planning.strategies.partition import Chunks
 
 FAST = settings(max_examples=200, deadline=None)
 

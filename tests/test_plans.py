@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shapedemo.buckets import bucket_for
-from shapedemo.plan import Plan, Segment
-from shapedemo.strategies import (
+from shapedemo.planning.edges import bucket_for
+from shapedemo.planning.plan import Plan, Segment
+from shapedemo.planning.strategies import (
     DESCRIPTIONS,
     MAX_POSITIONS,
     STRATEGY_NAMES,

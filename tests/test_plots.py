@@ -1,5 +1,5 @@
 """Tests for shapedemo.plots: the figures carry the traces, titles, annotations and heights they
-promise. Plans are built by hand from shapedemo.plan classes; result dicts are test inputs written
+promise. Plans are built by hand from shapedemo.planning.plan classes; result dicts are test inputs written
 here in the format ``compare`` produces."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import plotly.io as pio
 import pytest
 
 from shapedemo import plots
-from shapedemo.plan import Call, Plan, Segment, single_row_call
+from shapedemo.planning.plan import Call, Plan, Segment, single_row_call
 
 KNOWN = ["dynamic", "dynamic-single", "padding", "padding-nomask", "buckets", "partition", "buckets-partition", "packing"]
 
@@ -161,7 +161,7 @@ def test_no_module_of_the_plots_package_imports_openvino_or_gradio() -> None:
 
 
 def test_bucket_counts_agree_with_bucket_for() -> None:
-    from shapedemo.buckets import bucket_for
+    from shapedemo.planning.edges import bucket_for
 
     lengths = [1, 16, 17, 32, 33, 64, 65, 300]
     counts, too_long = plots._bucket_counts(lengths, [64, 16, 32])

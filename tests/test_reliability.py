@@ -141,7 +141,7 @@ def test_every_bad_cli_input_is_one_line_and_exit_2(case, tmp_path, cache_dir):
 
 
 def test_the_blob_folder_error_names_it_and_shapedemo_cache(tmp_path, tiny):
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
     from shapedemo.model import ModelError
 
     (tmp_path / "blobs").write_text("not a folder")
@@ -312,7 +312,7 @@ def test_engines_share_the_compiled_budget(tiny, monkeypatch):
     non-CPU one with a CPU reference engine: with a budget each, a visitor varying precision and
     static-only held 6 x SHAPEDEMO_COMPILED_MB. One budget for the process: a compile in one
     engine releases the least recently used model of another."""
-    from shapedemo.engine import Engine
+    from shapedemo.runtime.engine import Engine
 
     monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "100000")
     first = Engine(tiny, precision="f32", cache_dir=None)

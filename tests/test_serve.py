@@ -98,7 +98,7 @@ def _texts(n: int) -> list[str]:
 
 def test_openai_client_gets_the_embeddings_of_embed(minilm_server, minilm_engine):
     openai = pytest.importorskip("openai")
-    from shapedemo.compare import embed
+    from shapedemo.measure.compare import embed
 
     texts = _texts(6)
     client = openai.OpenAI(base_url=minilm_server + "/v1", api_key="unused", max_retries=0)
@@ -114,7 +114,7 @@ def test_openai_client_gets_the_embeddings_of_embed(minilm_server, minilm_engine
 
 
 def test_sixteen_concurrent_clients_get_their_own_results(minilm_server, minilm_engine):
-    from shapedemo.compare import embed
+    from shapedemo.measure.compare import embed
 
     texts = _texts(48)
     _, expected = embed(minilm_engine, texts)

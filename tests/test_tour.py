@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from shapedemo import report, tour
-from shapedemo.plan import PlanError
+from shapedemo.measure import report
+
+from shapedemo.measure import lessons as tour
+from shapedemo.planning.plan import PlanError
 from shapedemo.settings import RunSettings
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 GUIDE_ORDER = ["padding", "mask", "buckets", "partition", "combined", "packing"]
 
@@ -179,7 +181,7 @@ def test_combined_and_packing_lessons(ran):
 @pytest.mark.model
 def test_auto_lesson(ran):
     if "auto" not in ran:
-        pytest.skip("no strategy named auto in shapedemo.strategies yet")
+        pytest.skip("no strategy named auto in shapedemo.planning.strategies yet")
     r = ran["auto"]
     (plan,) = core_plans(r, "auto")
     assert report.calls_and_shapes(plan) in r.lesson
@@ -190,7 +192,7 @@ def test_auto_lesson(ran):
 @pytest.mark.app
 def test_tab_handler_words_the_lesson_and_refuses_bad_input_in_one_line(tour_env):
     gr = pytest.importorskip("gradio")
-    from shapedemo import ui_tour
+    from shapedemo.app import tour_tab as ui_tour
 
     text = "\n".join(tour.TOUR_TEXTS)
     lesson, figure, code = ui_tour.tour_step("partition", text, "1,2,4,8", MODEL)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shapedemo.plan import PlanError
-from shapedemo.traffic import TrafficSettings, run_traffic
-from shapedemo.plots.traffic import traffic_figures
+from shapedemo.planning.plan import PlanError
+from shapedemo.serving.stream import TrafficSettings, run_traffic
+from shapedemo.plots.live import traffic_figures
 
 pytestmark = pytest.mark.model
 

@@ -9,7 +9,7 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-from shapedemo import ui_deploy  # noqa: E402
+from shapedemo.app import deploy_tab as ui_deploy  # noqa: E402
 from shapedemo.settings import RunSettings, with_config  # noqa: E402
 
 pytestmark = [pytest.mark.app, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")]

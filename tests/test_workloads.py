@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from shapedemo.plan import PlanError
-from shapedemo.workloads import WORKLOADS, sample_lengths
+from shapedemo.planning.plan import PlanError
+from shapedemo.planning.workloads import WORKLOADS, sample_lengths
 
 BIG = 20_000
 

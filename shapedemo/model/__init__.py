@@ -14,11 +14,11 @@ No torch: weights are read with ``safetensors.numpy`` into numpy and become grap
 
 from __future__ import annotations
 
-from .cache import ensure_cache_dir
-from .errors import ModelError
-from .graph import GRAPH_VERSION, INPUTS, PACKED_INPUTS, build_bert, build_packed_bert
-from .pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, SentenceConfig, read_sentence_config
-from .sources import (
+from shapedemo.model.cache import ensure_cache_dir
+from shapedemo.model.errors import ModelError
+from shapedemo.model.graph import GRAPH_VERSION, INPUTS, PACKED_INPUTS, build_bert, build_packed_bert
+from shapedemo.model.pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, SentenceConfig, read_sentence_config
+from shapedemo.model.sources import (
     DEFAULT_SPEC,
     HUB_FILES,
     MINILM_HUB_ID,
@@ -30,8 +30,8 @@ from .sources import (
     minilm_folder,
     minilm_source,
 )
-from .tokenizer import Encoded, TextError, Tokenizer
-from .weights import SYNTHETIC_SEED, SYNTHETIC_SIZES, BertDims, check_weights, read_weights, synthetic_weights
+from shapedemo.model.tokenizer import Encoded, TextError, Tokenizer
+from shapedemo.model.weights import SYNTHETIC_SEED, SYNTHETIC_SIZES, BertDims, check_weights, read_weights, synthetic_weights
 
 __all__ = [
     "DEFAULT_SPEC",

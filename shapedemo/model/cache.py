@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ModelError, first_line
+from shapedemo.model.errors import ModelError, first_line
 
 PARTIAL = ".partial-"
 

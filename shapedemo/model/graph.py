@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .pooling import Pooling
-from .weights import BertDims
+from shapedemo.model.pooling import Pooling
+from shapedemo.model.weights import BertDims
 
 #: Bumped whenever the graph we build changes, so cached IRs are rebuilt.
 GRAPH_VERSION = 3

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from shapedemo.model.errors import ModelError
 
 #: pooling_mode_* key of 1_Pooling/config.json -> our mode name.
 POOLING_KEYS = {

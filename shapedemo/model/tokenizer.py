@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError, first_line, transformers_module
+from shapedemo.model.errors import ModelError, first_line, transformers_module
 
 
 class TextError(ValueError):

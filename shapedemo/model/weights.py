@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import ModelError, first_line, transformers_module
+from shapedemo.model.errors import ModelError, first_line, transformers_module
 
 #: name -> (layers, hidden, heads); the BERT miniatures' and the original BERT dimensions.
 SYNTHETIC_SIZES: dict[str, tuple[int, int, int]] = {

@@ -25,7 +25,7 @@ from shapedemo.plots.fidelity import ROUNDOFF, ROUNDOFF_BY_PRECISION, fidelity_f
 from shapedemo.plots.latency import latency_figure
 from shapedemo.plots.lengths import _bucket_counts, length_histogram_figure
 from shapedemo.plots.similarity import cosine_matrix, similarity_figure
-from shapedemo.plots.traffic import traffic_figures
+from shapedemo.plots.live import traffic_figures
 from shapedemo.plots.style import FALLBACK_COLORS, PAD_COLOR, STRATEGY_COLORS, TEMPLATE, strategy_color
 from shapedemo.plots.waste import padding_waste_figure
 

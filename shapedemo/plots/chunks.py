@@ -1,6 +1,6 @@
 """Chunk decomposition: how each strategy splits the batch into calls (``5 = 4 + 1``).
 
->>> from shapedemo.plan import single_row_call
+>>> from shapedemo.planning.plan import single_row_call
 >>> decomposition(Plan("padding", (3, 5), (single_row_call(2, 8, [(0, 3), (1, 5)]),)))
 '2 = 2'
 """
@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import plotly.graph_objects as go
 
-from shapedemo.plan import Call, Plan
+from shapedemo.planning.plan import Call, Plan
 from shapedemo.plots.style import (
     _PAD_LINE,
     PAD_COLOR,
@@ -48,7 +48,7 @@ def decomposition(plan: Plan) -> str:
     sequences in it) are named after it. Packed plans show each call in parentheses, each number
     the sequences sharing one row.
 
-    >>> from shapedemo.plan import single_row_call
+    >>> from shapedemo.planning.plan import single_row_call
     >>> decomposition(Plan("partition", (3, 4, 5, 6, 7), (single_row_call(4, 8, [(0, 3), (1, 4), (2, 5), (3, 6)]), single_row_call(1, 8, [(4, 7)]))))
     '5 = 4 + 1'
     >>> decomposition(Plan("partition", (3, 4, 5), (single_row_call(2, 8, [(0, 3), (1, 4)]), single_row_call(2, 8, [(2, 5)]))))

@@ -16,7 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from shapedemo.report import ROUNDOFF as REPORT_ROUNDOFF
+from shapedemo.measure.report import ROUNDOFF as REPORT_ROUNDOFF
 from shapedemo.plots.style import (
     _NOTE_COLOR,
     ROW_PX,

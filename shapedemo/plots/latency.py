@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from shapedemo.report import ratio_text
+from shapedemo.measure.report import ratio_text
 from shapedemo.plots.style import (
     _NOTE_COLOR,
     ROW_PX,

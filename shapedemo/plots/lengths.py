@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from shapedemo.buckets import bucket_for
+from shapedemo.planning.edges import bucket_for
 from shapedemo.plots.style import STRATEGY_COLORS, _base_layout, _empty_figure, _title_lines, title_text
 
 __all__ = ["length_histogram_figure"]

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from shapedemo.plan import Call, Plan, Row
+from shapedemo.planning.plan import Call, Plan, Row
 from shapedemo.plots.style import (
     _NOTE_COLOR,
     _SEGMENT_SHADES,
@@ -56,7 +56,7 @@ def _row_px(extent: float) -> int:
 def _padding_rows_note(plan: Plan) -> str:
     """Why a plan computes whole rows of padding, or "" when it does not.
 
-    >>> from shapedemo.plan import single_row_call
+    >>> from shapedemo.planning.plan import single_row_call
     >>> _padding_rows_note(Plan("buckets", (3,), (single_row_call(4, 8, [(0, 3)]),), params={"seq_buckets": [8], "batch_size": 4}))
     "each bucket's group is padded to batch 4: 3 padding rows"
     """

@@ -29,8 +29,8 @@ from functools import cached_property
 from itertools import combinations
 from typing import Any, Mapping
 
-from shapedemo.buckets import check_cost, check_positive
-from shapedemo.plan import Plan, PlanError
+from shapedemo.planning.edges import check_cost, check_positive
+from shapedemo.planning.plan import Plan, PlanError
 
 __all__ = ["TERMS", "CostModel", "fit_cost_model", "monotone"]
 
@@ -102,7 +102,7 @@ class CostModel:
     def price_plan(self, plan: Plan) -> float:
         """The summed price of ``plan``'s calls, run one after another, on its graph.
 
-        >>> from shapedemo.strategies import make_plan
+        >>> from shapedemo.planning.strategies import make_plan
         >>> CostModel().price_plan(make_plan("padding", [10, 20], max_seq=64))
         512.0
         """
@@ -190,6 +190,24 @@ def _table(rows: Any) -> dict[tuple[int, int], float]:
     return table
 
 
+def check_cost_table(cost_table: Mapping[tuple[int, int], float]) -> dict[tuple[int, int], float]:
+    """The table with ``(batch, seq)`` int keys and finite latencies >= 0.
+
+    >>> check_cost_table({(4, 128): 12})
+    {(4, 128): 12.0}
+    """
+    table = {}
+    for key, value in cost_table.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise PlanError(f"cost table key {key!r} is not a (batch, seq) pair")
+        shape = (
+            check_positive(key[0], what="cost table batch"),
+            check_positive(key[1], what="cost table seq"),
+        )
+        table[shape] = check_cost(value, what=f"cost table latency for {shape[0]} x {shape[1]}")
+    return table
+
+
 def fit_cost_model(
     table: Mapping[tuple[int, int], float],
     *,
@@ -210,10 +228,8 @@ def fit_cost_model(
     >>> fit_cost_model({})
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: cost model: no measured shapes to fit
+    shapedemo.planning.plan.PlanError: cost model: no measured shapes to fit
     """
-    from shapedemo.strategies.base import check_cost_table
-
     checked = check_cost_table(table)
     packed = check_cost_table(packed_table or {})
     if not checked:

@@ -13,7 +13,7 @@ arrival is counted as a ``client-overload`` error, not sent), and stragglers are
 >>> check_loopback("http://example.org")
 Traceback (most recent call last):
 ...
-shapedemo.plan.PlanError: loadtest sends traffic to loopback only (127.0.0.1, ::1, localhost), not 'example.org': this workplace forbids traffic elsewhere
+shapedemo.planning.plan.PlanError: loadtest sends traffic to loopback only (127.0.0.1, ::1, localhost), not 'example.org': this workplace forbids traffic elsewhere
 >>> [round(t, 3) for t in arrivals(rate=10, duration_s=1, seed=0)]
 [0.186, 0.328, 0.382, 0.412, 0.484, 0.536, 0.689, 0.725, 0.79, 0.878]
 """
@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from shapedemo.plan import PlanError
-from shapedemo.workloads import sample_lengths
+from shapedemo.planning.plan import PlanError
+from shapedemo.planning.workloads import sample_lengths
 
 __all__ = [
     "MAX_REQUESTS",

@@ -1,6 +1,6 @@
 """What every strategy shares: checked arguments, filling chunks with rows, the cost table.
 
-``one_per_row`` and ``fill_calls`` live in ``shapedemo.plan`` (``single_row_call`` is built on
+``one_per_row`` and ``fill_calls`` live in ``shapedemo.planning.plan`` (``single_row_call`` is built on
 them) and are re-exported here for the strategies.
 
 Strategies are functions ``PlanArgs -> Plan``. ``resolve_args`` checks and normalises what a
@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
-from shapedemo.buckets import (
+from shapedemo.planning.edges import (
     check_cost,
     check_lengths,
     check_positive,
     positive_sizes,
     powers_of_two,
 )
-from shapedemo.strategies.cost import CostModel, fit_cost_model
-from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
+from shapedemo.planning.strategies.cost import CostModel, check_cost_table, fit_cost_model
+from shapedemo.planning.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 
@@ -104,7 +104,7 @@ def resolve_args(
     >>> resolve_args([12, 40], seq_buckets=[32])
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: the largest bucket 32 is shorter than the longest length 40
+    shapedemo.planning.plan.PlanError: the largest bucket 32 is shorter than the longest length 40
     """
     checked = check_lengths(lengths)
     # No cap at MAX_POSITIONS: a model with a longer position table may plan longer shapes; the
@@ -140,24 +140,6 @@ def resolve_args(
     return PlanArgs(checked, buckets, sizes, top, pack, table, bool(allow_packing), cost_model)
 
 
-def check_cost_table(cost_table: CostTable) -> dict[tuple[int, int], float]:
-    """The table with ``(batch, seq)`` int keys and finite latencies >= 0.
-
-    >>> check_cost_table({(4, 128): 12})
-    {(4, 128): 12.0}
-    """
-    table = {}
-    for key, value in cost_table.items():
-        if not (isinstance(key, tuple) and len(key) == 2):
-            raise PlanError(f"cost table key {key!r} is not a (batch, seq) pair")
-        shape = (
-            check_positive(key[0], what="cost table batch"),
-            check_positive(key[1], what="cost table seq"),
-        )
-        table[shape] = check_cost(value, what=f"cost table latency for {shape[0]} x {shape[1]}")
-    return table
-
-
 def latency_of(cost_table: CostTable, shape: tuple[int, int]) -> float:
     """The table's latency for ``shape``, or a ``PlanError`` naming the missing shape."""
     try:
@@ -178,7 +160,7 @@ def predicted_latency(plan: Plan, cost_table: CostTable) -> float:
     another (concurrent calls can finish sooner). A call shape missing from the table is a
     ``PlanError`` naming it.
 
-    >>> from shapedemo.strategies import make_plan
+    >>> from shapedemo.planning.strategies import make_plan
     >>> predicted_latency(make_plan("partition", [9] * 5, max_seq=16), {(4, 16): 3.0, (1, 16): 1.5})
     4.5
     """

@@ -88,7 +88,7 @@ def require_peers(*modules: str) -> None:
     >>> require_peers("no_such_module_here")
     Traceback (most recent call last):
     ...
-    shapedemo.export.ExportError: this needs the optional extra peers (no_such_module_here is not installed): pip install -e ".[peers]"
+    shapedemo.model.export.ExportError: this needs the optional extra peers (no_such_module_here is not installed): pip install -e ".[peers]"
     """
     for name in modules or ("openvino_tokenizers", "openvino_genai"):
         try:

@@ -20,7 +20,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Callable, Iterable, Sequence
 
-from shapedemo.plan import PlanError
+from shapedemo.planning.plan import PlanError
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _EMPTY_ITEM = re.compile(r",[ \t]*,")
@@ -57,11 +57,11 @@ def parse_int_list(
     >>> parse_int_list("12 7.5", what="--lengths")
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: --lengths: '7.5' is not a whole number
+    shapedemo.planning.plan.PlanError: --lengths: '7.5' is not a whole number
     >>> parse_int_list("1,,2", what="--batch-sizes")
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: --batch-sizes: empty item between commas in '1,,2'
+    shapedemo.planning.plan.PlanError: --batch-sizes: empty item between commas in '1,,2'
     """
     tokens = text.replace(",", " ").split()
     if not tokens:
@@ -92,7 +92,7 @@ def check_positive(value: object, *, what: str) -> int:
     >>> check_positive(0, what="max_seq")
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: max_seq must be a whole number >= 1, not 0
+    shapedemo.planning.plan.PlanError: max_seq must be a whole number >= 1, not 0
     """
     n = _whole(value)
     if n is None or n < 1:
@@ -106,7 +106,7 @@ def check_lengths(lengths: Iterable[object]) -> tuple[int, ...]:
     >>> check_lengths([3, 0])
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: length 0 (sequence 1) is not a whole number >= 1
+    shapedemo.planning.plan.PlanError: length 0 (sequence 1) is not a whole number >= 1
     """
     checked = tuple(lengths)
     if not all(type(n) is int and n >= 1 for n in checked):  # the common case, checked fast
@@ -129,7 +129,7 @@ def check_cost(value: object, *, what: str) -> float:
     >>> check_cost(float("nan"), what="cost of batch 4")
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: cost of batch 4 is nan, not a finite number >= 0
+    shapedemo.planning.plan.PlanError: cost of batch 4 is nan, not a finite number >= 0
     """
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -171,7 +171,7 @@ def parse_buckets(
     >>> parse_buckets("32,0")
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: buckets: 0 is below 1
+    shapedemo.planning.plan.PlanError: buckets: 0 is below 1
     """
     numbers = parse_int_list(text, what=what, allow_empty_items=allow_empty_items)
     return positive_sizes(numbers, what=what)
@@ -346,7 +346,7 @@ def resolve_buckets(
     >>> resolve_buckets("linear:", [10], max_seq=128)
     Traceback (most recent call last):
     ...
-    shapedemo.plan.PlanError: buckets: nothing after ':' in 'linear:'
+    shapedemo.planning.plan.PlanError: buckets: nothing after ':' in 'linear:'
     """
     name, colon, arg = spec.strip().lower().partition(":")
     if colon and not arg.strip():

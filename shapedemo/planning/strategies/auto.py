@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Sequence
 
-from shapedemo.buckets import bucket_for
-from shapedemo.plan import Call, Plan, Row, Segment, fill_calls, one_per_row
-from shapedemo.strategies.base import PlanArgs, shape_list
-from shapedemo.strategies.cost import CostModel
-from shapedemo.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
-from shapedemo.strategies.partition import Chunks
+from shapedemo.planning.edges import bucket_for
+from shapedemo.planning.plan import Call, Plan, Row, Segment, fill_calls, one_per_row
+from shapedemo.planning.strategies.base import PlanArgs, shape_list
+from shapedemo.planning.strategies.cost import CostModel
+from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
+from shapedemo.planning.strategies.partition import Chunks
 
 __all__ = ["AutoPlanner", "Choice", "plan_auto"]
 
@@ -248,7 +248,7 @@ class AutoPlanner:
 def plan_auto(args: PlanArgs) -> Plan:
     """The least predicted cost over plain and packed layouts of ``seq_buckets x batch_sizes``.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> table = {(b, s): 4.0 + b * s / 8 for b in (1, 2, 4, 8) for s in (16, 32, 64, 128)}
     >>> p = plan_auto(resolve_args([42], seq_buckets=[16, 32, 64, 128], cost_table=table))
     >>> p.calls[0].shape, p.packed, p.params["why"]

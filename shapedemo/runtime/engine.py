@@ -38,8 +38,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .model import Encoded, LoadedModel, default_cache_dir, ensure_cache_dir
-from .plan import Call, Plan
+from shapedemo.model import Encoded, LoadedModel, default_cache_dir, ensure_cache_dir
+from shapedemo.planning.plan import Call, Plan
 
 PRECISIONS = ("auto", "f32", "bf16")
 ProgressFn = Callable[[float, str], None]

@@ -2,7 +2,7 @@
 
 Pure: no OpenVINO import here; the generated text uses the OpenVINO Python API.
 
->>> from shapedemo.plan import Plan, single_row_call
+>>> from shapedemo.planning.plan import Plan, single_row_call
 >>> plan = Plan("partition", (5, 3, 7), (single_row_call(2, 8, [(0, 5), (1, 3)]), single_row_call(1, 8, [(2, 7)])))
 >>> code = plan_code(plan)
 >>> "static.reshape" in code and "(2, 8)" in code and "(1, 8)" in code
@@ -13,7 +13,7 @@ True
 
 from __future__ import annotations
 
-from .plan import Plan
+from shapedemo.planning.plan import Plan
 
 _HEADER = '''import numpy as np
 import openvino as ov
@@ -50,7 +50,7 @@ def plan_code(plan: Plan, *, device: str = "CPU") -> str:
     A ``dynamic-bounded`` plan reshapes the model to its bounds first; an ``auto`` plan says
     why it chose its layout in a comment.
 
-    >>> from shapedemo.strategies import make_plan
+    >>> from shapedemo.planning.strategies import make_plan
     >>> code = plan_code(make_plan("dynamic-bounded", [5, 9, 3], batch_sizes=[2], max_seq=64), device="NPU")
     >>> "ov.Dimension(1, 2), ov.Dimension(1, 64)" in code and 'compile_model(model, "NPU")' in code
     True

@@ -9,15 +9,15 @@ engine compiles such a model when a dynamic plan carries ``params["bounds"]``.
 
 from __future__ import annotations
 
-from shapedemo.plan import Call, Plan, Row
-from shapedemo.strategies.base import PlanArgs, one_per_row
+from shapedemo.planning.plan import Call, Plan, Row
+from shapedemo.planning.strategies.base import PlanArgs, one_per_row
 
 
 def plan_dynamic(args: PlanArgs) -> Plan:
     """The whole batch in one call of shape ``(n, longest)``: a ragged batch is still padded to
     its longest sequence, but never further.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> p = plan_dynamic(resolve_args([12, 40, 8]))
     >>> p.call_shapes, p.compiled_shapes, p.padding_fraction
     ([(3, 40)], [], 0.5)
@@ -29,7 +29,7 @@ def plan_dynamic(args: PlanArgs) -> Plan:
 def plan_dynamic_single(args: PlanArgs) -> Plan:
     """One call per sequence at its own length ``(1, len)``: no padding at all, no batching.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> plan_dynamic_single(resolve_args([12, 40, 8])).call_shapes
     [(1, 8), (1, 12), (1, 40)]
     """
@@ -44,7 +44,7 @@ def plan_dynamic_bounded(args: PlanArgs) -> Plan:
     to ``B`` sequences are one call padded to their longest; a larger request is split in request
     order into chunks of ``B``, each padded to its own longest.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> p = plan_dynamic_bounded(resolve_args([12, 40, 8, 30, 5], batch_sizes=[1, 2], max_seq=64))
     >>> p.call_shapes, p.params["bounds"], p.dynamic
     ([(1, 5), (2, 30), (2, 40)], [2, 64], True)

@@ -1,6 +1,6 @@
 """``python -m shapedemo serve``: an embeddings server that applies a shape strategy to traffic.
 
-FastAPI + uvicorn in front of the batcher (``shapedemo.batcher``): requests are tokenized on
+FastAPI + uvicorn in front of the batcher (``shapedemo.serving.batcher``): requests are tokenized on
 arrival, wait at most ``max_wait_ms`` to be grouped, each batch is planned by the chosen
 strategy and run on one engine, owned by one worker thread (inference never runs on the event
 loop). Every shape is compiled and warmed up at start-up; ``/health`` answers 200 only then.
@@ -27,7 +27,7 @@ or a body over ``MAX_BODY_BYTES``; a full queue or a server still compiling answ
 >>> parse_input({"input": []}, field="input")
 Traceback (most recent call last):
 ...
-shapedemo.serve.RequestError: 'input' is empty: send at least one text
+shapedemo.serving.server.RequestError: 'input' is empty: send at least one text
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shapedemo.batcher import (
+from shapedemo.serving.batcher import (
     DEFAULT_STRATEGY,
     BatchPolicy,
     Batcher,
@@ -60,9 +60,9 @@ from shapedemo.batcher import (
     longest_accepted,
     plan_options,
 )
-from shapedemo.buckets import parse_int_list
-from shapedemo.plan import PlanError
-from shapedemo.strategies import STRATEGY_NAMES
+from shapedemo.planning.edges import parse_int_list
+from shapedemo.planning.plan import PlanError
+from shapedemo.planning.strategies import STRATEGY_NAMES
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -230,7 +230,7 @@ def parse_input(body: Mapping[str, Any], *, field: str) -> list[str]:
     >>> parse_input({"input": [1, 2]}, field="input")
     Traceback (most recent call last):
     ...
-    shapedemo.serve.RequestError: 'input' holds token ids: this server takes text (a string or a list of strings)
+    shapedemo.serving.server.RequestError: 'input' holds token ids: this server takes text (a string or a list of strings)
     """
     if field not in body:
         raise RequestError(f"missing field {field!r}: a string or a list of strings", param=field)
@@ -315,7 +315,7 @@ class Service:
     @classmethod
     def build(cls, settings: ServeSettings, *, log: Callable[[str], None] | None = None) -> "Service":
         """Load the model and the engine, check the plan options; the batcher is not started."""
-        from shapedemo.engine import Engine
+        from shapedemo.runtime.engine import Engine
         from shapedemo.model import default_spec, load_model
 
         loaded = load_model(settings.model or default_spec())

@@ -19,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from . import plots, report, runner
-from .codegen import plan_code
-from .plan import Plan, PlanError
-from .report import count, numbers, speed_words
-from .settings import PAGE_LIMITS, Limits, RunSettings
-from .strategies import STRATEGY_NAMES, make_plan
+from shapedemo import plots, runner
+
+from shapedemo.measure import report
+from shapedemo.planning.codegen import plan_code
+from shapedemo.planning.plan import Plan, PlanError
+from shapedemo.measure.report import count, numbers, speed_words
+from shapedemo.settings import PAGE_LIMITS, Limits, RunSettings
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 GUIDE_URL = "https://docs.openvino.ai/latest/openvino_docs_OV_UG_NoDynamicShapes.html"
 GUIDE = "When Dynamic Shapes API is Not Applicable"
@@ -121,7 +123,7 @@ _STEPS: tuple[Step, ...] = (
 )
 
 STEPS: tuple[Step, ...] = tuple(s for s in _STEPS if all(n in STRATEGY_NAMES for n in s.runs))
-"""The tour's steps, in order; ``auto`` only where ``shapedemo.strategies`` has it."""
+"""The tour's steps, in order; ``auto`` only where ``shapedemo.planning.strategies`` has it."""
 
 
 def step(key: str) -> Step:
@@ -239,7 +241,7 @@ def vs_dynamic(data: Mapping[str, Any], strategy: str) -> str:
 def blowup(plan: Plan) -> float:
     """Computed token slots per real token (1.0 = no padding at all).
 
-    >>> from shapedemo.strategies import make_plan
+    >>> from shapedemo.planning.strategies import make_plan
     >>> round(blowup(make_plan("padding", [12, 40, 7, 30, 9], batch_sizes=[8], max_seq=128)), 2)
     10.45
     """

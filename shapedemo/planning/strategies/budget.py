@@ -25,11 +25,11 @@ from collections import Counter
 from itertools import combinations
 from typing import Any, Callable, Iterable, Sequence
 
-from shapedemo.buckets import check_lengths, check_positive, positive_sizes, tuned
-from shapedemo.plan import PlanError
-from shapedemo.strategies.auto import AutoPlanner
-from shapedemo.strategies.cost import CostModel
-from shapedemo.strategies.partition import Chunks
+from shapedemo.planning.edges import check_lengths, check_positive, positive_sizes, tuned
+from shapedemo.planning.plan import PlanError
+from shapedemo.planning.strategies.auto import AutoPlanner
+from shapedemo.planning.strategies.cost import CostModel
+from shapedemo.planning.strategies.partition import Chunks
 
 __all__ = ["FINALISTS", "KNEE_TOLERANCE", "SAMPLE_LIMIT", "budget_curve", "tune_shapes"]
 

@@ -20,15 +20,18 @@ from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
 
-from . import plots, report, runner
-from .codegen import plan_code
-from .engine import EngineError
-from .model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
-from .plan import Plan, PlanError
-from .report import HONEST_NOTE, TABLE_HEADERS
-from .settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts
-from .strategies import STRATEGY_NAMES
-from .workloads import WORKLOADS
+from shapedemo import plots, runner
+
+from shapedemo.measure import report
+from shapedemo.planning.codegen import plan_code
+from shapedemo.runtime.engine import EngineError
+from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
+from shapedemo.planning.plan import Plan, PlanError
+from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS
+from shapedemo.app.common import USER_ERRORS, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401
+from shapedemo.settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts
+from shapedemo.planning.strategies import STRATEGY_NAMES
+from shapedemo.planning.workloads import WORKLOADS
 
 log = logging.getLogger(__name__)
 EXAMPLE_TEXTS: list[str] = [
@@ -69,53 +72,6 @@ COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "d
 DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False}
 TABLE_WIDTHS = ["15%", "5%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "7%", "9%", "9%"]
 """Of the table's width, at least 1200 px (``PAGE_CSS``): no header over two lines."""
-
-
-def model_choices() -> list[str]:
-    return ["minilm"] + [f"synthetic:{s}" for s in SYNTHETIC_SIZES]
-
-
-def custom_models_allowed() -> bool:
-    """Any model id or path only where the server allows it: locally yes, on a Space only
-    when ``SHAPEDEMO_ALLOW_CUSTOM_MODELS=1`` (downloads and disk belong to the host)."""
-    flag = os.environ.get("SHAPEDEMO_ALLOW_CUSTOM_MODELS")
-    if flag is not None:
-        return flag not in ("", "0", "false", "no")
-    return not os.environ.get("SPACE_ID")
-
-
-def check_model(spec: str | None) -> str:
-    """The model spec to run, refused where this server runs only its own models."""
-    spec = (spec or "").strip() or default_spec()
-    if spec not in model_choices() and spec != default_spec() and not custom_models_allowed():
-        raise ModelError(f"this server runs only {', '.join(model_choices())}; run the app locally for {spec!r}")
-    return spec
-
-
-USER_ERRORS = (ModelError, TextError, PlanError, EngineError, ValueError)
-
-
-def _line(exc: Exception, *, last: bool = False) -> str:
-    """One line of an error message: the first (ours say it all there), or the last (OpenVINO's
-    start with source locations and end with the reason)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if last else lines[0]) if lines else type(exc).__name__
-
-
-@contextmanager
-def errors_to_ui(what: str) -> Iterator[None]:
-    """Bad input becomes a one-line ``gr.Error`` (a toast, never a traceback, one line in the
-    log); anything else (say OpenVINO out of memory) too, with its traceback in the server log."""
-    try:
-        yield
-    except gr.Error:
-        raise
-    except USER_ERRORS as exc:
-        log.info("%s refused: %s", what, _line(exc))
-        raise gr.Error(_line(exc), print_exception=False) from None
-    except Exception as exc:
-        log.exception("%s failed", what)
-        raise gr.Error(f"{what} failed: {_line(exc, last=True)}", print_exception=False) from None
 
 
 # ------------------------------------------------------------------------------ settings
@@ -233,7 +189,7 @@ def preview_plans(values: dict[str, Any], progress: Any = None) -> PlanView:
 
 def _shown_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The plan options with the strategies' defaults filled in, as the summary names them."""
-    from .strategies.base import DEFAULT_BATCH_SIZES
+    from shapedemo.planning.strategies.base import DEFAULT_BATCH_SIZES
 
     return {**options, "batch_sizes": options["batch_sizes"] or DEFAULT_BATCH_SIZES}
 
@@ -455,11 +411,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                 code = gr.Code(language="python", label="OpenVINO code generated from the plan", show_line_numbers=False, elem_id="code")
 
         with gr.Tab("Guided tour", elem_id="tab-tour"):
-            from .ui_tour import build_tour_tab
+            from shapedemo.app.tour_tab import build_tour_tab
 
             build_tour_tab(spec=default_model)
         with gr.Tab("Deploy", elem_id="tab-deploy"):  # short: three tab labels fit a phone
-            from .ui_deploy import build_deploy_tab
+            from shapedemo.app.deploy_tab import build_deploy_tab
 
             build_deploy_tab(model=model)
 

@@ -1,4 +1,4 @@
-"""The page's "Guided tour" tab: thin widgets over ``shapedemo.tour``.
+"""The page's "Guided tour" tab: thin widgets over ``shapedemo.measure.lessons``.
 
 One texts box and one batch-sizes box shared by every step, then one accordion per step (the
 guide's words, a Run button, the lesson, the figure, the OpenVINO code): accordions stack on a
@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from . import tour
-from .settings import split_texts
-from .ui import check_model, errors_to_ui, model_choices
-from .model import default_spec
+from shapedemo.measure import lessons as tour
+from shapedemo.settings import split_texts
+from shapedemo.app.common import check_model, errors_to_ui, model_choices
+from shapedemo.model import default_spec
 
 INTRO = (
     "## A guided tour\n"

@@ -9,28 +9,28 @@
 >>> make_plan("bucket", [12])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-shapedemo.plan.PlanError: unknown strategy 'bucket'; known: dynamic, dynamic-single, padding, ...
+shapedemo.planning.plan.PlanError: unknown strategy 'bucket'; known: dynamic, dynamic-single, padding, ...
 """
 
 from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from shapedemo.plan import MAX_POSITIONS, Plan, PlanError
-from shapedemo.strategies.base import (
+from shapedemo.planning.plan import MAX_POSITIONS, Plan, PlanError
+from shapedemo.planning.strategies.base import (
     DEFAULT_BATCH_SIZES,
     CostTable,
     PlanArgs,
     predicted_latency,
     resolve_args,
 )
-from shapedemo.strategies.auto import plan_auto
-from shapedemo.strategies.buckets import plan_buckets
-from shapedemo.strategies.cost import CostModel, fit_cost_model
-from shapedemo.strategies.dynamic import plan_dynamic, plan_dynamic_bounded, plan_dynamic_single
-from shapedemo.strategies.packing import plan_packing
-from shapedemo.strategies.padding import plan_padding, plan_padding_nomask
-from shapedemo.strategies.partition import decompose, plan_buckets_partition, plan_partition
+from shapedemo.planning.strategies.auto import plan_auto
+from shapedemo.planning.strategies.buckets import plan_buckets
+from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
+from shapedemo.planning.strategies.dynamic import plan_dynamic, plan_dynamic_bounded, plan_dynamic_single
+from shapedemo.planning.strategies.packing import plan_packing
+from shapedemo.planning.strategies.padding import plan_padding, plan_padding_nomask
+from shapedemo.planning.strategies.partition import decompose, plan_buckets_partition, plan_partition
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",

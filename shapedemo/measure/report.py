@@ -18,8 +18,8 @@ import io
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from shapedemo.plan import Plan
-from shapedemo.strategies import DESCRIPTIONS
+from shapedemo.planning.plan import Plan
+from shapedemo.planning.strategies import DESCRIPTIONS
 
 SAME_BAND = 0.005
 """Latency ratios within 0.5% of 1 read as "as fast": below what the repeats can tell apart."""
@@ -315,7 +315,7 @@ def explain_plan(plan: Plan) -> str:
 def format_plan(plan: Plan) -> str:
     """A plan as a few readable lines: parameters, one line per call, totals.
 
-    >>> from shapedemo.strategies import make_plan
+    >>> from shapedemo.planning.strategies import make_plan
     >>> print(format_plan(make_plan("partition", [12, 40, 7], batch_sizes=[2], max_seq=64)))
     plan: partition  (batch_sizes=2 max_seq=64 chunks=2,2 objective=padding)
     call 1: 2 x 64  rows: [0] [1]

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .engine import (
+from shapedemo.runtime.engine import (
     DEFAULT_JOBS,
     MEMORY_MEANING,
     Compiled,
@@ -31,12 +31,12 @@ from .engine import (
     ProgressFn,
     latency_stats,
 )
-from .model import Encoded, LoadedModel
-from .plan import Plan
-from .report import ROUNDOFF
-from .settings import DEFAULT_STRATEGIES
-from .strategies import make_plan
-from .strategies.base import resolve_args
+from shapedemo.model import Encoded, LoadedModel
+from shapedemo.planning.plan import Plan
+from shapedemo.measure.report import ROUNDOFF
+from shapedemo.settings import DEFAULT_STRATEGIES
+from shapedemo.planning.strategies import make_plan
+from shapedemo.planning.strategies.base import resolve_args
 
 REFERENCE = "dynamic-single"
 BASELINE = "dynamic"
@@ -112,7 +112,7 @@ def fidelity(outcome: Outcome, reference: Outcome) -> dict[str, float]:
     >>> fidelity(Outcome(None, [], np.zeros((0, 2))), ref)
     Traceback (most recent call last):
     ...
-    shapedemo.engine.EngineError: fidelity: 0 sequences against the reference's 1
+    shapedemo.runtime.engine.EngineError: fidelity: 0 sequences against the reference's 1
     """
     n = len(reference.hidden)
     if len(outcome.hidden) != n or len(outcome.embeddings) != n or len(reference.embeddings) != n or n == 0:

@@ -15,10 +15,12 @@ from typing import Any
 
 import gradio as gr
 
-from . import plots, report, runner
-from .settings import PAGE_LIMITS, SERVE_STRATEGY, RunSettings
-from .strategies import STRATEGY_NAMES
-from .workloads import WORKLOADS
+from shapedemo import plots, runner
+
+from shapedemo.measure import report
+from shapedemo.settings import PAGE_LIMITS, SERVE_STRATEGY, RunSettings
+from shapedemo.planning.strategies import STRATEGY_NAMES
+from shapedemo.planning.workloads import WORKLOADS
 
 MAX_SAMPLE = 1000
 TRAFFIC_STRATEGIES = [n for n in STRATEGY_NAMES if n not in ("dynamic-single", "padding-nomask")]
@@ -43,7 +45,7 @@ TRAFFIC_INTRO = (
 def find_shapes(workload: str, sample: float, spec: str, measure: bool, progress: Any = gr.Progress()) -> tuple[Any, str, str]:
     """The budget curve for a workload sample: figure, the knee's configuration in words, and
     the knee's configuration as JSON (``compare --config`` / ``serve --config`` take it)."""
-    from .ui import check_model, errors_to_ui
+    from shapedemo.app.common import check_model, errors_to_ui
 
     with errors_to_ui("tuning"):
         n = int(sample or 0)
@@ -84,8 +86,8 @@ def knee_config(knee: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 def live_traffic(strategy: str, rate: float, duration: float, workload: str, spec: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any, Any]:
     """A Poisson stream through the batcher: a summary and the three traffic figures."""
-    from .traffic import TrafficSettings, run_traffic
-    from .ui import check_model, errors_to_ui
+    from shapedemo.serving.stream import TrafficSettings, run_traffic
+    from shapedemo.app.common import check_model, errors_to_ui
 
     with errors_to_ui("the traffic run"):
         engine = runner.engine_for(RunSettings(workload=workload, model=check_model(spec)).validate())

@@ -12,10 +12,10 @@ import math
 from itertools import product
 from typing import Callable, Iterable, Sequence
 
-from shapedemo.buckets import check_cost, positive_sizes
-from shapedemo.plan import Call, Plan, PlanError, Row
-from shapedemo.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
-from shapedemo.strategies.buckets import bucket_calls
+from shapedemo.planning.edges import check_cost, positive_sizes
+from shapedemo.planning.plan import Call, Plan, PlanError, Row
+from shapedemo.planning.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
+from shapedemo.planning.strategies.buckets import bucket_calls
 
 
 def decompose(
@@ -152,7 +152,7 @@ def plan_partition(args: PlanArgs) -> Plan:
     """Every call at ``max_seq``; the batch split into compiled batch sizes by ``decompose``,
     filled in request order (any padding rows land in the last, smallest chunk).
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> [c.shape for c in plan_partition(resolve_args([12, 40, 8, 30, 5], max_seq=64)).calls]
     [(4, 64), (1, 64)]
     """
@@ -174,7 +174,7 @@ def plan_partition(args: PlanArgs) -> Plan:
 def plan_buckets_partition(args: PlanArgs) -> Plan:
     """Buckets for length, then each bucket's group partitioned into compiled batch sizes.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> p = plan_buckets_partition(resolve_args([12, 40, 8, 30, 5], seq_buckets=[16, 64]))
     >>> [c.shape for c in p.calls]
     [(2, 16), (1, 16), (2, 64)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from shapedemo.buckets import bucket_for
-from shapedemo.plan import Call, Plan, Row
-from shapedemo.strategies.base import PlanArgs, chunk_rows, one_per_row
+from shapedemo.planning.edges import bucket_for
+from shapedemo.planning.plan import Call, Plan, Row
+from shapedemo.planning.strategies.base import PlanArgs, chunk_rows, one_per_row
 
 
 def group_by_bucket(
@@ -41,7 +41,7 @@ def bucket_calls(args: PlanArgs, lay_out: Callable[[list[Row], int], list[Call]]
 def plan_buckets(args: PlanArgs) -> Plan:
     """Shapes ``seq_buckets x max(batch_sizes)``; each bucket's group chunked like padding.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> p = plan_buckets(resolve_args([12, 40, 8, 30], seq_buckets=[16, 32, 64], batch_sizes=[2]))
     >>> [c.shape for c in p.calls]
     [(2, 16), (2, 32), (2, 64)]

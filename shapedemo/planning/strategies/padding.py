@@ -7,14 +7,14 @@ batch is looped in chunks of one batch size, the short last chunk filled with pa
 
 from __future__ import annotations
 
-from shapedemo.plan import Plan
-from shapedemo.strategies.base import PlanArgs, chunk_rows, one_per_row
+from shapedemo.planning.plan import Plan
+from shapedemo.planning.strategies.base import PlanArgs, chunk_rows, one_per_row
 
 
 def plan_padding(args: PlanArgs, *, masked: bool = True) -> Plan:
     """Chunks of ``max(batch_sizes)`` sequences in request order, each call at ``max_seq``.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> p = plan_padding(resolve_args([12, 40, 8, 30, 5], batch_sizes=[4], max_seq=64))
     >>> [c.shape for c in p.calls], [c.padding_rows for c in p.calls]
     ([(4, 64), (4, 64)], [0, 3])

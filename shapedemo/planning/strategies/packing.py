@@ -18,10 +18,10 @@ from bisect import bisect_left, insort
 from collections import Counter
 from typing import Iterable, Sequence
 
-from shapedemo.buckets import bucket_for
-from shapedemo.plan import Plan, Row, Segment
-from shapedemo.strategies.base import PlanArgs, shape_list
-from shapedemo.strategies.partition import objective_params, partition_rows
+from shapedemo.planning.edges import bucket_for
+from shapedemo.planning.plan import Plan, Row, Segment
+from shapedemo.planning.strategies.base import PlanArgs, shape_list
+from shapedemo.planning.strategies.partition import objective_params, partition_rows
 
 EXACT_LIMIT = 12
 """Batches of at most this many sequences get an exact search for the fewest rows."""
@@ -262,7 +262,7 @@ def _free(group: tuple[int, Template, int]) -> int:
 def plan_packing(args: PlanArgs) -> Plan:
     """Rows of ``pack_seq`` packed by ``pack_rows``, partitioned with ``decompose``.
 
-    >>> from shapedemo.strategies.base import resolve_args
+    >>> from shapedemo.planning.strategies.base import resolve_args
     >>> p = plan_packing(resolve_args([12, 40, 8, 30, 5], max_seq=64))
     >>> [c.shape for c in p.calls], p.padding_fraction, p.packing_efficiency
     ([(2, 64)], 0.2578125, 1.0)

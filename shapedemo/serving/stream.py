@@ -11,7 +11,7 @@ serving, not compiling.
 >>> TrafficSettings(rate=500, duration_s=30).check()
 Traceback (most recent call last):
 ...
-shapedemo.plan.PlanError: rate x duration = 15000 requests is over the cap of 5000
+shapedemo.planning.plan.PlanError: rate x duration = 15000 requests is over the cap of 5000
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from shapedemo.batcher import (
+from shapedemo.serving.batcher import (
     BatchPolicy,
     Batcher,
     BatchRecord,
@@ -33,9 +33,9 @@ from shapedemo.batcher import (
     plan_options,
     record_dict,
 )
-from shapedemo.loadtest import arrivals
-from shapedemo.plan import PlanError
-from shapedemo.workloads import sample_lengths
+from shapedemo.serving.loadtest import arrivals
+from shapedemo.planning.plan import PlanError
+from shapedemo.planning.workloads import sample_lengths
 
 __all__ = ["MAX_STREAM_REQUESTS", "TrafficRun", "TrafficSettings", "run_traffic"]
 

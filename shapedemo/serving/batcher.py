@@ -36,10 +36,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from shapedemo.buckets import parse_int_list, positive_sizes, powers_of_two, resolve_buckets
-from shapedemo.plan import MAX_POSITIONS, Call, Plan, PlanError, Segment
+from shapedemo.planning.edges import parse_int_list, positive_sizes, powers_of_two, resolve_buckets
+from shapedemo.planning.plan import MAX_POSITIONS, Call, Plan, PlanError, Segment
 from shapedemo.settings import SERVE_STRATEGY
-from shapedemo.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 __all__ = [
     "DEFAULT_STRATEGY",

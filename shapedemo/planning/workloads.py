@@ -17,8 +17,8 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from shapedemo.buckets import check_positive
-from shapedemo.plan import MAX_POSITIONS, PlanError
+from shapedemo.planning.edges import check_positive
+from shapedemo.planning.plan import MAX_POSITIONS, PlanError
 
 __all__ = ["WORKLOADS", "Workload", "sample_lengths"]
 

@@ -1,0 +1,1 @@
+"""The page (Gradio): one module per tab; thin handlers over the runner."""

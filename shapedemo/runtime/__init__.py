@@ -1,0 +1,1 @@
+"""OpenVINO at run time: devices, compiling shapes, the blob cache and budgets, running plans, timing."""
