@@ -485,6 +485,17 @@ def _add_serve(subparsers: Subparsers) -> None:
     parser.add_argument("--truncate", action="store_true", help="cut texts over the longest compiled length instead of refusing them (413)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one, printed on stderr)")
+    ray = parser.add_argument_group("Ray Serve (pip install 'shapedemo[ray]'): replicas, each its own engine and shapes")
+    ray.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="serve as replicas on a Ray cluster (ADDRESS: 'auto', HOST:6379 or ray://HOST:10001); "
+        "no ADDRESS: a Ray instance of this command on 127.0.0.1",
+    )
+    ray.add_argument("--replicas", type=int, default=None, metavar="N", help="replicas (default 1; with --min/--max-replicas: the initial count)")
+    ray.add_argument("--min-replicas", type=int, default=None, metavar="N", help="autoscaling: fewest replicas")
+    ray.add_argument("--max-replicas", type=int, default=None, metavar="N", help="autoscaling: most replicas")
+    ray.add_argument("--target-in-flight", type=int, default=None, metavar="N", help="autoscaling target: requests in flight per replica (default 16; a replica holds 4x)")
+    ray.add_argument("--replica-cpus", type=float, default=None, metavar="N", help="CPUs reserved per replica, its inference threads and pinned cores (default 1)")
     parser.set_defaults(handler=_run_serve)
 
 
@@ -498,7 +509,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_texts=args.max_texts, max_queue=args.max_queue, truncate=args.truncate,
         host=args.host, port=args.port, config_file=args.config,
     )
-    return run_server(settings)
+    ray_flags = {"replicas": args.replicas, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas,
+                 "target_in_flight": args.target_in_flight, "replica_cpus": args.replica_cpus}
+    given = {k: v for k, v in ray_flags.items() if v is not None}
+    if args.ray is None:
+        if given:
+            raise PlanError(f"--{next(iter(given)).replace('_', '-')} needs --ray (replicas run on Ray Serve)")
+        return run_server(settings)
+    from shapedemo.serving.ray_serve import RayOptions, run_ray
+
+    return run_ray(settings, RayOptions.build(address=args.ray, **given))
 
 
 # ---- loadtest (open-loop Poisson arrivals on loopback; logic in shapedemo.serving.loadtest) --------

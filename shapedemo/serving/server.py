@@ -323,11 +323,11 @@ class Service:
         return cls.from_engine(settings, engine, log=log)
 
     @classmethod
-    def from_engine(cls, settings: ServeSettings, engine: Any, *, log: Callable[[str], None] | None = None) -> "Service":
+    def from_engine(cls, settings: ServeSettings, engine: Any, *, log: Callable[[str], None] | None = None, metrics: Metrics | None = None) -> "Service":
         options = settings.plan_options(model_limit=engine.loaded.max_length)
         kwargs: dict[str, Any] = {"log": log} if log else {}
         batcher = Batcher(engine, settings.strategy, options, settings.policy(), **kwargs)
-        metrics = Metrics()
+        metrics = metrics or Metrics()
         metrics.watch(batcher)
         limit = min(longest_accepted(settings.strategy, options), engine.loaded.max_length)
         return cls(settings, engine.loaded, engine, batcher, metrics, limit)
