@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import numpy as np
 
 from shapedemo.model.export import ExportError, export_genai, genai_pipeline, pooling_of, require_peers
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.runtime.costs import cpu_name  # noqa: F401  (benchmarks/auto.py takes it from here)
 
 TEXTS = Path(__file__).resolve().parent.parent / "assets" / "texts.txt"
 STRATEGIES = ("dynamic", "padding", "buckets-partition", "packing") + (("auto",) if "auto" in STRATEGY_NAMES else ())
@@ -48,17 +48,6 @@ DUMMY = "."  # what fills a static pipeline's short last group
 
 Runner = Callable[[list[str]], np.ndarray]
 """Embeds one group of texts (one request), returning one embedding per text."""
-
-
-def cpu_name() -> str:
-    """The CPU model as ``lscpu`` prints it (``Model name``), from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def genai_runner(pipeline: object, *, batch: int | None) -> Runner:

@@ -167,12 +167,33 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
     engine = engine_for(settings)
     inputs = resolve(settings, engine.loaded)
     table = cost_table(settings, engine, inputs, progress=progress)
+    extras = plan_extras(settings, inputs)
+    if "auto" in settings.strategies and "cost_model" not in extras:
+        extras["cost_model"] = measured_pricing(engine, inputs.lengths, inputs.options, progress=progress)
     comparison = compare(
-        engine, inputs.encoded, settings.strategies, **plan_extras(settings, inputs), cost_table=table,
+        engine, inputs.encoded, settings.strategies, **extras, cost_table=table,
         repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
         jobs=settings.jobs, texts=inputs.texts, progress=progress,
     )
     return comparison, inputs
+
+
+def measured_pricing(
+    engine: Any, lengths: Any, options: dict[str, Any], *, progress: ProgressFn | None = None
+) -> CostModel:
+    """``auto``'s default pricing on ``engine``: the cost table of its declared set (sequence
+    buckets x batch sizes, plain and packed) measured on this device, read from beside the blob
+    cache when an earlier start timed it (``runtime/costs.py``)."""
+    from shapedemo.planning.strategies.base import resolve_args
+    from shapedemo.runtime.costs import measured_cost_model
+
+    def step(fraction: float, text: str) -> None:
+        if progress:
+            progress(fraction, f"auto's cost table: {text}")
+
+    args = resolve_args(lengths, **{k: options.get(k) for k in ("seq_buckets", "batch_sizes", "max_seq")})
+    model, _ = measured_cost_model(engine, args.seq_buckets, args.batch_sizes, progress=step)
+    return model
 
 
 FIT_SHAPES: tuple[tuple[int, int], ...] = ((1, 16), (1, 64), (1, 256), (4, 32), (4, 128), (8, 64), (16, 32))
@@ -216,6 +237,14 @@ def tune(
     else:
         lengths = settings.input_lengths()
     options: dict[str, Any] = {"max_seq": settings.max_seq}
+    if not measure and settings.cost_model is None:
+        # priced by this device's measured cost table once one exists (any start of `compare`
+        # or `serve` with auto times one); token slots until then
+        from shapedemo.runtime.costs import latest_cost_model
+
+        found = latest_cost_model(engine_for(settings))
+        if found is not None:
+            options["cost_model"] = found[0]
     if measure:
         engine = engine_for(settings)
         top = settings.max_seq or settings.plan_options(lengths, limit=engine.loaded.max_length)["max_seq"]

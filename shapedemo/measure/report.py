@@ -217,6 +217,7 @@ def format_table(data: Mapping[str, Any]) -> str:
     base_ms, base_device = baseline_median(data)
     if base_ms is not None and base_device is not None:
         lines.append(f"x dynamic: against native dynamic measured on {base_device}, median {base_ms:.2f} ms")
+    lines += [f"{r['strategy']}: priced by {r['params']['pricing']}" for r in data["results"] if r.get("params", {}).get("pricing")]
     return "\n".join(lines)
 
 
@@ -236,6 +237,9 @@ def summarize(data: Mapping[str, Any]) -> str:
                 f"- `{r['strategy']}` split chosen by measured latency: predicted {predicted:.1f} ms, "
                 f"measured {_median(r):.1f} ms."
             )
+    for r in data["results"]:
+        if r.get("params", {}).get("pricing") and _ran(r):
+            lines.append(f"- `{r['strategy']}` priced by {r['params']['pricing']}.")
     dyn = results.get("dynamic")
     dyn_ms, dyn_device = baseline_median(data)
     refused = [r for r in data["results"] if not r.get("supported", True)]

@@ -423,6 +423,16 @@ class Batcher:
             )
         for info, (packed, shape) in zip(self.shape_info, self.shapes):
             info["warmup_ms"] = self._warm_up(shape, packed=packed)
+        if self.strategy == "auto" and self.plan_options.get("cost_model") is None:
+            from shapedemo.runtime.costs import measured_cost_model
+
+            options = self.plan_options
+            model, _ = measured_cost_model(
+                self.engine, options["seq_buckets"], options["batch_sizes"],
+                packed=options.get("allow_packing", True),
+            )
+            self.plan_options = {**options, "cost_model": model}
+            self.log(f"serve: auto priced by {model.pricing}")
         self.startup_s = time.perf_counter() - start
         self.log(f"serve: ready: {total} compiled model(s) warmed up in {self.startup_s:.1f} s")
 

@@ -252,7 +252,7 @@ def plan_auto(args: PlanArgs) -> Plan:
     >>> table = {(b, s): 4.0 + b * s / 8 for b in (1, 2, 4, 8) for s in (16, 32, 64, 128)}
     >>> p = plan_auto(resolve_args([42], seq_buckets=[16, 32, 64, 128], cost_table=table))
     >>> p.calls[0].shape, p.packed, p.params["why"]
-    ((1, 64), False, '1 text of 42 tokens: 1x64, predicted 12.0 ms; packing into 1 row of 64 would cost 12.0 ms')
+    ((1, 64), False, '1 text of 42 tokens: 1x64, predicted 12.0 ms; packing into 1 row of 64 would cost 12.0 ms (priced by a given cost table (table+fitted))')
     """
     model = args.pricing()
     planner = AutoPlanner(
@@ -276,10 +276,11 @@ def plan_auto(args: PlanArgs) -> Plan:
             "objective": "latency" if unit == "ms" else "padding",
             "cost_unit": unit,
             "cost_source": model.source,
+            "pricing": model.pricing,
             "predicted_cost": best.cost,
             predicted: best.cost,
             "alternatives": {c.name: c.cost for c in others},
-            "why": explain(args.lengths, calls, best, others, unit),
+            "why": explain(args.lengths, calls, best, others, unit) + f" (priced by {model.pricing})",
             "shape_set": shape_list(product(args.batch_sizes, args.seq_buckets)),
         },
     )

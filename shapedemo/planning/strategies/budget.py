@@ -181,6 +181,7 @@ def tune_shapes(
             "ms_per_text": priced["per_text"] if in_ms else None,
             "cost_per_text": priced["per_text"],
             "cost_unit": model.unit,
+            "pricing": model.pricing,
             "cost_model": model.to_dict(),
             "allow_packing": allow_packing,
             "request_sizes": list(sizes_asked),

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from shapedemo.planning.edges import check_cost, check_positive
 from shapedemo.planning.plan import Plan, PlanError
@@ -55,6 +55,8 @@ class CostModel:
     packed_table: Mapping[tuple[int, int], float] = field(default_factory=dict)
     coefficients: tuple[float, float, float] | None = None
     packed_factor: float = 1.0
+    origin: str | None = field(default=None, compare=False)
+    """Where the prices were measured, in words (``runtime/costs.py`` sets it); see ``pricing``."""
 
     @property
     def unit(self) -> str:
@@ -72,6 +74,21 @@ class CostModel:
             if present
         ]
         return "+".join(parts) or "token slots"
+
+    @property
+    def pricing(self) -> str:
+        """Which pricing decides, in words, for the page and the CLI.
+
+        >>> CostModel().pricing
+        'token slots (no measured cost table for this device yet)'
+        >>> CostModel({(1, 16): 2.0}).pricing
+        'a given cost table (table)'
+        """
+        if self.origin:
+            return self.origin
+        if self.unit != "ms":
+            return "token slots (no measured cost table for this device yet)"
+        return f"a given cost {'table' if self.table or self.packed_table else 'model'} ({self.source})"
 
     @cached_property
     def _envelopes(self) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
@@ -121,6 +138,7 @@ class CostModel:
             if self.coefficients is None
             else dict(zip(TERMS, self.coefficients)),
             "packed_factor": self.packed_factor,
+            "origin": self.origin,
             "table": _rows(self.table),
             "packed_table": _rows(self.packed_table),
         }
@@ -147,6 +165,7 @@ class CostModel:
                 packed_table=_table(data.get("packed_table", [])),
                 coefficients=coef,  # type: ignore[arg-type]
                 packed_factor=check_cost(data.get("packed_factor", 1.0), what="packed_factor"),
+                origin=None if data.get("origin") is None else str(data["origin"]),
             )
         except (AttributeError, KeyError, TypeError) as exc:
             raise PlanError(f"cost model: malformed document ({exc.__class__.__name__}: {exc})") from None
@@ -208,10 +227,17 @@ def check_cost_table(cost_table: Mapping[tuple[int, int], float]) -> dict[tuple[
     return table
 
 
+Solver = Callable[[Any, Any], Any]
+"""``(a, y) -> coefficients`` solving ``a @ coef ~ y`` (numpy arrays): plain least squares by
+default; ``runtime/costs.py`` passes ``measure.stats.robust_lstsq`` (Huber), so one disturbed
+timing cannot drag the fit."""
+
+
 def fit_cost_model(
     table: Mapping[tuple[int, int], float],
     *,
     packed_table: Mapping[tuple[int, int], float] | None = None,
+    solver: Solver | None = None,
 ) -> CostModel:
     """A ``CostModel`` keeping ``table`` for exact lookups, with coefficients fitted to it.
 
@@ -239,11 +265,15 @@ def fit_cost_model(
     if both:
         ratios = sorted(packed[s] / checked[s] for s in both)
         factor = ratios[len(ratios) // 2]
-    return CostModel(checked, packed, _least_squares(checked), factor)
+    return CostModel(checked, packed, _least_squares(checked, solver), factor)
 
 
-def _least_squares(table: Mapping[tuple[int, int], float]) -> tuple[float, float, float]:
+def _least_squares(table: Mapping[tuple[int, int], float], solver: Solver | None = None) -> tuple[float, float, float]:
     import numpy as np
+
+    if solver is None:
+        def solver(a: Any, y: Any) -> Any:
+            return np.linalg.lstsq(a, y, rcond=None)[0]
 
     shapes = sorted(table)
     x = np.array([_features(b, s) for b, s in shapes])
@@ -253,7 +283,7 @@ def _least_squares(table: Mapping[tuple[int, int], float]) -> tuple[float, float
     for size in range(1, min(len(TERMS), len(shapes)) + 1):
         for terms in combinations(range(len(TERMS)), size):
             a = x[:, terms] * weight[:, None]
-            coef, *_ = np.linalg.lstsq(a, y * weight, rcond=None)
+            coef = np.asarray(solver(a, y * weight), dtype=float)
             if (coef < 0).any() or not np.isfinite(coef).all():
                 continue
             error = float(np.sum((a @ coef - y * weight) ** 2))

@@ -1,0 +1,179 @@
+"""How close to this device's floor? Real texts as real tokens/s, next to the best full-shape rate.
+
+    python benchmarks/floor.py [--model minilm] [--texts assets/paragraphs.txt] [--batches 1,8,32]
+                               [--buckets 32,64,128,256] [--batch-sizes 1,2,4,8,16,32]
+                               [--precisions bf16,f32] [--num-texts 96] [--rounds 3]
+
+The floor: every shape of ``auto``'s declared set (``--buckets`` x ``--batch-sizes``, plain and
+packed graph) is timed with full rows (``runtime/costs.py``, the measured cost table ``auto``
+prices by, reused from the cache when it exists); the shape with the most token slots per
+second is this device's best full-shape rate. No strategy can beat it on real texts: every
+padded slot or extra call only takes away from it.
+
+Then ``auto`` (priced by that table), ``packing`` (its fixed ``--pack-seq`` rows, default the
+largest bucket), ``buckets-partition`` and native ``dynamic`` run the texts end to end (tokenize,
+plan, scatter, infer, gather: embeddings out) in requests of ``batch`` consecutive texts, and the
+best shape is timed again at full rows, all interleaved request by request in an order rotated
+per request and round. Each side keeps its least-disturbed round (the machine may be shared).
+Printed: real tokens/s, the fraction of the best full-shape rate (both measured in this run),
+texts/s, and for ``auto`` where its time went (tokenize, plan, scatter, device, gather: host
+share of the end-to-end time). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAGRAPHS = ROOT / "assets" / "paragraphs.txt"
+STRATEGIES = ("auto", "packing", "buckets-partition", "dynamic")
+
+
+def ints(text: str) -> list[int]:
+    return sorted({int(x) for x in text.split(",") if x.strip()})
+
+
+def rotated(names: list[str], k: int) -> list[str]:
+    k %= len(names)
+    return names[k:] + names[:k]
+
+
+def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[str, float]) -> Callable[[list[str]], int]:
+    """Embed one request of texts with ``strategy``; adds each step's ms to ``steps``; returns
+    the request's real tokens."""
+    from shapedemo.planning.strategies import make_plan
+
+    tokenizer = engine.loaded.tokenizer
+
+    def run(group: list[str]) -> int:
+        t0 = time.perf_counter()
+        encoded = tokenizer.encode(group)
+        t1 = time.perf_counter()
+        plan = make_plan(strategy, encoded.lengths, **options)
+        t2 = time.perf_counter()
+        outcome = engine.run(plan, encoded, warmup=0, repeats=1)
+        t3 = time.perf_counter()
+        assert outcome.embeddings.shape[0] == len(group)
+        steps["tokenize"] += (t1 - t0) * 1e3
+        steps["plan"] += (t2 - t1) * 1e3
+        steps["scatter"] += outcome.scatter_ms[-1]
+        steps["device"] += outcome.total_ms[-1]
+        steps["gather"] += outcome.gather_ms[-1]
+        steps["total"] += (t3 - t0) * 1e3
+        return sum(encoded.lengths)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--texts", default=str(PARAGRAPHS), help="one text per line (default assets/paragraphs.txt)")
+    ap.add_argument("--batches", default="1,8,32")
+    ap.add_argument("--buckets", default="32,64,128,256", help="auto's declared sequence buckets")
+    ap.add_argument("--batch-sizes", default="1,2,4,8,16,32", help="auto's declared batch sizes")
+    ap.add_argument("--precisions", default=None, help="default: bf16,f32 where the CPU has bf16, else f32")
+    ap.add_argument("--pack-seq", type=int, default=None, help="packing's row length (default: the largest bucket)")
+    ap.add_argument("--num-texts", type=int, default=96, help="texts per timed pass (default 96)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    args = ap.parse_args(argv)
+
+    from shapedemo.model import load_model
+    from shapedemo.runtime.costs import cpu_name, describe_pricing, measured_cost_model
+    from shapedemo.runtime.engine import Engine
+
+    buckets, sizes, batches = ints(args.buckets), ints(args.batch_sizes), ints(args.batches)
+    loaded = load_model(args.model)
+    lines = [t.strip() for t in Path(args.texts).read_text(encoding="utf-8").splitlines() if t.strip()]
+    texts = list(itertools.islice(itertools.cycle(lines), args.num_texts))
+    lengths = loaded.tokenizer.encode(texts, truncate=True, max_length=buckets[-1]).lengths
+    texts = [t for t, n in zip(texts, lengths) if n <= buckets[-1]]  # what the declared set can take
+    lengths = [n for n in lengths if n <= buckets[-1]]
+    import openvino as ov
+
+    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    precisions = args.precisions.split(",") if args.precisions else (["bf16", "f32"] if "BF16" in caps else ["f32"])
+    print(
+        f"floor: {loaded.spec}, {len(texts)} texts from {Path(args.texts).name} "
+        f"({min(lengths)}..{max(lengths)} tokens, mean {statistics.fmean(lengths):.1f}), end to end"
+    )
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} logical cores); declared set: buckets {buckets} x batch sizes {sizes}")
+    try:
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    except OSError:
+        pass
+    for precision in precisions:
+        engine = Engine(loaded, precision=precision)
+        model, document = measured_cost_model(engine, buckets, sizes, progress=None)
+        print(f"\n== {precision} (inference precision {engine.inference_precision}); auto priced by {describe_pricing(document)}")
+        rates = {}
+        for kind in ("table", "packed_table"):
+            for row in document[kind]:
+                rates[(kind == "packed_table", row["batch"], row["seq"])] = row["batch"] * row["seq"] / row["ms"] * 1e3
+        top = sorted(rates.items(), key=lambda kv: -kv[1])[:4]
+        (packed_best, b_best, s_best), _ = top[0]
+        print("best full-shape rates in the cost table (token slots/s): " + ", ".join(
+            f"{b}x{s}{' packed' if p else ''} {r:,.0f}" for (p, b, s), r in top))
+        options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], pack_seq=args.pack_seq or buckets[-1])
+        header = f"{'batch':>5}  {'runner':<22} {'real tok/s':>10}  {'x floor':>7}  {'texts/s':>8}  {'host %':>6}"
+        print(header)
+        print("-" * len(header))
+        for batch in batches:
+            groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+            runners: dict[str, Any] = {}
+            steps: dict[str, dict[str, float]] = {}
+            for name in args.strategies.split(","):
+                extra = {"cost_model": model} if name == "auto" else {}
+                steps[name] = dict.fromkeys(("tokenize", "plan", "scatter", "device", "gather", "total"), 0.0)
+                runners[name] = end_to_end(engine, name, {**options, **extra}, steps[name])
+            for name, run in runners.items():  # warm-up: compiles what each needs
+                for g in groups:
+                    run(g)
+            names = list(runners)
+            best_round: dict[str, tuple[float, dict[str, float]]] = {}
+            full: list[float] = []
+            for r in range(args.rounds):
+                seconds = dict.fromkeys(names, 0.0)
+                for name in names:
+                    for k in steps[name]:
+                        steps[name][k] = 0.0  # in place: each runner holds its dict
+                for g, group in enumerate(groups):
+                    for name in rotated(names + ["floor"], r + g):
+                        if name == "floor":
+                            full.append(engine.measure_shape((b_best, s_best), packed=packed_best, repeats=1, warmup=0))
+                            continue
+                        t0 = time.perf_counter()
+                        runners[name](group)
+                        seconds[name] += time.perf_counter() - t0
+                for name in names:
+                    if name not in best_round or seconds[name] < best_round[name][0]:
+                        best_round[name] = (seconds[name], dict(steps[name]))
+            floor_rate = b_best * s_best / min(full) * 1e3
+            real = sum(lengths)
+            print(f"{batch:>5}  {f'full {b_best}x{s_best}' + (' packed' if packed_best else ''):<22} {floor_rate:>10,.0f}  {1.0:>7.2f}  {'':>8}  {'':>6}")
+            for name in names:
+                s, st = best_round[name]
+                rate = real / s
+                host = 100 * (st["total"] - st["device"]) / st["total"]
+                print(f"{batch:>5}  {name:<22} {rate:>10,.0f}  {rate / floor_rate:>7.2f}  {len(texts) / s:>8.1f}  {host:>6.1f}")
+            st = best_round["auto"][1] if "auto" in best_round else None
+            if st:
+                print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+        engine.release_all()
+    try:
+        print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""This device's measured cost table: every compiled shape timed once, kept beside the blob cache.
+
+``auto`` (and ``tune`` and ``serve``'s planner) price a call by what it costs *here*: on a 2-core
+AMX Xeon at bf16 a token slot in a 32 x 64 call costs about 0.6 of one in an 8 x 256 call, which
+token slots cannot see. ``measured_cost_model`` times the declared set (sequence buckets x batch
+sizes, on the plain graph and, where the model packs, on the packed one) once, and writes it to
+``<cache>/costs/<key>.json``, keyed by the model, the device (and its CPU name), the precision,
+the OpenVINO version and the shape set; a second start with the same key reads it back.
+
+Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
+order rotated each round), each shape's figure the median of ``REPEATS`` calls, and each shape
+keeps the settled figure of its rounds (``measure.stats.settled``, their lower quartile: load
+from elsewhere only ever adds time). Prices are then looked up through ``CostModel``'s monotone
+envelope (a call never costs more than a larger one), with a per-call + per-slot + attention
+model fitted robustly (Huber, ``measure.stats.robust_lstsq``) for shapes outside the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Sequence
+
+from shapedemo.measure.stats import settled
+from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
+
+__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing"]
+
+ROUNDS = 3
+REPEATS = 3
+FORMAT = 1
+
+ProgressFn = Callable[[float, str], None]
+Shape = tuple[int, int]
+
+
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``'s model name), else what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _device_name(engine: Any) -> str:
+    if engine.device.split(".")[0] in ("CPU", "AUTO") or engine.device.startswith(("HETERO", "MULTI")):
+        return f"{engine.device} ({cpu_name()}, {os.cpu_count()} logical cores)"
+    try:
+        return f"{engine.device} ({engine.core.get_property(engine.device, 'FULL_DEVICE_NAME')})"
+    except Exception:  # noqa: BLE001 - a device without the property is named by its id
+        return engine.device
+
+
+def cost_key(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape]) -> dict[str, Any]:
+    """What a cost table is valid for: model, device, precision, OpenVINO version, shape set."""
+    import openvino as ov
+
+    loaded = engine.loaded
+    return {
+        "format": FORMAT,
+        "model": loaded.spec,
+        "model_source": loaded.source_path,
+        "model_dims": None if loaded.dims is None else repr(loaded.dims),
+        "device": _device_name(engine),
+        "precision": engine.precision,
+        "inference_precision": engine.inference_precision,
+        "openvino": ov.get_version(),
+        "config": {k: str(v) for k, v in sorted(engine.config.items()) if k != "CACHE_DIR"},
+        "shapes": sorted([list(s) for s in set(shapes)]),
+        "packed_shapes": sorted([list(s) for s in set(packed_shapes)]),
+    }
+
+
+def cost_path(engine: Any, key: dict[str, Any]) -> Path | None:
+    """``<cache>/costs/<sha of key>.json``, beside the blob cache; None without a cache."""
+    if engine.cache_dir is None:
+        return None
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return Path(engine.cache_dir) / "costs" / f"{digest}.json"
+
+
+def _model_of(document: dict[str, Any]) -> CostModel:
+    from shapedemo.measure.stats import robust_lstsq
+
+    model = fit_cost_model(
+        _table(document["table"]), packed_table=_table(document["packed_table"]), solver=robust_lstsq
+    )
+    return replace(model, origin=describe_pricing(document))
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> dict[Shape, float]:
+    return {(int(r["batch"]), int(r["seq"])): float(r["ms"]) for r in rows}
+
+
+def load_cost_model(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape] = ()) -> tuple[CostModel, dict[str, Any]] | None:
+    """The cached model for exactly this shape set on this engine, with its document, or None."""
+    key = cost_key(engine, shapes, packed_shapes)
+    path = cost_path(engine, key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("key") != key:
+            return None
+        document = {**document, "path": str(path), "reused": True}
+        return _model_of(document), document
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a torn or foreign file: measured again and overwritten
+
+
+def latest_cost_model(engine: Any) -> tuple[CostModel, dict[str, Any]] | None:
+    """The cached table of the most shapes for this engine's model, device and precision,
+    whatever its shape set (``tune`` chooses shapes, so it cannot ask for one set), or None."""
+    if engine.cache_dir is None:
+        return None
+    want = {k: v for k, v in cost_key(engine, (), ()).items() if k not in ("shapes", "packed_shapes")}
+    best: tuple[int, dict[str, Any]] | None = None
+    for path in sorted((Path(engine.cache_dir) / "costs").glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            key = document["key"]
+            if {k: v for k, v in key.items() if k not in ("shapes", "packed_shapes")} != want:
+                continue
+            size = len(key["shapes"]) + len(key["packed_shapes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if best is None or size > best[0]:
+            best = (size, {**document, "path": str(path), "reused": True})
+    if best is None:
+        return None
+    return _model_of(best[1]), best[1]
+
+
+def time_shapes(
+    engine: Any,
+    jobs: Sequence[tuple[bool, Shape]],
+    *,
+    rounds: int = ROUNDS,
+    repeats: int = REPEATS,
+    progress: ProgressFn | None = None,
+) -> dict[tuple[bool, Shape], list[float]]:
+    """``{(packed, shape): [ms per round]}``: every job timed once per round (median of
+    ``repeats`` calls after one warm-up call), the order rotated each round."""
+    samples: dict[tuple[bool, Shape], list[float]] = {job: [] for job in jobs}
+    steps = max(1, rounds * len(jobs))
+    done = 0
+    for r in range(max(1, rounds)):
+        k = r % max(1, len(jobs))
+        for packed, shape in list(jobs[k:]) + list(jobs[:k]):
+            if progress:
+                progress(done / steps, f"timing {shape[0]} x {shape[1]}{' packed' if packed else ''} (round {r + 1}/{rounds})")
+            samples[packed, shape].append(engine.measure_shape(shape, packed=packed, repeats=repeats))
+            done += 1
+    return samples
+
+
+def measured_cost_model(
+    engine: Any,
+    seq_buckets: Iterable[int],
+    batch_sizes: Iterable[int],
+    *,
+    packed: bool = True,
+    rounds: int = ROUNDS,
+    repeats: int = REPEATS,
+    progress: ProgressFn | None = None,
+    reuse: bool = True,
+) -> tuple[CostModel, dict[str, Any]]:
+    """The cost model of ``seq_buckets x batch_sizes`` on ``engine`` (packed too where the model
+    has a packed graph and ``packed``), read from the cache or timed now and written there.
+
+    Returns the model and a document: ``key``, ``table``, ``packed_table`` (settled ms per shape),
+    ``rounds``, ``measured_at``, ``seconds`` (time spent timing), ``path`` and ``reused``.
+    """
+    shapes = sorted({(b, s) for s in seq_buckets for b in batch_sizes})
+    packed_shapes = shapes if packed and engine.loaded.packed is not None else []
+    if reuse:
+        found = load_cost_model(engine, shapes, packed_shapes)
+        if found is not None:
+            return found
+    key = cost_key(engine, shapes, packed_shapes)
+    jobs = [(False, s) for s in shapes] + [(True, s) for s in packed_shapes]
+    start = time.perf_counter()
+    samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress)
+    seconds = time.perf_counter() - start
+    least = {job: settled(ms) for job, ms in samples.items()}
+    document: dict[str, Any] = {
+        "key": key,
+        "table": [{"batch": b, "seq": s, "ms": least[False, (b, s)]} for b, s in shapes],
+        "packed_table": [{"batch": b, "seq": s, "ms": least[True, (b, s)]} for b, s in packed_shapes],
+        "samples": [{"packed": p, "batch": b, "seq": s, "ms": ms} for (p, (b, s)), ms in samples.items()],
+        "rounds": rounds,
+        "repeats": repeats,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": round(seconds, 2),
+    }
+    path = cost_path(engine, key)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+            os.replace(tmp, path)  # never a half-written table for another process to read
+        except OSError:
+            path = None  # a read-only cache: measured, used, not kept
+    document = {**document, "path": None if path is None else str(path), "reused": False}
+    return _model_of(document), document
+
+
+def describe_pricing(document: dict[str, Any] | None) -> str:
+    """Which pricing decided, in words: the measured table (reused or timed now), or token
+    slots (``CostModel.pricing``).
+
+    >>> describe_pricing(None)
+    'token slots (no measured cost table for this device yet)'
+    >>> describe_pricing({"key": {"device": "CPU (x)", "inference_precision": "bf16", "shapes": [[1, 16]], "packed_shapes": []}, "reused": True, "measured_at": "T"})
+    'the cost table measured on CPU (x) at bf16 (1 shapes, timed T, reused)'
+    """
+    if document is None:
+        return CostModel().pricing
+    key = document["key"]
+    count = len(key["shapes"]) + len(key["packed_shapes"])
+    how = "reused" if document.get("reused") else f"timed now in {document.get('seconds', 0):.0f} s"
+    return (
+        f"the cost table measured on {key['device']} at {key['inference_precision']} "
+        f"({count} shapes, timed {document.get('measured_at', '?')}, {how})"
+    )

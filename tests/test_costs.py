@@ -1,0 +1,75 @@
+"""auto priced by this device's measured cost table: timed once, kept beside the blob cache,
+reused by a second start; the plan says which pricing decided; packed rows chosen by cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shapedemo.planning.strategies import CostModel, fit_cost_model, make_plan
+
+
+def issue_table() -> dict[tuple[int, int], float]:
+    """A 2-core AMX Xeon at bf16, shaped as issue 20 measured it: a slot of a 32 x 64 call
+    costs 0.6 of one in an 8 x 256 call (rates in slots/ms), 1.5 ms per call."""
+    rate = {32: 30.0, 64: 35.7, 128: 26.3, 256: 19.9}
+    return {
+        (b, s): 1.5 + b * s / (rate[s] * (0.6 if b < 4 else 1.0))
+        for s in (32, 64, 128, 256)
+        for b in (1, 2, 4, 8, 16, 32)
+    }
+
+
+def test_measured_prices_choose_short_packed_rows_where_slots_choose_long_ones():
+    lengths = [40, 30, 55, 20, 61, 35, 48, 22, 50, 33, 28, 44, 57, 19, 38, 41] * 2  # 32 texts, 1,282 tokens
+    options = dict(seq_buckets=[32, 64, 128, 256], batch_sizes=[1, 2, 4, 8, 16, 32], max_seq=256)
+    by_slots = make_plan("auto", lengths, **options)
+    assert by_slots.params["pricing"].startswith("token slots")
+    assert max(c.seq for c in by_slots.calls) == 256  # fewest slots: rows of 256
+    model = fit_cost_model(issue_table(), packed_table=issue_table())
+    measured = make_plan("auto", lengths, **options, cost_model=model)
+    assert {c.seq for c in measured.calls} == {64} and measured.packed  # packed rows of 64
+    assert sum(c.batch for c in measured.calls) <= 32
+    assert "priced by a given cost table" in measured.params["why"]
+    assert model.price_plan(measured) < model.price_plan(by_slots)
+
+
+def test_cost_table_is_timed_once_kept_beside_the_blobs_and_reused(tiny, cache_dir):
+    from shapedemo.runtime.costs import latest_cost_model, measured_cost_model
+    from shapedemo.runtime.engine import Engine
+
+    engine = Engine(tiny, precision="f32", cache_dir=cache_dir)
+    model, document = measured_cost_model(engine, [16, 32], [1, 2], rounds=2, repeats=1)
+    assert not document["reused"]
+    path = Path(document["path"])
+    assert path.parent == Path(cache_dir) / "costs" and path.is_file()
+    saved = json.loads(path.read_text())
+    assert saved["key"]["shapes"] == [[1, 16], [1, 32], [2, 16], [2, 32]]
+    assert saved["key"]["packed_shapes"] == saved["key"]["shapes"]
+    assert saved["key"]["precision"] == "f32" and saved["key"]["model"] == tiny.spec
+    assert all(len(s["ms"]) == 2 for s in saved["samples"])  # every shape in every round
+    assert model.unit == "ms" and "timed now" in model.pricing
+
+    again, second = measured_cost_model(Engine(tiny, precision="f32", cache_dir=cache_dir), [32, 16], [2, 1])
+    assert second["reused"] and again == model and "reused" in again.pricing
+    # another shape set is another table; tune takes the largest one kept for the device
+    _, third = measured_cost_model(engine, [16], [1], rounds=1, repeats=1)
+    assert not third["reused"] and third["path"] != document["path"]
+    found = latest_cost_model(engine)
+    assert found is not None and found[1]["path"] == document["path"]
+
+    plan = make_plan("auto", [5, 9, 14], seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=32, cost_model=again)
+    assert plan.params["pricing"].startswith("the cost table measured on CPU")
+    assert plan.params["why"].endswith(f"(priced by {again.pricing})")
+    assert CostModel.from_dict(json.loads(json.dumps(again.to_dict()))).pricing == again.pricing
+
+
+def test_a_torn_cost_file_is_measured_again(tiny, tmp_path):
+    from shapedemo.runtime.costs import measured_cost_model
+    from shapedemo.runtime.engine import Engine
+
+    engine = Engine(tiny, precision="f32", cache_dir=tmp_path)
+    _, document = measured_cost_model(engine, [16], [1], rounds=1, repeats=1)
+    Path(document["path"]).write_text("{not json")
+    _, again = measured_cost_model(engine, [16], [1], rounds=1, repeats=1)
+    assert not again["reused"] and json.loads(Path(again["path"]).read_text())["key"] == document["key"]
