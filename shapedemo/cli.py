@@ -161,7 +161,7 @@ def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
     names = getattr(args, "strategies", None)
     if names is not None:
         fields["strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
-    for key in ("model", "device", "static_only", "precision", "repeats", "warmup", "jobs", "cost_table"):
+    for key in ("model", "device", "static_only", "precision", "repeats", "max_seconds", "warmup", "jobs", "cost_table"):
         if getattr(args, key, None) is not None:
             fields[key] = getattr(args, key)
     if getattr(args, "concurrent", False):
@@ -404,7 +404,14 @@ def _add_compare(subparsers: Subparsers) -> None:
         help=f"comma list of {', '.join(STRATEGY_NAMES)} (default: {', '.join(DEFAULT_STRATEGIES)})",
     )
     add_plan_arguments(parser)
-    parser.add_argument("--repeats", type=int, default=5, metavar="R", help="timed runs after one warm-up (default 5)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, metavar="R",
+        help="exactly R timed rounds after the warm-up (default: rounds until every ratio's interval is tight, see --max-seconds)",
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=None, metavar="S",
+        help=f"without --repeats: stop the timed rounds after S seconds even if the intervals are not tight (default {CLI_LIMITS.seconds:g})",
+    )
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
     parser.add_argument(

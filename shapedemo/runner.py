@@ -174,6 +174,7 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
         engine, inputs.encoded, settings.strategies, **extras, cost_table=table,
         repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
         jobs=settings.jobs, texts=inputs.texts, progress=progress,
+        max_seconds=settings.max_seconds if settings.max_seconds is not None else settings.limits.seconds,
     )
     return comparison, inputs
 

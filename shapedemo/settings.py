@@ -50,20 +50,24 @@ class Limits:
     repeats: int
     warmup: int
     names: Mapping[str, str] = field(default_factory=dict)
+    max_seconds: float = 600.0
+    """The longest time limit for timed rounds (``RunSettings.max_seconds``)."""
+    seconds: float = 30.0
+    """The time limit for timed rounds when none is given and rounds go on until tight."""
 
     def name(self, key: str) -> str:
         """What this front end calls setting ``key`` (``--batch-sizes`` on the command line)."""
         return self.names.get(key, key)
 
 
-PAGE_LIMITS = Limits("this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5)
+PAGE_LIMITS = Limits("this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5, max_seconds=60.0, seconds=15.0)
 CLI_LIMITS = Limits(
     "the command line", texts=4096, batch=4096, batch_size=1024, repeats=1000, warmup=100,
     names={
         "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "max_seq",
         "pack length": "pack_seq", "repeats": "--repeats", "warm-up runs": "--warmup",
         "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
-        "jobs": "--jobs",
+        "jobs": "--jobs", "time limit": "--max-seconds",
     },
 )
 
@@ -125,7 +129,11 @@ class RunSettings:
     pack_seq: int | None = None
     cost_table: str | None = None
     cost_model: Mapping[str, Any] | None = field(default=None, compare=False)
-    repeats: int = 5
+    repeats: int | None = None
+    """Timed rounds (each runs every strategy once, interleaved); None: rounds until every
+    ratio's interval is tight or ``max_seconds`` runs out."""
+    max_seconds: float | None = None
+    """With ``repeats`` None: the time limit for timed rounds (None: ``limits.seconds``)."""
     warmup: int = 1
     calls: str = "sync"
     jobs: int = 2
@@ -188,7 +196,10 @@ class RunSettings:
             value = getattr(self, attr)
             if value is not None:
                 _check_range(value, 1, 100_000, what=caps.name(key))
-        _check_range(self.repeats, 1, caps.repeats, what=caps.name("repeats"))
+        if self.repeats is not None:
+            _check_range(self.repeats, 1, caps.repeats, what=caps.name("repeats"))
+        if self.max_seconds is not None and not 0 < self.max_seconds <= caps.max_seconds:
+            raise PlanError(f"{caps.name('time limit')} {self.max_seconds:g}: choose more than 0 and at most {caps.max_seconds:g} seconds")
         _check_range(self.warmup, 0, caps.warmup, what=caps.name("warm-up runs"))
         if self.precision not in PRECISIONS:
             raise PlanError(f"{caps.name('precision')} {self.precision!r}: choose one of {', '.join(PRECISIONS)}")

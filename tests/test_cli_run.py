@@ -59,6 +59,7 @@ def test_embed_truncates_to_the_models_max_seq_length_and_says_so_on_stderr(tmp_
         (["compare", "--lengths", "5,60", "--max-seq", "32", "--model", "synthetic:tiny"], "60"),
         (["compare", "--lengths", "5,6", "--max-seq", "1024", "--model", "synthetic:tiny"], "limit of 512"),
         (["compare", "--lengths", "5,6", "--repeats", "0", "--model", "synthetic:tiny"], "--repeats"),
+        (["compare", "--lengths", "5,6", "--max-seconds", "0", "--model", "synthetic:tiny"], "--max-seconds"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, texts_file, cache_dir):
@@ -95,6 +96,12 @@ def test_compare_json_contract(tmp_path, cache_dir):
     for name in ("dynamic", "padding", "buckets-partition", "packing"):
         assert results[name]["fidelity"]["max_abs_diff"] <= 1e-4
     assert results["padding-nomask"]["fidelity"]["max_abs_diff"] > 1e-2
+    # every ratio with its interval, exactly the rounds asked, the run's noise stated
+    assert data["repeats"] == 2 and data["noise"]["rounds"] == 2
+    for r in results.values():
+        lo, hi = r["ratio_interval"]
+        assert lo <= r["ratio_to_dynamic"] <= hi and len(r["latency_ms"]["samples"]) == 2
+    assert "interval" in out.stdout and "noise: timings spread" in out.stdout
 
 
 def test_compare_json_to_stdout_with_a_workload(cache_dir):

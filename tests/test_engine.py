@@ -165,3 +165,30 @@ def test_blob_cache_can_be_turned_off(tiny, tmp_path, monkeypatch):
     engine = Engine(tiny, precision="f32", cache_dir=tmp_path)
     engine.compile((1, 16))
     assert list((tmp_path / "blobs" / "f32").glob("*.blob"))
+
+
+def test_every_ratio_has_an_interval_and_exact_repeats(tiny_engine):
+    encoded = encode_inputs(tiny_engine.loaded, lengths=[5, 30, 9, 12, 3])
+    result = compare(tiny_engine, encoded, ["dynamic", "padding", "buckets-partition"], repeats=4, warmup=0, **OPTIONS)
+    data = result.to_dict()
+    assert data["repeats"] == 4 and data["noise"]["rounds"] == 4 and data["noise"]["stopped"] == "repeats"
+    for r in data["results"]:
+        lo, hi = r["ratio_interval"]
+        assert len(r["latency_ms"]["samples"]) == 4 and lo <= r["ratio_to_dynamic"] <= hi
+        assert r["verdict"] in ("faster", "slower", "same")
+    assert data["fastest"]["strategy"] in data["fastest"]["tied"]
+    d = data["decomposition"]
+    # dynamic at buckets-partition's call shapes, and a static model at dynamic's own shape
+    assert d["static_plan"] == "buckets-partition" and d["dynamic_call_shape"] == [5, 30]
+    assert d["padding_share_interval"][0] <= d["padding_share"] <= d["padding_share_interval"][1]
+    assert d["dynamic_overhead_interval"][0] <= d["dynamic_overhead"] <= d["dynamic_overhead_interval"][1]
+    assert len(d["static_at_dynamic_shape_device_ms"]["samples"]) == 4
+
+
+def test_rounds_until_tight_stop_by_the_time_limit(tiny_engine):
+    encoded = encode_inputs(tiny_engine.loaded, lengths=[5, 30, 9])
+    result = compare(tiny_engine, encoded, ["dynamic", "padding"], repeats=None, max_seconds=0.5, warmup=0, **OPTIONS)
+    noise = result.noise
+    assert noise["stopped"] in ("tight", "max_seconds") and noise["rounds"] >= 1
+    assert result.settings["repeats"] == noise["rounds"] and result.settings["max_seconds"] == 0.5
+    assert noise["stopped"] == "max_seconds" or noise["rounds"] >= 5

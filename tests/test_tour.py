@@ -88,12 +88,13 @@ def core_plans(result: tour.StepResult, *names: str, **changes):
 def medians_ratio(result: tour.StepResult, strategy: str) -> tuple[str, float, float]:
     mine = result.result(strategy)["latency_ms"]["median"]
     base = result.result("dynamic")["latency_ms"]["median"]
-    return report.speed_words(mine / base), mine, base
+    return report.speed_words(mine / base, result.result(strategy)["ratio_interval"]), mine, base
 
 
 def check_vs_dynamic(result: tour.StepResult, strategy: str) -> None:
     words, mine, base = medians_ratio(result, strategy)
-    assert f"**{words}** native dynamic ({mine:.1f} vs {base:.1f} ms)" in result.lesson
+    lo, hi = result.result(strategy)["ratio_interval"]
+    assert f"**{words}** native dynamic ({mine:.1f} vs {base:.1f} ms, interval [{lo:.2f}-{hi:.2f}])" in result.lesson
 
 
 @pytest.mark.model
@@ -205,3 +206,15 @@ def test_tab_handler_words_the_lesson_and_refuses_bad_input_in_one_line(tour_env
         assert message in caught.value.message and "\n" not in caught.value.message
     with pytest.raises(gr.Error, match="batch sizes"):
         ui_tour.tour_step("partition", text, "4,,x", MODEL)
+
+
+@pytest.mark.model
+def test_dynamic_step_takes_native_dynamic_apart(ran):
+    r = ran["dynamic"]
+    d = r.data["decomposition"]
+    # measured in the step's own rounds: dynamic at buckets-partition's call shapes, static at dynamic's shape
+    assert d["static_plan"] == "buckets-partition" and d["padding_share"] is not None
+    assert f"it pads **{d['dynamic_padding_fraction']:.0%}** of its slots" in r.lesson
+    assert "being dynamic" in r.lesson and f"{d['dynamic_device_ms']['median']:.1f} ms" in r.lesson
+    first = ran["padding"]
+    assert "a static model compiled at its own" in first.lesson  # the first lesson says what being dynamic cost

@@ -111,7 +111,7 @@ def page_settings(values: Mapping[str, Any]) -> RunSettings:
         seq_buckets=buckets,
         batch_sizes=values.get("batch_sizes_text") or "1,2,4,8",
         max_seq=None if max_len == "auto" else int(max_len),
-        repeats=_whole(values.get("repeats"), 5),
+        repeats=_whole(values.get("repeats"), 0) or None,  # 0: rounds until the intervals are tight
         calls=values.get("calls") or "sync",
         cost_table="measure" if values.get("objective") == OBJECTIVES[1] else None,
         limits=PAGE_LIMITS,
@@ -383,7 +383,10 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                         with gr.Row():
                             precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
                             calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")
-                        repeats = gr.Slider(1, 30, value=5, step=1, label="repeats (after one warm-up)")
+                        repeats = gr.Slider(
+                            0, PAGE_LIMITS.repeats, value=0, step=1, label="repeats (after one warm-up)",
+                            info=f"0: rounds until every ratio's interval is tight, at most {PAGE_LIMITS.seconds:.0f} s",
+                        )
                         objective = gr.Radio(
                             OBJECTIVES, value=OBJECTIVES[0], label="how partitions are chosen",
                             info="measured latency: first times every batch size x bucket, then partition, "

@@ -43,7 +43,8 @@ def tour_step(key: str, text: str, batch_sizes: str, spec: str | None, *, progre
     data = result.data
     measured = (
         f"Measured just now: `{data['model']}` on {data['device']} ({data['precision']}), "
-        f"{len(data['lengths'])} texts, {sum(data['lengths'])} real tokens, median of {settings.repeats} runs."
+        f"{len(data['lengths'])} texts, {sum(data['lengths'])} real tokens, median of {data['repeats']} interleaved rounds "
+        f"(timings spread ±{(data.get('noise') or {}).get('spread', 0.0):.0%} on this machine)."
     )
     why = f"\n\nWhy this plan: {result.why}" if result.why else ""
     return f"**Lesson.** {result.lesson}{why}\n\n<small>{measured}</small>", result.figure, result.code

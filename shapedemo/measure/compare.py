@@ -10,6 +10,13 @@ A strategy's latency is what a user feels: host time (tokenizing — measured on
 the same for every strategy —, planning, scattering into padded tensors, gathering back) plus
 device time (the calls); ``latency_ms``, ``host_ms`` and ``device_ms`` are each a median over
 the repeats of the per-repeat values (so the medians need not add up exactly).
+
+Every ratio to native dynamic carries an interval (``ratio_interval``: a paired bootstrap over
+the rounds, ``measure.stats``). Without a fixed number of repeats, rounds go on until every
+interval is tight (``stats.TIGHT``) or ``max_seconds`` runs out. Where native dynamic runs on the
+target, two more contenders take part in the same rounds, so the run can say where dynamic's
+time goes (``decomposition``): dynamic at a static plan's call shapes (what padding to the
+longest row costs it) and a static model at dynamic's own shape (what being dynamic costs it).
 """
 
 from __future__ import annotations
@@ -33,13 +40,19 @@ from shapedemo.runtime.engine import (
 )
 from shapedemo.model import Encoded, LoadedModel
 from shapedemo.planning.plan import Plan
+from shapedemo.measure import stats
 from shapedemo.measure.report import ROUNDOFF
+from shapedemo.measure.rounds import BASELINE, Entry, decomposition, decomposition_entries, fastest, tight, timed_call
 from shapedemo.settings import DEFAULT_STRATEGIES
 from shapedemo.planning.strategies import make_plan
 from shapedemo.planning.strategies.base import resolve_args
 
 REFERENCE = "dynamic-single"
-BASELINE = "dynamic"
+MAX_SECONDS = 30.0
+"""Timed rounds stop here (seconds) when no number of repeats is given and the intervals are
+not tight yet."""
+MAX_ROUNDS = 1000
+"""Rounds at most when rounds go on until the intervals are tight."""
 
 def roundoff(precision: str) -> dict[str, Any]:
     """The round-off thresholds at the precision actually run (f32's where it is unknown).
@@ -73,6 +86,9 @@ class Comparison:
     capabilities: dict[str, Any] = field(default_factory=dict)
     tokenize_ms: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    noise: dict[str, Any] | None = None
+    decomposition: dict[str, Any] | None = None
+    fastest: dict[str, Any] | None = None
 
     def result(self, strategy: str) -> dict[str, Any]:
         for r in self.results:
@@ -98,6 +114,10 @@ class Comparison:
             "device_properties": self.device_properties,
             "capabilities": self.capabilities,
             "settings": self.settings,
+            "repeats": self.settings.get("repeats"),
+            "noise": self.noise,
+            "decomposition": self.decomposition,
+            "fastest": self.fastest,
             "results": self.results,
         }
 
@@ -186,30 +206,6 @@ def _planner(name: str, lengths: Sequence[int], options: dict[str, Any], cost_ta
     return lambda: make_plan(name, lengths, **options, cost_table=table)
 
 
-def _timed(fn: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    value = fn()
-    return value, (time.perf_counter() - t0) * 1e3
-
-
-@dataclass
-class _Entry:
-    """One strategy in a comparison: its plan maker, runner and per-repeat timings."""
-
-    name: str
-    plan: Plan
-    make: Any
-    runner: PlanRunner | None = None
-    reason: str | None = None
-    host: list[float] = field(default_factory=list)
-    device: list[float] = field(default_factory=list)
-    plan_ms: list[float] = field(default_factory=list)
-
-    @property
-    def latency(self) -> list[float]:
-        return [h + d for h, d in zip(self.host, self.device)]
-
-
 def _models(runner: PlanRunner) -> list[dict[str, Any]]:
     fresh = {id(e) for e in runner.fresh}
     return [dict(e.to_dict(), reused=id(e) not in fresh) for e in runner.models]
@@ -232,7 +228,7 @@ def _tokenize_ms(engine: Engine, encoded: Encoded, texts: Sequence[str] | None) 
     """Time to tokenize ``texts`` once (0 without texts: token ids were given)."""
     if texts is None:
         return 0.0
-    again, ms = _timed(lambda: engine.loaded.tokenizer.encode(list(texts)))
+    again, ms = timed_call(lambda: engine.loaded.tokenizer.encode(list(texts)))
     if again.lengths != encoded.lengths:
         raise EngineError("the texts given tokenize to other lengths than the tokens given")
     return ms
@@ -260,7 +256,7 @@ def compare(
     max_seq: int | None = None,
     pack_seq: int | None = None,
     cost_table: Mapping[tuple[int, int], float] | None = None,
-    repeats: int = 5,
+    repeats: int | None = 5,
     warmup: int = 1,
     concurrent: bool = False,
     jobs: int = DEFAULT_JOBS,
@@ -269,6 +265,8 @@ def compare(
     reference_engine: Engine | None = None,
     tokenize_ms: float | None = None,
     cost_model: Any = None,
+    max_seconds: float | None = None,
+    decompose: bool = True,
 ) -> Comparison:
     """Plan and run every strategy on ``encoded`` on ``engine`` (the target).
 
@@ -279,6 +277,9 @@ def compare(
     device's reason; ``dynamic`` is then timed on the reference device as the ``baseline``.
     ``jobs`` bounds the requests in flight with ``concurrent`` (the same for every strategy).
     ``cost_model`` (a ``CostModel``) prices shapes for ``auto`` where ``cost_table`` lacks them.
+    ``repeats`` None: rounds until every ratio's interval is tight or ``max_seconds`` (default
+    ``MAX_SECONDS``) of timed rounds have passed. ``decompose``: time dynamic at a static plan's
+    call shapes and a static model at dynamic's shape besides (``Comparison.decomposition``).
     """
     start = time.perf_counter()
     lengths = encoded.lengths
@@ -296,10 +297,10 @@ def compare(
         if progress:
             progress(min(1.0, frac), what)
 
-    entries: dict[str, _Entry] = {}
+    entries: dict[str, Entry] = {}
     for name in names:
         make = _planner(name, lengths, options, cost_table)
-        entries[name] = _Entry(name, make(), make)
+        entries[name] = Entry(name, make(), make)
     opened: list[PlanRunner] = []
     try:
         # the reference, once per input: one call per sequence on the reference device
@@ -319,27 +320,60 @@ def compare(
                 continue
             entry.runner = engine.runner(entry.plan, encoded, concurrent=concurrent, jobs=jobs, progress=step)
             opened.append(entry.runner)
-        baseline_entry: _Entry | None = None
+        baseline_entry: Entry | None = None
         if BASELINE in entries and entries[BASELINE].runner is None:
             base = entries[BASELINE]
-            baseline_entry = _Entry(BASELINE, base.plan, base.make)
+            baseline_entry = Entry(BASELINE, base.plan, base.make)
             baseline_entry.runner = reference_engine.runner(base.plan, encoded, concurrent=concurrent, jobs=jobs)
             opened.append(baseline_entry.runner)
         timed = [e for e in entries.values() if e.runner is not None] + ([baseline_entry] if baseline_entry else [])
+
+        source, extras = decomposition_entries(entries) if decompose else (None, {})
+        for entry in extras.values():
+            entry.runner = engine.runner(entry.plan, encoded, concurrent=concurrent, jobs=jobs)
+            opened.append(entry.runner)
+        timed += list(extras.values())
+        base_for_ratio = baseline_entry or (entries[BASELINE] if BASELINE in entries and entries[BASELINE].runner else None)
 
         for w in range(warmup):
             report(0.4, f"warming up ({w + 1}/{warmup})")
             for entry in timed:
                 entry.runner.run_once()  # type: ignore[union-attr]
-        for r in range(max(1, repeats)):
-            order = timed[r % len(timed):] + timed[: r % len(timed)] if timed else []
+        budget = MAX_SECONDS if max_seconds is None else max_seconds
+        rounds_started = time.perf_counter()
+        r = 0
+        stop_reason = "repeats"
+        while timed:
+            if repeats is not None:
+                label = f"repeat {r + 1}/{repeats}"
+            else:
+                label = f"round {r + 1} (until the intervals are tight, at most {budget:.0f} s)"
+            order = timed[r % len(timed):] + timed[: r % len(timed)]
             for j, entry in enumerate(order):
-                report(0.4 + 0.6 * (r + j / len(order)) / max(1, repeats), f"repeat {r + 1}/{repeats}: {entry.name}")
-                _, plan_ms = _timed(entry.make)
+                if repeats is not None:
+                    done = (r + j / len(order)) / max(1, repeats)
+                else:
+                    done = (time.perf_counter() - rounds_started) / budget
+                report(0.4 + 0.6 * min(1.0, done), f"{label}: {entry.name}")
+                _, plan_ms = timed_call(entry.make)
                 run = entry.runner.run_once(record=True)  # type: ignore[union-attr]
                 entry.plan_ms.append(plan_ms)
                 entry.host.append(tok_ms + plan_ms + run.scatter_ms + run.gather_ms)
                 entry.device.append(run.device_ms)
+            r += 1
+            if repeats is not None:
+                if r >= max(1, repeats):
+                    break
+                continue
+            if r >= stats.MIN_ROUNDS and tight(timed, base_for_ratio, extras):
+                stop_reason = "tight"
+                break
+            if time.perf_counter() - rounds_started >= budget:
+                stop_reason = "max_seconds"
+                break
+            if r >= MAX_ROUNDS:
+                stop_reason = "max_rounds"
+                break
     finally:
         for runner in opened:
             runner.close()
@@ -383,6 +417,20 @@ def compare(
     for row in results:
         if row["supported"]:
             row["ratio_to_dynamic"] = row["latency_ms"]["median"] / baseline["latency_ms"]["median"] if baseline else None
+            row["ratio_interval"] = None
+            if baseline is not None and base_src is not None:
+                lo, hi = stats.ratio_interval(entries[row["strategy"]].latency, base_src.latency)
+                row["ratio_interval"] = [lo, hi]
+                row["verdict"] = "same" if entries[row["strategy"]] is base_src else stats.verdict((lo, hi))
+    rounds = len(timed[0].device) if timed else 0
+    noise = {
+        "spread": stats.noise([e.latency for e in timed]),
+        "measure": "median over the timed contenders of 1.4826 x MAD / median of their per-round latencies",
+        "rounds": rounds,
+        "stopped": stop_reason,
+        "interval_level": stats.LEVEL,
+        "tight_target": stats.TIGHT,
+    }
     precision = engine.inference_precision
     return Comparison(
         model=engine.loaded.spec,
@@ -402,8 +450,12 @@ def compare(
         device_properties=engine.device_properties(),
         capabilities=engine.capabilities.to_dict(),
         tokenize_ms=tok_ms,
-        settings={"repeats": max(1, repeats), "warmup": warmup, "concurrent": concurrent, "jobs": jobs,
+        settings={"repeats": rounds, "repeats_asked": repeats, "max_seconds": None if repeats is not None else budget,
+                  "warmup": warmup, "concurrent": concurrent, "jobs": jobs,
                   "interleaved": True, "reference_precision": reference_engine.inference_precision},
+        noise=noise,
+        decomposition=decomposition(source, extras, base_src if base_src is not baseline_entry else None),
+        fastest=fastest(entries),
     )
 
 

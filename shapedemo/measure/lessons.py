@@ -25,6 +25,7 @@ from shapedemo.measure import report
 from shapedemo.planning.codegen import plan_code
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import count, numbers, speed_words
+from shapedemo.measure.wording import decomposition_lines, interval_text
 from shapedemo.settings import PAGE_LIMITS, Limits, RunSettings
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
@@ -48,7 +49,9 @@ BATCH_SIZES = "1,2,4,8"
 PRECISION = "f32"
 """The tour runs in f32: masked strategies then differ from one call per sequence by round-off
 (~1e-6), and what leaving the mask out does stands out by six orders of magnitude."""
-REPEATS = 5
+REPEATS: int | None = None
+"""Rounds until the ratios' intervals are tight, at most ``TOUR_SECONDS`` of timing a step."""
+TOUR_SECONDS = 8.0
 WARMUP = 1
 ProgressFn = Callable[[float, str], None]
 
@@ -120,6 +123,15 @@ _STEPS: tuple[Step, ...] = (
         "layout for each request. The picture: latency of auto, buckets-partition and packing next to native dynamic.",
         runs=("dynamic", "buckets-partition", "packing", "auto"), focus="auto", plot="latency",
     ),
+    Step(
+        "dynamic", "Native dynamic, taken apart", "beyond the guide",
+        "Where does native dynamic's time go? The same rounds also time dynamic at "
+        "buckets-partition's call shapes (padded as little as a static plan pads) and a static model "
+        "compiled at dynamic's own shape (the same rows, the same pad): the first says what padding "
+        "to the longest row costs it, the second what being dynamic costs it. The picture: latency "
+        "of both strategies.",
+        runs=("dynamic", "buckets-partition"), focus="dynamic", plot="latency",
+    ),
 )
 
 STEPS: tuple[Step, ...] = tuple(s for s in _STEPS if all(n in STRATEGY_NAMES for n in s.runs))
@@ -142,8 +154,9 @@ def step_settings(
     model: str | None = None,
     device: str = "CPU",
     precision: str = PRECISION,
-    repeats: int = REPEATS,
+    repeats: int | None = REPEATS,
     limits: Limits = PAGE_LIMITS,
+    max_seconds: float = TOUR_SECONDS,
 ) -> RunSettings:
     """The validated settings of one step on ``texts``: its strategies, buckets in powers of
     two, the default max length (the smallest of 128..512 that fits), few repeats."""
@@ -151,6 +164,7 @@ def step_settings(
     return RunSettings(
         texts=tuple(texts), model=model, device=device, precision=precision, strategies=s.runs,
         seq_buckets="pow2", batch_sizes=batch_sizes, repeats=repeats, warmup=WARMUP, limits=limits,
+        max_seconds=max_seconds,
     ).validate()
 
 
@@ -222,20 +236,23 @@ def median(result: Mapping[str, Any]) -> float | None:
 
 
 def vs_dynamic(data: Mapping[str, Any], strategy: str) -> str:
-    """``2.43x slower than native dynamic (550.0 vs 226.4 ms)``: the measured medians' ratio in
-    ``report.speed_words`` wording; where either did not run, says so.
+    """``2.43x slower than native dynamic (550.0 vs 226.4 ms, interval [2.30-2.60])``: the
+    measured medians' ratio in ``report.speed_words`` wording, decided by its interval where the
+    run has one; where either did not run, says so.
 
     >>> data = {"results": [{"strategy": "dynamic", "latency_ms": {"median": 2.0}},
-    ...                     {"strategy": "padding", "latency_ms": {"median": 5.0}}]}
+    ...                     {"strategy": "padding", "latency_ms": {"median": 5.0}, "ratio_interval": [2.4, 2.7]}]}
     >>> vs_dynamic(data, "padding")
-    '**2.50x slower than** native dynamic (5.0 vs 2.0 ms)'
+    '**2.50x slower than** native dynamic (5.0 vs 2.0 ms, interval [2.40-2.70])'
     """
     results = _results(data)
     mine, base = median(results[strategy]), median(results.get("dynamic", {}))
     if mine is None or base is None or base <= 0:
         why = results[strategy].get("reason") or results.get("dynamic", {}).get("reason") or "not run here"
         return f"could not be timed against native dynamic ({why})"
-    return f"**{speed_words(mine / base)}** native dynamic ({mine:.1f} vs {base:.1f} ms)"
+    interval = results[strategy].get("ratio_interval")
+    shown = f", interval {interval_text(interval)}" if interval else ""
+    return f"**{speed_words(mine / base, interval)}** native dynamic ({mine:.1f} vs {base:.1f} ms{shown})"
 
 
 def blowup(plan: Plan) -> float:
@@ -261,8 +278,31 @@ def _lesson_padding(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
     return (
         f"Padding to {_shape(pad)} computed **{blowup(pad):.1f}x the real tokens** ({pad.computed_tokens} "
         f"slots for {pad.real_tokens}; native dynamic, padded only to the longest text, {blowup(dyn):.1f}x) "
-        f"and was {vs_dynamic(data, 'padding')}."
+        f"and was {vs_dynamic(data, 'padding')}{_overhead_clause(data)}."
     )
+
+
+def _overhead_clause(data: Mapping[str, Any]) -> str:
+    """``, and native dynamic itself ran as fast as ... a static model at its own 5x63 shape``:
+    what being dynamic cost in this run (empty where it was not measured)."""
+    d = data.get("decomposition")
+    if not d:
+        return ""
+    b, s = d["dynamic_call_shape"]
+    over, (lo, hi) = d["dynamic_overhead"], d["dynamic_overhead_interval"]
+    ratio = 1 + over
+    return (
+        f"; native dynamic itself was {speed_words(ratio, (1 + lo, 1 + hi))} a static model compiled at its own "
+        f"{b}x{s} shape ({d['dynamic_device_ms']['median']:.1f} vs {d['static_at_dynamic_shape_device_ms']['median']:.1f} ms "
+        f"of device time, interval {interval_text((1 + lo, 1 + hi))})"
+    )
+
+
+def _lesson_dynamic(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    words = decomposition_lines(data)
+    if not words:
+        return f"Native dynamic did not run on {data['device']} here, so its time cannot be taken apart."
+    return words.removeprefix("- ")
 
 
 def _lesson_mask(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
@@ -348,6 +388,7 @@ LESSONS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Plan]], str]] = {
     "combined": _lesson_combined,
     "packing": _lesson_packing,
     "auto": _lesson_auto,
+    "dynamic": _lesson_dynamic,
 }
 
 

@@ -5,10 +5,16 @@ page's JSON download are this same dict) and returns text, rows and payloads. Th
 dynamic is worded by one rule (``speed``), so the summary, the chart labels and the table never
 disagree about what "as fast" means.
 
+Where a ratio comes with its interval (a paired bootstrap over the run's rounds, ``measure.stats``),
+the interval decides the words: "faster" or "slower" only when all of it says so, else "as fast
+as, within this machine's noise (±x%)".
+
 >>> ratio_text(2.0), ratio_text(0.8), ratio_text(1.003)
 ('2.00x slower', '0.80x = 1.25x faster', '1.00x')
 >>> speed_words(1.03), speed_words(0.5), speed_words(1.004)
 ('1.03x slower than', '2.00x faster than', 'as fast as')
+>>> speed_words(1.03, (0.97, 1.08)), speed_words(1.03, (1.01, 1.05))
+("as fast as, within this machine's noise (±6%),", '1.03x slower than')
 """
 
 from __future__ import annotations
@@ -18,19 +24,13 @@ import io
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from shapedemo.measure import stats
+from shapedemo.measure.wording import (  # the page, the tour and the charts word ratios by these
+    HONEST_NOTE, _median, _plain, _ran, baseline_median, count, decomposition_lines, fastest_line, finding,
+    numbers, padding_notes, ratio_text, rounds_words, speed, speed_words,
+)
 from shapedemo.planning.plan import Plan
 from shapedemo.planning.strategies import DESCRIPTIONS
-
-SAME_BAND = 0.005
-"""Latency ratios within 0.5% of 1 read as "as fast": below what the repeats can tell apart."""
-
-HONEST_NOTE = (
-    "On a modern CPU, native dynamic shapes are about as fast as static ones; the emulations "
-    "below matter where a device takes static shapes only (an NPU) or where dynamic support is "
-    "partial, and the cost that dominates them is padding. The numbers here are measured on this "
-    "machine, in one process, on the same inputs."
-)
-
 
 ROUNDOFF: dict[str, dict[str, float]] = {
     "f32": {"max_abs_diff": 1e-4, "min_cosine": 1 - 1e-6},
@@ -43,49 +43,6 @@ strategies measure ~3e-6 on MiniLM; bf16 (8 mantissa bits): batching alone moved
 states by up to 1.6e-2 and masked strategies by 1.3e-2, so 8e-2 leaves room for deeper models;
 leaving the mask out moves them by ~2. Each comparison also measures batching alone
 (``batching_fidelity``), the floor on the machine at hand."""
-
-
-# ------------------------------------------------------------------------------ the one rule
-def speed(ratio: float) -> tuple[str, float]:
-    """A latency ratio to native dynamic as ``("slower", factor)``, ``("faster", factor)`` or
-    ``("same", 1.0)``; the factor is how many times, always >= 1.
-
-    >>> speed(2.0), speed(0.5), speed(0.996)
-    (('slower', 2.0), ('faster', 2.0), ('same', 1.0))
-    """
-    if ratio > 1 + SAME_BAND:
-        return "slower", ratio
-    if ratio < 1 - SAME_BAND:
-        return "faster", 1 / ratio
-    return "same", 1.0
-
-
-def ratio_text(ratio: float, *, is_reference: bool = False) -> str:
-    """The chart label: the ratio first, two decimals; a speed-up also said as one."""
-    text = f"{ratio:.2f}x"
-    if is_reference:
-        return text + " (reference)"
-    how, factor = speed(ratio)
-    if how == "slower":
-        return text + " slower"
-    if how == "faster":
-        return f"{text} = {factor:.2f}x faster"
-    return text
-
-
-def speed_words(ratio: float) -> str:
-    """The summary's words for a ratio: ``1.03x slower than``, ``2.00x faster than``, ``as fast as``."""
-    how, factor = speed(ratio)
-    return "as fast as" if how == "same" else f"{factor:.2f}x {how} than"
-
-
-def count(n: int, noun: str) -> str:
-    """``1 call``, ``2 calls``."""
-    return f"{n} {noun}{'s' if n != 1 else ''}"
-
-
-def numbers(values: Sequence[int]) -> str:
-    return ", ".join(str(v) for v in values)
 
 
 def calls_and_shapes(plan: Plan) -> str:
@@ -105,14 +62,6 @@ def document(comparison: Any) -> dict[str, Any]:
     data = comparison.to_dict()
     data["plans"] = {name: plan.to_dict() for name, plan in comparison.plans.items()}
     return data
-
-
-def _ran(result: Mapping[str, Any]) -> bool:
-    return result.get("supported", True) and (result.get("latency_ms") or {}).get("median") is not None
-
-
-def _median(result: Mapping[str, Any]) -> float | None:
-    return (result.get("latency_ms") or {}).get("median") if _ran(result) else None
 
 
 def _fidelity(result: Mapping[str, Any], key: str) -> float | None:
@@ -156,6 +105,11 @@ COLUMNS: tuple[Column, ...] = (
         lambda r: _rounded((r.get("latency_ms") or {}).get("p90"), 2) if _ran(r) else None, _fmt(".2f"),
     ),
     Column("x dynamic", "x dynamic", 9, lambda r: _rounded(r.get("ratio_to_dynamic"), 2), _fmt(".2f")),
+    Column(
+        "x dynamic interval", "interval", 11,
+        lambda r: None if not r.get("ratio_interval") else f"{r['ratio_interval'][0]:.2f}-{r['ratio_interval'][1]:.2f}",
+        lambda v: "-" if v is None else v,
+    ),
     Column("compile s", "compile s", 9, lambda r: _rounded(r.get("compile_s"), 3), _fmt(".3f")),
     Column("memory MiB", "MiB", 6, lambda r: _rounded(r.get("memory_mb"), 1), _fmt(".0f")),
     Column(
@@ -191,17 +145,6 @@ def headline(data: Mapping[str, Any]) -> str:
     )
 
 
-def baseline_median(data: Mapping[str, Any]) -> tuple[float | None, str | None]:
-    """Native dynamic's median latency and, where it could not run on the target, the device
-    it was measured on instead (None when it ran on the target, or not at all)."""
-    for r in data["results"]:
-        if r["strategy"] == "dynamic" and _ran(r):
-            return _median(r), None
-    base = data.get("baseline") or {}
-    median = (base.get("latency_ms") or {}).get("median")
-    return (None, None) if median is None else (float(median), base.get("device"))
-
-
 def format_table(data: Mapping[str, Any]) -> str:
     """The comparison as a terminal table (the same columns as the page's, shorter names)."""
     def pad(text: str, width: int) -> str:
@@ -218,6 +161,13 @@ def format_table(data: Mapping[str, Any]) -> str:
     if base_ms is not None and base_device is not None:
         lines.append(f"x dynamic: against native dynamic measured on {base_device}, median {base_ms:.2f} ms")
     lines += [f"{r['strategy']}: priced by {r['params']['pricing']}" for r in data["results"] if r.get("params", {}).get("pricing")]
+    if any(r.get("ratio_interval") for r in data["results"]):
+        lines.append(f"interval: {stats.LEVEL:.0%} bootstrap interval of x dynamic over the interleaved rounds")
+    lines += [f"padding: {note}" for note in padding_notes(data)]
+    said = rounds_words(data)
+    if said:
+        lines.append(said)
+    lines += [_plain(line) for line in (fastest_line(data), decomposition_lines(data)) if line]
     return "\n".join(lines)
 
 
@@ -248,18 +198,16 @@ def summarize(data: Mapping[str, Any]) -> str:
     where = "" if dyn_device is None else f" on the {dyn_device} (the reference device)"
     if refused and dyn_ms and where:
         lines.append(f"- Native dynamic shapes, measured{where} as the baseline: {dyn_ms:.1f} ms median.")
-    static = [
-        r for r in data["results"]
-        if not r.get("dynamic") and r["strategy"] != "padding-nomask" and _ran(r)
-    ]
-    if dyn_ms and static:
-        best = min(static, key=_median)
-        ratio = _median(best) / dyn_ms
-        lines.append(
-            f"- Fastest static-shape strategy: **{best['strategy']}**, {_median(best):.1f} ms median, "
-            f"**{speed_words(ratio)}** native dynamic{where} ({dyn_ms:.1f} ms)."
-        )
-    if dyn and _ran(dyn):
+    noise = rounds_words(data)
+    if noise:
+        lines.append(f"- {noise[0].upper()}{noise[1:]}")
+    fastest = fastest_line(data)
+    if fastest:
+        lines.append(fastest)
+    decomposition = decomposition_lines(data)
+    if decomposition:
+        lines.append(decomposition)
+    elif dyn and _ran(dyn):
         lines.append(
             f"- Native `dynamic` pads each row to the longest sequence: **{dyn['padding_fraction']:.0%}** of its tokens are pad."
         )
@@ -269,6 +217,7 @@ def summarize(data: Mapping[str, Any]) -> str:
             f"- `padding` spends **{p['padding_fraction']:.0%}** of its computed tokens on pad "
             f"({p['computed_tokens']} slots for {p['real_tokens']} real tokens)."
         )
+    lines += [f"- `{note.split(' ', 1)[0]}` {note.split(' ', 1)[1]}." for note in padding_notes(data)]
     nomask = results.get("padding-nomask")
     if nomask and _fidelity(nomask, "max_abs_diff") is not None:
         lines.append(
@@ -287,7 +236,7 @@ def summarize(data: Mapping[str, Any]) -> str:
         roundoff = (data.get("roundoff") or {}).get("max_abs_diff")
         bound = f"; round-off at {data['precision']} is up to {roundoff:.0e}" if roundoff else ""
         lines.append(f"- Every masked strategy matches one-call-per-sequence {how} ({data['precision']}{bound}).")
-    lines += ["", HONEST_NOTE]
+    lines += ["", finding(data)]
     return "\n".join(lines)
 
 

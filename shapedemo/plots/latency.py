@@ -1,7 +1,7 @@
 """Latency: samples per strategy, each with its median's ratio to native dynamic.
 
 One row per strategy (names on the left, horizontal, so eight long names fit a phone): the ratio
-and the median written over a box of the timed samples (host + device: the latency people feel),
+(with its interval over the rounds, where the result has one) and the median written over a box of the timed samples (host + device: the latency people feel),
 and, where the result splits it, a thin bar under the box with the device part (the calls) and
 the host part (tokenize, plan, scatter, gather). A strategy that did not run keeps its row with
 a "not run: <reason>" note.
@@ -135,7 +135,7 @@ def latency_figure(results: list[dict[str, Any]], *, baseline: dict[str, Any] | 
         )
         has_split |= _host_device_bar(fig, result, name=name, color=color)
         if ref_median:
-            text = ratio_text(median / ref_median, is_reference=(name == ref_name))
+            text = ratio_text(median / ref_median, is_reference=(name == ref_name), interval=result.get("ratio_interval"))
         else:
             text = "n/a"
         fig.add_annotation(
