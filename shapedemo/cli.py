@@ -404,14 +404,8 @@ def _add_compare(subparsers: Subparsers) -> None:
         help=f"comma list of {', '.join(STRATEGY_NAMES)} (default: {', '.join(DEFAULT_STRATEGIES)})",
     )
     add_plan_arguments(parser)
-    parser.add_argument(
-        "--repeats", type=int, default=None, metavar="R",
-        help="exactly R timed rounds after the warm-up (default: rounds until every ratio's interval is tight, see --max-seconds)",
-    )
-    parser.add_argument(
-        "--max-seconds", type=float, default=None, metavar="S",
-        help=f"without --repeats: stop the timed rounds after S seconds even if the intervals are not tight (default {CLI_LIMITS.seconds:g})",
-    )
+    parser.add_argument("--repeats", type=int, metavar="R", help="exactly R timed rounds (default: until every ratio's interval is tight)")
+    parser.add_argument("--max-seconds", type=float, metavar="S", help=f"without --repeats: stop the rounds after S s (default {CLI_LIMITS.seconds:g})")
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
     parser.add_argument(
