@@ -6,7 +6,8 @@ from shapedemo.measure.compare import compare, encode_inputs
 from shapedemo.settings import DEFAULT_STRATEGIES
 from shapedemo.settings import default_max_seq as auto_max_seq
 from shapedemo.planning.workloads import sample_lengths as workload_lengths
-from shapedemo.runtime.engine import Engine, available_devices
+from shapedemo.runtime.devices import available_devices
+from shapedemo.runtime.engine import Engine
 from shapedemo.model import load_model
 from shapedemo.planning.strategies import make_plan
 

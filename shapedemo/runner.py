@@ -25,7 +25,7 @@ MAX_MODELS = 3
 """Loaded models kept at once (a model holds its weights: ~90 MB for MiniLM, 1.3 GB for large)."""
 MAX_ENGINES = 4
 """Engines kept at once, one per (model, device, precision, static-only); each holds compiled
-models, all of them within the process's one budget (``engine.SHARED_BUDGET``)."""
+models, all of them within the process's one budget (``runtime.budget.SHARED_BUDGET``)."""
 
 _models: OrderedDict[str, Any] = OrderedDict()
 _engines: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
@@ -76,7 +76,7 @@ def engine_for(settings: RunSettings) -> Any:
 def device_choices() -> list[tuple[str, str]]:
     """``(label, device name)`` for the page's device dropdown: every device OpenVINO finds here
     with its full name, then AUTO."""
-    from shapedemo.runtime.engine import available_devices
+    from shapedemo.runtime.devices import available_devices
 
     return [(f"{name}: {full}" if full != name else name, name) for name, full in available_devices()]
 

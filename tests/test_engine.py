@@ -11,7 +11,7 @@ import pytest
 
 from shapedemo.planning.codegen import plan_code
 from shapedemo.measure.compare import REFERENCE, compare, encode_inputs
-from shapedemo.runtime.engine import EngineError
+from shapedemo.runtime.errors import EngineError
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 pytestmark = pytest.mark.model
@@ -143,7 +143,7 @@ def test_generated_code_runs_and_matches_the_engine(tiny_engine, tmp_path, strat
 def test_blob_cache_is_pruned_oldest_first(tmp_path):
     import os
 
-    from shapedemo.runtime.engine import prune_blobs
+    from shapedemo.runtime.blobs import prune_blobs
 
     for i, name in enumerate(["old", "mid", "new"]):
         blob = tmp_path / "f32" / f"{name}.blob"

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from shapedemo.measure.compare import compare, encode_inputs
-from shapedemo.runtime.engine import Engine, EngineError, compiled_budget_mb
+from shapedemo.runtime.budget import compiled_budget_mb
+from shapedemo.runtime.engine import Engine
+from shapedemo.runtime.errors import EngineError
 from shapedemo.planning.strategies import make_plan
 
 pytestmark = pytest.mark.model

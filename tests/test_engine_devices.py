@@ -11,13 +11,9 @@ import numpy as np
 import pytest
 
 from shapedemo.measure.compare import REFERENCE, compare, encode_inputs
-from shapedemo.runtime.engine import (
-    STATIC_ONLY_REASON,
-    Engine,
-    EngineError,
-    ShapesUnsupported,
-    available_devices,
-)
+from shapedemo.runtime.devices import STATIC_ONLY_REASON, available_devices
+from shapedemo.runtime.engine import Engine
+from shapedemo.runtime.errors import EngineError, ShapesUnsupported
 from shapedemo.planning.strategies import make_plan
 
 pytestmark = pytest.mark.model
@@ -140,9 +136,9 @@ def test_a_device_refusal_is_tried_once_and_carried_as_its_own_line(tiny):
 
 def test_device_rules_are_data(tiny, monkeypatch):
     """A device type listed as static-only is refused without trying; bounded dims are still tried."""
-    from shapedemo.runtime import engine as engine_module
+    from shapedemo.runtime import devices
 
-    monkeypatch.setitem(engine_module.DEVICE_RULES, "CPU", {"dynamic": "static shapes only (rule)"})
+    monkeypatch.setitem(devices.DEVICE_RULES, "CPU", {"dynamic": "static shapes only (rule)"})
     engine = Engine(tiny, precision="f32", cache_dir=None)
     assert engine.capabilities.dynamic is False and engine.capabilities.bounded is None
     assert engine.capabilities.dynamic_reason == "static shapes only (rule)"

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from shapedemo.measure.compare import REFERENCE, compare, encode_inputs, fidelity, measure_cost_table, roundoff
-from shapedemo.runtime.engine import Engine, EngineError, Outcome
+from shapedemo.runtime.engine import Engine
+from shapedemo.runtime.errors import EngineError
+from shapedemo.runtime.harness import Outcome
 from shapedemo.planning.strategies import make_plan
 
 pytestmark = pytest.mark.model
@@ -89,17 +91,17 @@ def test_result_contract_host_device_and_compiled_models(tiny_engine):
 
 
 def test_repeats_are_interleaved_round_robin(tiny_engine, monkeypatch):
-    from shapedemo.runtime import engine as engine_module
+    from shapedemo.runtime import harness
 
     seen = []
-    original = engine_module.PlanRunner.run_once
+    original = harness.PlanRunner.run_once
 
     def spy(self, *, record=False):
         if record:
             seen.append(self.plan.strategy)
         return original(self, record=record)
 
-    monkeypatch.setattr(engine_module.PlanRunner, "run_once", spy)
+    monkeypatch.setattr(harness.PlanRunner, "run_once", spy)
     encoded = encode_inputs(tiny_engine.loaded, lengths=[5, 30, 9])
     compare(tiny_engine, encoded, ["dynamic", "padding", "partition"], repeats=3, warmup=0, **OPTIONS)
     assert seen[:2] == [REFERENCE, "dynamic"]  # once per input: the reference and the batched reference

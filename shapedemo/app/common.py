@@ -11,7 +11,7 @@ import gradio as gr
 
 from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from shapedemo.planning.plan import PlanError
-from shapedemo.runtime.engine import EngineError
+from shapedemo.runtime.errors import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from shapedemo import plots, runner
 
 from shapedemo.measure import report
 from shapedemo.planning.codegen import plan_code
-from shapedemo.runtime.engine import EngineError
+from shapedemo.runtime.errors import EngineError
 from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS

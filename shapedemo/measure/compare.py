@@ -27,17 +27,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from shapedemo.runtime.engine import (
-    DEFAULT_JOBS,
-    MEMORY_MEANING,
-    Compiled,
-    Engine,
-    EngineError,
-    Outcome,
-    PlanRunner,
-    ProgressFn,
-    latency_stats,
-)
+from shapedemo.runtime.compiled import Compiled, ProgressFn
+from shapedemo.runtime.engine import Engine
+from shapedemo.runtime.errors import EngineError
+from shapedemo.runtime.harness import DEFAULT_JOBS, Outcome, PlanRunner
+from shapedemo.runtime.memory import MEMORY_MEANING
+from shapedemo.runtime.stats import latency_stats
 from shapedemo.model import Encoded, LoadedModel
 from shapedemo.planning.plan import Plan
 from shapedemo.measure import stats

@@ -1,0 +1,63 @@
+"""The compiled-blob cache on disk: one folder per device and precision, pruned to its budget.
+
+OpenVINO writes a blob per compiled model under ``CACHE_DIR`` and imports it on the next compile
+of the same model (``LOADED_FROM_CACHE``). A blob holds the model's weights, so the folder is
+pruned, least recently used first, to ``SHAPEDEMO_BLOB_CACHE_MB``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, str(default)))
+    except ValueError:
+        return default
+
+
+def blob_budget_mb() -> int:
+    """Disk budget of the compiled-blob cache: ``$SHAPEDEMO_BLOB_CACHE_MB`` (0 turns it off).
+
+    A blob holds the model's weights (about 90 MB per compiled shape of MiniLM), so the cache
+    is pruned, oldest first, to this size when an engine starts and after every compile.
+    """
+    return _env_int("SHAPEDEMO_BLOB_CACHE_MB", 2048)
+
+
+
+def blob_folder(device: str, precision: str) -> str:
+    """The blob folder of a device and precision setting (the CPU's keeps its older name).
+
+    >>> blob_folder("CPU", "f32"), blob_folder("GPU.0", "auto"), blob_folder("AUTO:GPU,CPU", "bf16")
+    ('f32', 'auto-GPU.0', 'bf16-AUTO_GPU_CPU')
+    """
+    return precision if device == "CPU" else f"{precision}-{re.sub(r'[^A-Za-z0-9.]+', '_', device)}"
+
+
+def prune_blobs(folder: Path, *, budget_mb: float) -> list[Path]:
+    """Delete the least recently used ``*.blob`` files below ``folder`` until the rest fit
+    ``budget_mb``; returns what was deleted."""
+    if not folder.is_dir():
+        return []
+    blobs = []
+    for blob in folder.rglob("*.blob"):
+        try:
+            blobs.append((blob.stat().st_mtime, blob.stat().st_size, blob))
+        except OSError:  # pruned by another engine meanwhile
+            continue
+    kept, removed = 0.0, []
+    for _, size, blob in sorted(blobs, key=lambda b: b[0], reverse=True):
+        if kept + size / 2**20 <= budget_mb:
+            kept += size / 2**20
+            continue
+        try:
+            blob.unlink()
+            removed.append(blob)
+        except OSError:
+            pass
+    return removed
+

@@ -1,0 +1,77 @@
+"""The memory budget of compiled models, shared by engines: least recently used released first.
+
+An engine registers with a budget; beyond it the budget asks the engines to release their least
+recently used compiled models that no running plan holds (:meth:`Engine.evict`), whichever
+engine holds them. It never touches an engine's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from typing import Any, Protocol
+
+from shapedemo.runtime.blobs import _env_int
+
+
+class Holder(Protocol):
+    """What a budget needs of an engine: its compiled models, and a way to release one."""
+
+    def compiled_entries(self) -> list[Any]: ...
+
+    def evict(self, entry: Any) -> None: ...
+
+
+def compiled_budget_mb() -> int:
+    """Memory budget of an engine's compiled models: ``$SHAPEDEMO_COMPILED_MB`` (default 4096
+    MiB, a quarter of a 16 GB Space: about 60 compiled shapes of MiniLM, 3 of BERT-large).
+
+    Beyond it the least recently used compiled models not held by a running plan are released.
+    """
+    return _env_int("SHAPEDEMO_COMPILED_MB", 4096)
+
+
+class CompiledBudget:
+    """The memory budget that a group of engines' compiled models share, least recently used
+    first released beyond it. Every engine made without its own ``compiled_budget`` joins
+    :data:`SHARED_BUDGET`, the process's one (``SHAPEDEMO_COMPILED_MB``, read when enforced), so
+    engines for other precisions, devices or static-only mode, and their CPU reference engines,
+    do not each get a budget of their own. Engines of one budget share its lock.
+
+    >>> CompiledBudget(300).mb, SHARED_BUDGET.mb == compiled_budget_mb()
+    (300, True)
+    """
+
+    def __init__(self, mb: float | None = None) -> None:
+        self._mb = mb
+        self.lock = threading.RLock()
+        self.engines: "weakref.WeakSet[Holder]" = weakref.WeakSet()
+        self._clock = itertools.count(1)
+
+    @property
+    def mb(self) -> float:
+        return compiled_budget_mb() if self._mb is None else self._mb
+
+    def tick(self) -> int:
+        """A use stamp: the least recently used compiled model has the smallest."""
+        return next(self._clock)
+
+    def enforce(self) -> None:
+        """Release least recently used unpinned compiled models, of any engine on this budget,
+        until the rest fit."""
+        with self.lock:
+            held = [(entry.used, engine, entry) for engine in list(self.engines) for entry in engine.compiled_entries()]
+            total = sum(max(entry.memory_mb or 0.0, 1.0) for *_, entry in held)
+            budget = self.mb
+            for _, engine, entry in sorted(held, key=lambda h: h[0]):
+                if total <= budget:
+                    break
+                if entry.pins:
+                    continue
+                total -= max(entry.memory_mb or 0.0, 1.0)
+                engine.evict(entry)
+
+
+SHARED_BUDGET = CompiledBudget()
+"""The process's compiled-model budget, shared by every engine made without one of its own."""
