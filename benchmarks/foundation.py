@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from shapedemo.runtime.engine import Engine
-from shapedemo.runtime.stats import latency_stats
+from shapedemo.measure.stats import latency_stats
 from shapedemo.model import load_model
 from shapedemo.planning.plan import Plan, single_row_call
 

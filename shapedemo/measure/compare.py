@@ -32,7 +32,7 @@ from shapedemo.runtime.engine import Engine
 from shapedemo.runtime.errors import EngineError
 from shapedemo.runtime.harness import DEFAULT_JOBS, Outcome, PlanRunner
 from shapedemo.runtime.memory import MEMORY_MEANING
-from shapedemo.runtime.stats import latency_stats
+from shapedemo.measure.stats import latency_stats
 from shapedemo.model import Encoded, LoadedModel
 from shapedemo.planning.plan import Plan
 from shapedemo.measure import stats

@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 from shapedemo.measure import stats
 from shapedemo.measure.wording import TIE_RULE, tie_key
 from shapedemo.planning.plan import Plan
-from shapedemo.runtime.engine import PlanRunner, latency_stats
+from shapedemo.measure.stats import latency_stats
+from shapedemo.runtime.harness import PlanRunner
 
 BASELINE = "dynamic"
 CHECK_RESAMPLES = 400

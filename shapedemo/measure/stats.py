@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import statistics
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
@@ -252,3 +253,24 @@ def robust_lstsq(
             break
         coef = new
     return coef
+
+
+def latency_stats(samples: Sequence[float]) -> dict[str, Any]:
+    """Median, mean, min, max and p90 of latency samples in ms (benchmark_app's report).
+
+    >>> latency_stats([1.0, 2.0, 3.0, 4.0])["median"]
+    2.5
+    """
+    xs = sorted(samples)
+    if not xs:
+        return {"median": None, "mean": None, "min": None, "max": None, "p90": None, "samples": []}
+    p90 = xs[min(len(xs) - 1, int(np.ceil(0.9 * len(xs))) - 1)]
+    return {
+        "median": statistics.median(xs),
+        "mean": statistics.fmean(xs),
+        "min": xs[0],
+        "max": xs[-1],
+        "p90": p90,
+        "samples": list(samples),
+    }
+
