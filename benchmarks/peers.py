@@ -2,6 +2,7 @@
 
     python benchmarks/peers.py [--model minilm] [--batches 1,8,32] [--num-texts 96] [--rounds 3]
                                [--precision f32] [--max-seq 256] [--texts assets/texts.txt]
+                               [--seq-buckets 32,64,128,256] [--batch-sizes 1,2,4,8,16,32] [--auto-slots]
 
 End to end, as a user sees it: texts in, sentence embeddings out, tokenization included. The
 texts (assets/texts.txt, real English sentences and short paragraphs) are cycled to
@@ -13,7 +14,10 @@ texts (assets/texts.txt, real English sentences and short paragraphs) are cycled
   ``max_length`` S, ``pad_to_max_length``): every call must hold exactly B texts, so a short
   last group is filled with dummy texts, as a user would, and their embeddings dropped;
 - shapedemo's strategies through its engine: tokenize + ``make_plan`` + ``engine.run``, timed
-  around the whole thing, with compiled batch sizes 1, 2, 4 ... B and ``max_seq`` S.
+  around the whole thing, with compiled batch sizes 1, 2, 4 ... B (or ``--batch-sizes``),
+  ``--seq-buckets`` (default powers of two) and ``max_seq`` S; ``auto`` priced by the measured
+  cost table of that declared set, as it is by default (``--auto-slots`` adds it priced by
+  token slots, as it was before the table).
 
 Prints texts/s (median over rounds), the ratio to ``genai dynamic`` measured within each round
 (median, and the range over rounds), and the max |diff| of the embeddings against ``genai
@@ -61,18 +65,37 @@ def genai_runner(pipeline: object, *, batch: int | None) -> Runner:
     return run  # type: ignore[return-value]
 
 
-def shapedemo_runner(engine: object, strategy: str, *, batch: int, max_seq: int) -> Runner:
-    """Tokenize, plan and run each group through shapedemo's engine (one request per group)."""
-    sizes = [1 << k for k in range(batch.bit_length()) if 1 << k <= batch]
-    sizes += [batch] if sizes[-1] != batch else []
+def shapedemo_runner(
+    engine: object, strategy: str, *, batch: int, max_seq: int,
+    seq_buckets: list[int] | None = None, batch_sizes: list[int] | None = None, cost_model: object = None,
+) -> Runner:
+    """Tokenize, plan and run each group through shapedemo's engine (one request per group).
+    Without ``batch_sizes``: 1, 2, 4 ... ``batch``; ``cost_model`` prices ``auto``'s calls
+    (without it, token slots)."""
+    sizes = shapedemo_sizes(batch, batch_sizes)
     tokenizer = engine.loaded.tokenizer  # type: ignore[attr-defined]
+    options = {"batch_sizes": sizes, "max_seq": max_seq, "seq_buckets": seq_buckets}
+    if cost_model is not None:
+        options["cost_model"] = cost_model
 
     def run(group: list[str]) -> np.ndarray:
         encoded = tokenizer.encode(group)
-        plan = make_plan(strategy, encoded.lengths, batch_sizes=sizes, max_seq=max_seq)
+        plan = make_plan(strategy, encoded.lengths, **options)
         return engine.run(plan, encoded, warmup=0, repeats=1).embeddings  # type: ignore[attr-defined]
 
     return run
+
+
+def shapedemo_sizes(batch: int, declared: list[int] | None) -> list[int]:
+    """The batch sizes shapedemo compiles for requests of ``batch`` texts.
+
+    >>> shapedemo_sizes(8, None), shapedemo_sizes(1, [1, 2, 32])
+    ([1, 2, 4, 8], [1, 2, 32])
+    """
+    if declared is not None:
+        return list(declared)
+    sizes = [1 << k for k in range(batch.bit_length()) if 1 << k <= batch]
+    return sizes + ([batch] if sizes[-1] != batch else [])
 
 
 def timed(run: Runner, group: list[str]) -> tuple[float, object]:
@@ -102,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seq", type=int, default=256, help="static length: GenAI's max_length, our max_seq (default 256)")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--texts", default=str(TEXTS), help="one text per line (default assets/texts.txt)")
+    ap.add_argument("--seq-buckets", default=None, help="shapedemo's sequence buckets, e.g. 32,64,128,256 (default powers of two up to --max-seq)")
+    ap.add_argument("--batch-sizes", default=None, help="shapedemo's batch sizes, e.g. 1,2,4,8,16,32 (default 1,2,4..batch)")
+    ap.add_argument("--auto-slots", action="store_true", help="also run auto priced by token slots (how it was priced before the measured cost table)")
     args = ap.parse_args(argv)
     try:
         require_peers()
@@ -117,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_model(args.model)
     engine = Engine(loaded, precision=args.precision)
     lengths = loaded.tokenizer.encode(texts).lengths
+    buckets = None if args.seq_buckets is None else sorted(int(x) for x in args.seq_buckets.split(","))
+    declared = None if args.batch_sizes is None else sorted(int(x) for x in args.batch_sizes.split(","))
+
+    def shapes(b: int) -> dict:
+        return dict(batch=b, max_seq=args.max_seq, seq_buckets=buckets, batch_sizes=declared)
+
+    def priced(b: int) -> object:
+        """auto's default pricing: the measured cost table of its declared set (cached)."""
+        from shapedemo.planning.strategies.base import resolve_args
+        from shapedemo.runtime.costs import measured_cost_model
+
+        a = resolve_args([1], seq_buckets=buckets, batch_sizes=shapedemo_sizes(b, declared), max_seq=args.max_seq)
+        return measured_cost_model(engine, a.seq_buckets, a.batch_sizes)[0]
     with tempfile.TemporaryDirectory(prefix="shapedemo-peers-") as tmp:
         folder = export_genai(Path(tmp) / "genai", spec=args.model).folder
         pooling, normalize = pooling_of(loaded)
@@ -128,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             runners[b] = {"genai dynamic": genai_runner(dynamic_pipe, batch=None),
                           f"genai static {b}x{args.max_seq}": genai_runner(static_pipe, batch=b)}
             for name in args.strategies.split(","):
-                runners[b][f"shapedemo {name}"] = shapedemo_runner(engine, name, batch=b, max_seq=args.max_seq)
+                extra = {"cost_model": priced(b)} if name == "auto" else {}
+                runners[b][f"shapedemo {name}"] = shapedemo_runner(engine, name, **shapes(b), **extra)
+            if args.auto_slots:
+                runners[b]["shapedemo auto (token slots)"] = shapedemo_runner(engine, "auto", **shapes(b))
 
         print(
             f"peers: {loaded.spec}, {len(texts)} texts per pass ({len(lines)} from {Path(args.texts).name}, cycled; "
@@ -140,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             f"and INFERENCE_PRECISION_HINT={args.precision} for GenAI, latency hint, one request at a time; "
             f"{args.rounds} rounds interleaved"
         )
-        print(f"static shapes: GenAI B x {args.max_seq} padded; shapedemo batch sizes 1,2,4..B, max_seq {args.max_seq}")
+        print(
+            f"static shapes: GenAI B x {args.max_seq} padded; shapedemo batch sizes {args.batch_sizes or '1,2,4..B'}, "
+            f"buckets {args.seq_buckets or 'powers of two'}, max_seq {args.max_seq}; auto priced by its measured cost table"
+            + (" (and by token slots: --auto-slots)" if args.auto_slots else "")
+        )
         header = f"{'batch':>5}  {'runner':<34} {'texts/s':>8}  {'x genai dynamic':>15}  {'(range)':>11}  {'max|diff|':>9}"
         print(header)
         print("-" * len(header))
