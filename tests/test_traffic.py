@@ -42,3 +42,29 @@ def test_a_stream_too_large_is_refused(tiny_engine):
         run_traffic(tiny_engine, TrafficSettings(rate=1000, duration_s=10))
     with pytest.raises(PlanError, match="unknown strategy"):
         run_traffic(tiny_engine, TrafficSettings(strategy="bucket", rate=1, duration_s=1))
+
+
+def test_each_call_of_a_batch_carries_its_own_start(tiny_engine):
+    """Five one-row calls with two requests in flight: the third call cannot start before one
+    of the first two has ended, so calls stamped with the batch's start would be wrong."""
+    import threading
+
+    from shapedemo.serving.batcher import Batcher
+
+    batches, done = [], threading.Event()
+    batcher = Batcher(tiny_engine, "partition", {"seq_buckets": [16], "batch_sizes": [1], "max_seq": 16},
+                      log=lambda line: None, on_batch=[batches.append]).start()
+    try:
+        assert batcher.wait_ready(120)
+        ids = tiny_engine.loaded.tokenizer.synthetic_ids([6, 7, 8, 9, 10], seed=1)
+        batcher.submit(ids.input_ids, ids.token_type_ids, lambda result: done.set())
+        assert done.wait(60)
+    finally:
+        batcher.stop()
+    (batch,) = batches
+    calls = batch.calls
+    assert len(calls) == 5
+    assert all(batch.start <= c.start <= c.start + c.ms / 1e3 <= batch.end + 1e-3 for c in calls)
+    assert [c.start for c in calls] == sorted(c.start for c in calls)
+    first_end = min(c.start + c.ms / 1e3 for c in calls[:2])
+    assert calls[2].start >= first_end - 1e-4  # it waited for a free request: its own start

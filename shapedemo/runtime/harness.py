@@ -45,6 +45,9 @@ class Outcome:
     embeddings: np.ndarray
     total_ms: list[float] = field(default_factory=list)
     call_ms: list[list[float]] = field(default_factory=list)
+    call_starts: list[list[float]] = field(default_factory=list)
+    """Per timed pass, when each call started (``time.perf_counter`` seconds): calls of one
+    pass start at different times (in turn, or as a request slot frees up)."""
     scatter_ms: list[float] = field(default_factory=list)
     gather_ms: list[float] = field(default_factory=list)
 
@@ -65,6 +68,8 @@ class Pass:
     device_ms: float
     gather_ms: float
     call_ms: list[float]
+    call_starts: list[float] = field(default_factory=list)
+    """When each call started (``time.perf_counter`` seconds)."""
 
 
 def call_inputs(call: Call, encoded: Encoded, *, masked: bool = True, packed: bool = False) -> dict[str, np.ndarray]:
@@ -184,18 +189,20 @@ class PlanRunner:
     def _copy(request: Any) -> dict[str, np.ndarray]:
         return {o.get_any_name(): request.get_tensor(o).data.copy() for o in request.model_outputs}
 
-    def _device_pass(self, feeds: list[dict[str, np.ndarray]]) -> tuple[float, list[float], list[dict[str, np.ndarray]], float]:
-        """Run the calls; returns (device ms, per-call ms, outputs, ms spent copying them)."""
+    def _device_pass(self, feeds: list[dict[str, np.ndarray]]) -> tuple[float, list[float], list[float], list[dict[str, np.ndarray]], float]:
+        """Run the calls; returns (device ms, per-call ms, per-call starts, outputs, ms spent
+        copying them)."""
         if not self.concurrent:  # a model's one request serves its calls in turn: copy each between
-            call_ms, outputs, copy_ms = [], [], 0.0
+            call_ms, starts, outputs, copy_ms = [], [], [], 0.0
             for request, feed in zip(self.requests, feeds):
                 t0 = time.perf_counter()
+                starts.append(t0)
                 request.infer(feed)
                 t1 = time.perf_counter()
                 outputs.append(self._copy(request))
                 copy_ms += (time.perf_counter() - t1) * 1e3
                 call_ms.append((t1 - t0) * 1e3)
-            return sum(call_ms), call_ms, outputs, copy_ms
+            return sum(call_ms), call_ms, starts, outputs, copy_ms
         n = len(feeds)
         starts = [0.0] * n
         self._left = n
@@ -214,7 +221,7 @@ class PlanRunner:
             request.wait()  # raises where a call failed
         t1 = time.perf_counter()
         outputs = [self._copy(r) for r in self.requests]
-        return total, [(e - s) * 1e3 for s, e in zip(starts, self._ends)], outputs, (time.perf_counter() - t1) * 1e3
+        return total, [(e - s) * 1e3 for s, e in zip(starts, self._ends)], starts, outputs, (time.perf_counter() - t1) * 1e3
 
     def run_once(self, *, record: bool = False) -> Pass:
         """One pass: scatter, device calls, copy and gather. ``record`` adds its timings to the
@@ -223,16 +230,17 @@ class PlanRunner:
         t0 = time.perf_counter()
         feeds = [call_inputs(c, self.encoded, masked=plan.masked, packed=plan.packed) for c in plan.calls]
         scatter = (time.perf_counter() - t0) * 1e3
-        device, call_ms, outputs, copy_ms = self._device_pass(feeds)
+        device, call_ms, starts, outputs, copy_ms = self._device_pass(feeds)
         t1 = time.perf_counter()
         self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pooling=self.engine.loaded.pooling.pool)
         gather = copy_ms + (time.perf_counter() - t1) * 1e3
-        timing = Pass(scatter, device, gather, call_ms)
+        timing = Pass(scatter, device, gather, call_ms, starts)
         if record:
             self.outcome_.scatter_ms.append(scatter)
             self.outcome_.total_ms.append(device)
             self.outcome_.gather_ms.append(gather)
             self.outcome_.call_ms.append(call_ms)
+            self.outcome_.call_starts.append(starts)
         return timing
 
     def outcome(self) -> Outcome:

@@ -197,9 +197,8 @@ def longest_accepted(strategy: str, plan_options: Mapping[str, Any]) -> int:
 class CallRecord:
     """One inference call of a batch: its compiled shape and how long it took (ms).
 
-    ``start`` is when the call was handed to the engine (``perf_counter`` seconds): all calls of
-    a batch are put in flight at once, so a call that waited for a free infer request shows the
-    wait inside ``ms``."""
+    ``start`` is when the engine started the call (``perf_counter`` seconds): a call that waits
+    for a free infer request starts later than the batch (its own start, not the batch's)."""
 
     batch: int
     seq: int
@@ -521,13 +520,10 @@ class Batcher:
 
     def _record(self, plan: Plan, outcome: Any, batch: list[_Pending], start: float, end: float, compiled_now: int) -> BatchRecord:
         call_ms = outcome.call_ms[-1] if outcome.call_ms else [0.0] * plan.num_calls
-        offsets = getattr(outcome, "call_start_ms", None)  # where the engine reports call starts
+        starts = outcome.call_starts[-1] if outcome.call_starts else [start] * plan.num_calls
         calls = [
-            CallRecord(
-                call.batch, call.seq, plan.packed, plan.dynamic,
-                start + ((offsets[-1][i] if offsets else 0.0) / 1e3), float(ms), call.real_tokens,
-            )
-            for i, (call, ms) in enumerate(zip(plan.calls, call_ms))
+            CallRecord(call.batch, call.seq, plan.packed, plan.dynamic, call_start, float(ms), call.real_tokens)
+            for call, ms, call_start in zip(plan.calls, call_ms, starts)
         ]
         return BatchRecord(
             next(self._batch_ids), plan.strategy, start, end, [p.record.id for p in batch],
