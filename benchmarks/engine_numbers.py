@@ -4,7 +4,7 @@ import time
 
 from shapedemo.measure.compare import compare, encode_inputs
 from shapedemo.settings import DEFAULT_STRATEGIES
-from shapedemo.settings import default_max_seq as auto_max_seq
+from shapedemo.shapes import default_max_seq as auto_max_seq
 from shapedemo.planning.workloads import sample_lengths as workload_lengths
 from shapedemo.runtime.devices import available_devices
 from shapedemo.runtime.engine import Engine

@@ -13,7 +13,8 @@ import argparse
 
 from shapedemo.measure.compare import compare, encode_inputs
 from shapedemo.measure.report import format_table
-from shapedemo.settings import DEFAULT_STRATEGIES, default_max_seq
+from shapedemo.settings import DEFAULT_STRATEGIES
+from shapedemo.shapes import default_max_seq
 from shapedemo.planning.workloads import sample_lengths
 from shapedemo.runtime.engine import Engine
 from shapedemo.model import load_model

@@ -237,7 +237,10 @@ def tune(
         lengths = load(model_spec(settings)).tokenizer.encode(list(settings.texts)).lengths
     else:
         lengths = settings.input_lengths()
-    options: dict[str, Any] = {"max_seq": settings.max_seq}
+    options: dict[str, Any] = {"max_seq": settings.shapes.max_seq}
+    if settings.shapes.seq_buckets is not None:  # buckets given (any spelling): only batch sizes are chosen
+        buckets = settings.shapes.resolve(lengths, names=settings.limits.shape_names).seq_buckets
+        options["seq_buckets"] = buckets
     if not measure and settings.cost_model is None:
         # priced by this device's measured cost table once one exists (any start of `compare`
         # or `serve` with auto times one); token slots until then
@@ -248,7 +251,7 @@ def tune(
             options["cost_model"] = found[0]
     if measure:
         engine = engine_for(settings)
-        top = settings.max_seq or settings.plan_options(lengths, limit=engine.loaded.max_length)["max_seq"]
+        top = settings.shapes.max_seq or settings.plan_options(lengths, limit=engine.loaded.max_length)["max_seq"]
         options["cost_model"] = measure_cost_model(engine, max_seq=top, progress=progress)
         options["allow_packing"] = engine.loaded.packed is not None
 

@@ -5,8 +5,8 @@ it to ``shapedemo.runner``, so a new setting is one field here, one widget, one 
 code that uses it. ``validate`` gives the one-line errors both show. Pure: no OpenVINO, no
 gradio, no model (what needs the tokenizer is resolved by the runner).
 
->>> s = RunSettings(lengths=(12, 40, 7), batch_sizes="1,2,4").validate()
->>> s.batch_sizes, s.source
+>>> s = RunSettings(lengths=(12, 40, 7), shapes=ShapeSet.parse(batch_sizes="1,2,4")).validate()
+>>> s.shapes.batch_sizes, s.source
 ((1, 2, 4), 'lengths')
 >>> s.plan_options(s.lengths)["max_seq"]    # the default max length: the smallest that fits
 128
@@ -21,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from shapedemo.planning.edges import check_lengths, parse_int_list, positive_sizes, resolve_buckets
+from shapedemo.planning.edges import check_lengths
 from shapedemo.planning.plan import MAX_POSITIONS, PlanError
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.planning.workloads import WORKLOADS, sample_lengths
+from shapedemo.shapes import ShapeSet
 
 DEFAULT_STRATEGIES: tuple[str, ...] = (
     "dynamic", "padding", "buckets", "partition", "buckets-partition", "packing", "auto",
@@ -33,7 +34,6 @@ SERVE_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
 """What ``serve`` and the live-traffic stream run when no strategy is named."""
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
-MAX_SEQ_STEPS: tuple[int, ...] = (128, 256, 384, 512)
 MAX_JOBS = 16
 """Requests in flight at once in concurrent mode (the same for every strategy)."""
 
@@ -59,34 +59,23 @@ class Limits:
         """What this front end calls setting ``key`` (``--batch-sizes`` on the command line)."""
         return self.names.get(key, key)
 
+    @property
+    def shape_names(self) -> dict[str, str]:
+        """What this front end calls each ``ShapeSet`` field (for ``ShapeSet.parse``'s errors)."""
+        keys = {"seq_buckets": "sequence buckets", "batch_sizes": "batch sizes", "max_seq": "max length", "pack_seq": "pack length"}
+        return {field: self.name(key) for field, key in keys.items()}
+
 
 PAGE_LIMITS = Limits("this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5, max_seconds=60.0, seconds=15.0)
 CLI_LIMITS = Limits(
     "the command line", texts=4096, batch=4096, batch_size=1024, repeats=1000, warmup=100,
     names={
-        "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "max_seq",
-        "pack length": "pack_seq", "repeats": "--repeats", "warm-up runs": "--warmup",
+        "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "--max-seq",
+        "pack length": "--pack-seq", "repeats": "--repeats", "warm-up runs": "--warmup",
         "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
         "jobs": "--jobs", "time limit": "--max-seconds",
     },
 )
-
-
-def default_max_seq(lengths: Sequence[int], *, limit: int = MAX_POSITIONS) -> int:
-    """The longest compiled length when the user leaves it to us: the smallest of 128, 256,
-    384, 512 that fits the longest input (capped at the model's limit). ``plan``, ``compare``
-    and the page all ask here, so they plan the same lengths at the same shape.
-
-    >>> default_max_seq([12, 40]), default_max_seq([200]), default_max_seq([400])
-    (128, 256, 512)
-    >>> default_max_seq([40], limit=64)
-    64
-    """
-    longest = max(lengths, default=1)
-    for size in MAX_SEQ_STEPS:
-        if longest <= size <= limit:
-            return size
-    return limit
 
 
 def split_texts(text: str) -> list[str]:
@@ -103,9 +92,8 @@ class RunSettings:
     """Everything a comparison (or a plan, or an embedding run) needs, front-end neutral.
 
     Input: exactly one of ``texts``, ``lengths`` or ``workload`` (+ ``batch``, ``seed``).
-    ``seq_buckets`` is a preset (``pow2``, ``linear[:STEP]``, ``tuned:K``) or a list, worked
-    out on the input's lengths; ``batch_sizes`` a list or its text; ``max_seq`` None picks
-    ``default_max_seq``. ``device`` is the target (where the strategies run; the fidelity
+    ``shapes`` (a ``ShapeSet`` as parsed from what the user typed: buckets, batch sizes, max
+    length, pack length) is worked out on the input's lengths (``plan_options``). ``device`` is the target (where the strategies run; the fidelity
     reference always runs on the CPU); ``static_only`` refuses dynamic shapes there, as an NPU
     would. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
     (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``;
@@ -123,10 +111,7 @@ class RunSettings:
     static_only: bool = False
     precision: str = "auto"
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES
-    seq_buckets: str | Sequence[int] | None = None
-    batch_sizes: str | Sequence[int] | None = None
-    max_seq: int | None = None
-    pack_seq: int | None = None
+    shapes: ShapeSet = field(default_factory=ShapeSet)
     cost_table: str | None = None
     cost_model: Mapping[str, Any] | None = field(default=None, compare=False)
     repeats: int | None = None
@@ -181,19 +166,14 @@ class RunSettings:
             if name not in STRATEGY_NAMES:
                 raise PlanError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
         changes["strategies"] = strategies
-        if self.batch_sizes is not None:
-            sizes = self.batch_sizes
-            if isinstance(sizes, str):
-                sizes = parse_int_list(sizes, what=caps.name("batch sizes"))
-            sizes = positive_sizes(sizes, what=caps.name("batch sizes"))
-            if sizes[-1] > caps.batch_size:
-                raise PlanError(
-                    f"{caps.name('batch sizes')}: {sizes[-1]} is over {caps.batch_size}, "
-                    f"the largest batch {caps.where} runs"
-                )
-            changes["batch_sizes"] = sizes
+        sizes = self.shapes.batch_sizes
+        if sizes[-1] > caps.batch_size:
+            raise PlanError(
+                f"{caps.name('batch sizes')}: {sizes[-1]} is over {caps.batch_size}, "
+                f"the largest batch {caps.where} runs"
+            )
         for attr, key in (("max_seq", "max length"), ("pack_seq", "pack length")):
-            value = getattr(self, attr)
+            value = getattr(self.shapes, attr)
             if value is not None:
                 _check_range(value, 1, 100_000, what=caps.name(key))
         if self.repeats is not None:
@@ -217,49 +197,21 @@ class RunSettings:
             raise PlanError("texts have no lengths before they are tokenized")
         if self.lengths is not None:
             return list(self.lengths)
-        max_len = min(self.max_seq or limit, limit)
+        max_len = min(self.shapes.max_seq or limit, limit)
         return sample_lengths(self.workload or "", self.batch, seed=self.seed, max_len=max_len)
 
     def plan_options(self, lengths: Sequence[int], *, limit: int = MAX_POSITIONS) -> dict[str, Any]:
-        """``make_plan`` keyword arguments for these lengths: the max length (asked for, or the
-        default, raised to the largest bucket of a typed list within ``limit``), the bucket preset
-        worked out on the lengths, the batch sizes, the pack length. ``limit`` is the model's
+        """``make_plan`` keyword arguments for these lengths: ``shapes`` resolved on them
+        (``ShapeSet.resolve``: the default max length is the smallest of 128/256/384/512 that
+        fits, raised to the largest bucket of a typed list) within ``limit``, the model's
         position limit (512 for BERT).
 
-        >>> RunSettings(lengths=(12,), seq_buckets="32,256").plan_options([12])["max_seq"]
+        >>> RunSettings(lengths=(12,), shapes=ShapeSet.parse(seq_buckets="32,256")).plan_options([12])["max_seq"]
         256
-        >>> RunSettings(lengths=(12,), seq_buckets="pow2").plan_options([12])["seq_buckets"]
+        >>> RunSettings(lengths=(12,), shapes=ShapeSet.parse(seq_buckets="pow2")).plan_options([12])["seq_buckets"]
         (16, 32, 64, 128)
         """
-        if self.max_seq is not None and self.max_seq > limit:
-            raise PlanError(
-                f"{self.limits.name('max length')} {self.max_seq} is over the model's limit of {limit} tokens"
-            )
-        max_seq = self.max_seq or default_max_seq(lengths, limit=limit)
-        longest = max(lengths, default=0)
-        if longest > max_seq:
-            raise PlanError(
-                f"the longest input has {longest} tokens, over {self.limits.name('max length')} "
-                f"{max_seq} (raise it, or leave it to the default)"
-            )
-        buckets = self.seq_buckets
-        if isinstance(buckets, str):
-            buckets = resolve_buckets(
-                buckets, lengths, max_seq=max_seq, what=self.limits.name("sequence buckets")
-            )
-        if self.max_seq is None and buckets:
-            # a typed bucket list (a tune configuration) is compiled as given: the default max
-            # length covers its largest bucket (presets are worked out within max_seq already)
-            max_seq = max(max_seq, min(max(buckets), limit))
-        sizes = self.batch_sizes
-        if isinstance(sizes, str):
-            sizes = parse_int_list(sizes, what=self.limits.name("batch sizes"))
-        return {
-            "seq_buckets": None if buckets is None else tuple(buckets),
-            "batch_sizes": None if sizes is None else tuple(sizes),
-            "max_seq": max_seq,
-            "pack_seq": self.pack_seq,
-        }
+        return self.shapes.resolve(lengths, limit=limit, names=self.limits.shape_names).plan_options()
 
 
 def _check_range(value: object, low: int, high: int, *, what: str) -> int:
@@ -283,23 +235,18 @@ def _check_range(value: object, low: int, high: int, *, what: str) -> int:
 
 
 def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str = "config") -> RunSettings:
-    """The settings running a deployable configuration (``tune --json``: ``seq_buckets``,
-    ``batch_sizes`` and ``predicted.cost_model``), which replaces buckets and batch sizes.
+    """The settings running a deployable configuration (``tune --json``: its shapes, read by
+    ``ShapeSet.from_dict``, and ``predicted.cost_model``), which replaces the shapes.
 
     >>> doc = {"seq_buckets": [16, 64], "batch_sizes": [1, 4], "shapes": [], "predicted": {}}
     >>> s = with_config(RunSettings(lengths=(9, 40)), doc)
-    >>> s.seq_buckets, s.batch_sizes
+    >>> s.shapes.seq_buckets, s.shapes.batch_sizes
     ((16, 64), (1, 4))
     """
-    try:
-        buckets = tuple(int(b) for b in config["seq_buckets"])
-        sizes = tuple(int(b) for b in config["batch_sizes"])
-        model = (config.get("predicted") or {}).get("cost_model")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PlanError(
-            f"{what}: not a configuration from `tune --json` (needs seq_buckets and batch_sizes; "
-            f"{exc.__class__.__name__})"
-        ) from None
-    if not buckets or not sizes:
-        raise PlanError(f"{what}: seq_buckets and batch_sizes must not be empty")
-    return replace(settings, seq_buckets=buckets, batch_sizes=sizes, cost_model=model)
+    shapes = ShapeSet.from_dict(config, what=what)
+    predicted = config.get("predicted") or {}
+    if not isinstance(predicted, Mapping):
+        raise PlanError(f"{what}: \"predicted\" must be an object as `tune --json` prints it")
+    given = settings.shapes  # a max length or pack length given next to the file wins
+    shapes = replace(shapes, max_seq=given.max_seq or shapes.max_seq, pack_seq=given.pack_seq or shapes.pack_seq)
+    return replace(settings, shapes=shapes, cost_model=predicted.get("cost_model"))

@@ -20,7 +20,7 @@ gr = pytest.importorskip("gradio")
 from shapedemo.app import page as ui  # noqa: E402
 from shapedemo.planning.edges import resolve_buckets  # noqa: E402
 from shapedemo import runner  # noqa: E402
-from shapedemo.settings import default_max_seq as auto_max_seq  # noqa: E402
+from shapedemo.shapes import default_max_seq as auto_max_seq  # noqa: E402
 from shapedemo.planning.workloads import sample_lengths as workload_lengths  # noqa: E402
 from shapedemo.runtime.engine import Engine  # noqa: E402
 from shapedemo.planning.strategies import make_plan  # noqa: E402

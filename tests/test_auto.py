@@ -282,3 +282,20 @@ def test_auto_reuses_the_model_made_from_a_table_only_for_that_table_and_model()
         model = CostModel(coefficients=(per_call, 0.1, 0.0))
         plan = make_plan("auto", [20], **options, cost_table={(1, 16): 2.0}, cost_model=model)
         assert plan.params["predicted_latency_ms"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("lengths", [[42], [20], [200, 12]])
+def test_why_and_alternatives_name_the_same_packing(lengths: list[int]) -> None:
+    """`plan --strategy auto --lengths 42` said "packing into 1 row of 64" in `why` and
+    "packed rows of 32" in `alternatives`: the rows the packed layout runs are what it is named by."""
+    import re
+
+    plan = make_plan("auto", lengths, seq_buckets=[32, 64, 128, 256, 512], max_seq=512)
+    why = plan.params["why"]
+    if plan.packed:  # the chosen layout is the packed one: its name and its calls agree
+        assert {c.seq for c in plan.calls} == {int(plan.params["layout"].rsplit(" ", 1)[1])}, why
+        return
+    rows = re.search(r"packing into (\d+) rows? of (\d+)", why)
+    assert rows, why
+    names = [k for k in plan.params["alternatives"] if k.startswith("packed rows of")]
+    assert names == [f"packed rows of {rows.group(2)}"], (why, plan.params["alternatives"])

@@ -12,7 +12,7 @@ import pytest
 
 from shapedemo.planning.edges import padding_fraction_for, powers_of_two, tuned
 from shapedemo.cli import main
-from shapedemo.settings import default_max_seq
+from shapedemo.shapes import default_max_seq
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.planning.workloads import WORKLOADS
 
@@ -176,7 +176,7 @@ def test_tune_buckets_with_max_seq_and_stdin() -> None:
         (["plan", "--strategy", "padding", "--lengths", "12,x"], ["'x'"]),
         (["plan", "--strategy", "padding", "--lengths", ""], ["empty"]),
         (["plan", "--strategy", "padding", "--lengths", "12,0"], ["sequence 1"]),
-        (["plan", "--strategy", "padding", "--lengths", "600"], ["max_seq 512"]),
+        (["plan", "--strategy", "padding", "--lengths", "600"], ["--max-seq 512"]),
         (["plan", "--strategy", "padding", "--lengths", "12", "--batch-sizes", "0"], ["below 1"]),
         (["plan", "--strategy", "padding", "--lengths", "12", "--batch-sizes", "4,a"], ["'a'"]),
         (["plan", "--strategy", "buckets", "--lengths", "99", "--seq-buckets", "32,64"], ["64"]),
@@ -184,7 +184,7 @@ def test_tune_buckets_with_max_seq_and_stdin() -> None:
             ["plan", "--strategy", "buckets", "--lengths", "9", "--seq-buckets", ","],
             ["--seq-buckets"],
         ),
-        (["plan", "--strategy", "padding", "--lengths", "9", "--max-seq", "0"], ["max_seq"]),
+        (["plan", "--strategy", "padding", "--lengths", "9", "--max-seq", "0"], ["--max-seq"]),
         (["plan", "--strategy", "packing", "--lengths", "90", "--pack-seq", "64"], ["pack_seq"]),
         (["plan", "--strategy", "padding", "--workload", "imdb"], ["sst2-like"]),
         (["plan", "--strategy", "padding", "--workload", "uniform", "--batch", "0"], ["batch"]),

@@ -19,16 +19,17 @@ from shapedemo.planning.strategies import (
     MAX_POSITIONS,
     STRATEGY_NAMES,
     PlanError,
+    declare,
     decompose,
     make_plan,
     predicted_latency,
 )
+from shapedemo.shapes import ShapeSet, shapes_of
 
 FAST = settings(max_examples=200, deadline=None)
-# The eight strategies the tests below were written for; the ones added later (dynamic-bounded,
-# auto) have their own tests in tests/test_auto.py.
-FIXED_NAMES = STRATEGY_NAMES[:8]
-DYNAMIC = {"dynamic", "dynamic-single"}
+# Every registered strategy: a new one is picked up here without editing this file.
+FIXED_NAMES = STRATEGY_NAMES
+DYNAMIC = {"dynamic", "dynamic-single", "dynamic-bounded"}
 PARTITIONED = ("partition", "buckets-partition", "packing")
 
 
@@ -70,7 +71,11 @@ def plan_for(name: str, inputs: dict, **extra: object) -> Plan:
 
 def resolved(inputs: dict) -> tuple[int, tuple[int, ...], tuple[int, ...], int]:
     """The defaults make_plan documents, worked out independently: max_seq, sizes, buckets, pack."""
-    max_seq = inputs["max_seq"] or MAX_POSITIONS
+    longest = max(inputs["lengths"])
+    max_seq = inputs["max_seq"] or max(
+        next(s for s in (128, 256, 384, 512) if s >= longest), max(inputs["seq_buckets"] or [0]),
+        inputs["pack_seq"] or 0,
+    )
     sizes = tuple(sorted(set(inputs["batch_sizes"] or (1, 2, 4, 8))))
     if inputs["seq_buckets"] is None:
         buckets = tuple(p for p in (16, 32, 64, 128, 256) if p < max_seq) + (max_seq,)
@@ -142,11 +147,25 @@ def test_every_plan_places_every_token_once_within_its_shapes(inputs: dict, name
         assert plan.dynamic and plan.compiled_shapes == []
     else:
         assert not plan.dynamic
+    if name in ("padding", "padding-nomask", "buckets", "partition", "buckets-partition", "packing"):
         declared = declared_shapes(name, inputs)
         assert set(plan.compiled_shapes) <= declared
         assert {tuple(s) for s in plan.params["shape_set"]} == declared
     assert plan.masked == (name != "padding-nomask")
-    assert plan.packed == (name == "packing")
+    if name != "auto":  # auto runs a request on the plain or the packed graph, whichever is cheaper
+        assert plan.packed == (name == "packing")
+
+
+@FAST
+@given(inputs=plan_inputs(), allow_packing=st.booleans())
+def test_every_call_of_every_strategy_is_in_its_declared_set(inputs: dict, allow_packing: bool) -> None:
+    """What serve compiles up front (``declare``) holds every model any request's plan calls."""
+    max_seq, sizes, buckets, pack = resolved(inputs)
+    shapes = ShapeSet(buckets, sizes, max_seq, inputs["pack_seq"])
+    for name in STRATEGY_NAMES:
+        declared = declare(name, shapes, allow_packing=allow_packing)
+        plan = plan_for(name, inputs, allow_packing=allow_packing)
+        assert shapes_of(plan) <= declared.compiled, (name, plan.call_shapes, declared.shapes())
     assert json.loads(json.dumps(plan.to_dict()))["num_calls"] == plan.num_calls
 
 
@@ -154,9 +173,10 @@ def test_every_plan_places_every_token_once_within_its_shapes(inputs: dict, name
 @given(inputs=plan_inputs())
 def test_one_sequence_per_row_at_offset_zero_except_packing(inputs: dict) -> None:
     for name in FIXED_NAMES:
-        if name == "packing":
+        plan = plan_for(name, inputs)
+        if plan.packed:
             continue
-        for _, _, seg in plan_for(name, inputs).segments():
+        for _, _, seg in plan.segments():
             assert seg.offset == 0
         for call in plan_for(name, inputs).calls:
             assert all(len(row) <= 1 for row in call.rows)
@@ -400,13 +420,18 @@ def test_dynamic_example() -> None:
 
 
 def test_defaults_are_recorded_in_params() -> None:
+    """make_plan's defaults are every front end's (ShapeSet.resolve): the smallest of
+    128/256/384/512 that fits, raised to the largest typed bucket."""
     plan = make_plan("buckets-partition", [10, 300])
-    assert plan.params["seq_buckets"] == [16, 32, 64, 128, 256, 512]
+    assert plan.params["seq_buckets"] == [16, 32, 64, 128, 256, 384]
     assert plan.params["batch_sizes"] == [1, 2, 4, 8]
-    assert plan.params["max_seq"] == 512
+    assert plan.params["max_seq"] == 384
     assert make_plan("buckets", [10], max_seq=384).params["seq_buckets"][-2:] == [256, 384]
     assert make_plan("partition", [1], batch_sizes=[8, 2, 2, 4]).params["batch_sizes"] == [2, 4, 8]
-    assert make_plan("packing", [10]).params["pack_seq"] == 512
+    assert make_plan("packing", [10]).params["pack_seq"] == 128
+    assert make_plan("buckets", [10], seq_buckets=[16, 512]).params["max_seq"] == 512
+    lengths = [10, 300]
+    assert make_plan("auto", lengths).params["max_seq"] == ShapeSet().resolve(lengths).max_seq
 
 
 def test_cost_table_picks_the_faster_decomposition() -> None:
@@ -426,8 +451,8 @@ def test_cost_table_missing_a_needed_shape_names_it() -> None:
         make_plan("partition", [20] * 7, max_seq=128, cost_table=table)
     with pytest.raises(PlanError, match="1 x 16"):
         make_plan("buckets-partition", [10, 100], max_seq=128, cost_table=table)
-    with pytest.raises(PlanError, match="8 x 512"):
-        predicted_latency(make_plan("padding", [10] * 3), {(4, 512): 1.0})
+    with pytest.raises(PlanError, match="8 x 128"):
+        predicted_latency(make_plan("padding", [10] * 3), {(4, 128): 1.0})
 
 
 # ---- errors ------------------------------------------------------------------------------

@@ -274,7 +274,7 @@ def _serve_exit(cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args, words", [
     (["--strategy", "bucket"], "unknown strategy"),
-    (["--seq-buckets", "tuned:3"], "tune --json"),
+    (["--seq-buckets", "tuned:3"], "--lengths-file, --texts-file or --workload"),
     (["--max-wait-ms", "-1"], "max-wait-ms"),
     (["--config", "/nonexistent/config.json"], "cannot read --config"),
     (["--model", "synthetic:tiny", "--max-seq", "4096"], "limit"),
@@ -360,3 +360,59 @@ def test_loadtest_against_the_server(tiny_server, tmp_path):
     assert payload["requests"] == payload["sent"] == payload["ok"] > 0
     assert payload["errors"] == 0
     assert payload["latency_ms"]["p50"] <= payload["latency_ms"]["p95"] <= payload["latency_ms"]["p99"]
+
+
+# ---- what is compiled is what is planned ------------------------------------------------------
+
+
+def _texts_of_every_length(tokenizer, top: int) -> dict[int, str]:
+    """Real text (assets/paragraphs.txt, then assets/texts.txt) of every token length from 3 (one
+    word with [CLS] and [SEP]) up to ``top``: word prefixes of the corpus read from many starts."""
+    lines = [l.strip() for name in ("paragraphs.txt", "texts.txt")
+             for l in (ROOT / "assets" / name).read_text(encoding="utf-8").splitlines() if l.strip()]
+    words = " ".join(lines).split()
+    found: dict[int, str] = {}
+    for start in range(0, len(words), 37):
+        prefixes = [" ".join(words[start:start + k]) for k in range(1, min(top, len(words) - start) + 1)]
+        for text, n in zip(prefixes, tokenizer.encode(prefixes, truncate=True, max_length=top + 1).lengths):
+            if n <= top:
+                found.setdefault(n, text)
+        if len(found) >= top - 2:
+            break
+    return found
+
+
+def test_default_serve_compiles_nothing_under_traffic(cache_dir, minilm):
+    """`serve` with its defaults (auto, pow2:32, batch sizes 1,2,4,8): real texts of every length
+    up to its longest compiled length, alone and in requests of up to 8 texts from 16 clients at
+    once, and not one shape is compiled after start-up."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    with running_server(cache_dir, "--max-wait-ms", "20", timeout=900) as (url, _):
+        info = httpx.get(url + "/info").json()
+        top = info["max_tokens_per_text"]
+        assert info["strategy"] == "auto" and info["plan_options"]["seq_buckets"] == [32, 64, 128, 256, 512]
+        assert top == 512 and any(s["packed"] for s in info["compiled_shapes"])
+        by_length = _texts_of_every_length(minilm.tokenizer, top)
+        assert set(range(3, top + 1)) - set(by_length) == set(), "a length the corpus cannot make"
+        texts = list(by_length.values())
+        rng = random.Random(0)
+        rng.shuffle(texts)
+        requests, i = [], 0
+        while i < len(texts):
+            n = rng.choice([1, 1, 2, 3, 5, 8])
+            requests.append(texts[i:i + n])
+            i += n
+
+        def send(batch: list[str]) -> int:
+            return _post(url + "/v1/embeddings", {"input": batch, "model": "x"}).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(send, requests))
+        assert codes == [200] * len(requests)
+        metrics = httpx.get(url + "/metrics").text
+        assert _samples(metrics, "shapedemo_compiled_under_traffic_total") == [0.0]
+        calls = {line.split("{")[1].split("}")[0] for line in metrics.splitlines()
+                 if line.startswith("shapedemo_calls_total{") and not line.endswith(" 0.0")}
+        assert any('packed="true"' in c for c in calls) and any('packed="false"' in c for c in calls)

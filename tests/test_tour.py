@@ -36,8 +36,8 @@ def test_steps_follow_the_guide_then_go_beyond_it():
 def test_step_settings_are_validated_page_settings():
     s = tour.step_settings("buckets", texts=["a b c", "  ", "d"], batch_sizes="4, 2")
     assert isinstance(s, RunSettings)
-    assert s.texts == ("a b c", "d") and s.batch_sizes == (2, 4) and s.strategies == ("dynamic", "buckets")
-    assert (s.precision, s.repeats, s.seq_buckets) == (tour.PRECISION, tour.REPEATS, "pow2")
+    assert s.texts == ("a b c", "d") and s.shapes.batch_sizes == (2, 4) and s.strategies == ("dynamic", "buckets")
+    assert (s.precision, s.repeats, s.shapes.seq_buckets) == (tour.PRECISION, tour.REPEATS, "pow2")
     with pytest.raises(PlanError, match="no text given"):
         tour.step_settings("padding", texts=["", " "])
     with pytest.raises(PlanError, match="batch sizes"):

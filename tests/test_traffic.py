@@ -6,13 +6,14 @@ import pytest
 
 from shapedemo.planning.plan import PlanError
 from shapedemo.serving.stream import TrafficSettings, run_traffic
+from shapedemo.shapes import ShapeSet
 from shapedemo.plots.live import traffic_figures
 
 pytestmark = pytest.mark.model
 
 
 def test_a_stream_is_answered_and_recorded(tiny_engine):
-    settings = TrafficSettings(strategy="buckets-partition", rate=40, duration_s=1.0, seq_buckets="16,64", batch_sizes=(1, 4), texts_per_request=2)
+    settings = TrafficSettings(strategy="buckets-partition", rate=40, duration_s=1.0, shapes=ShapeSet.parse(seq_buckets="16,64", batch_sizes=(1, 4)), texts_per_request=2)
     run = run_traffic(tiny_engine, settings)
     summary = run.summary()
     assert summary["answered"] == summary["requests"] > 0 and summary["refused"] == 0

@@ -33,7 +33,7 @@ def test_find_shapes_draws_the_curve_and_gives_the_knee_as_a_config():
     assert f"{len(knee_shapes)} compiled shape" in text
     # the JSON is what compare --config takes
     settings = with_config(RunSettings(lengths=(9, 14)), config)
-    assert settings.seq_buckets == tuple(config["seq_buckets"])
+    assert settings.shapes.seq_buckets == tuple(config["seq_buckets"])
 
 
 def test_find_shapes_refuses_a_sample_over_the_cap():

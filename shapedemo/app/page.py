@@ -29,7 +29,8 @@ from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS
 from shapedemo.app.common import USER_ERRORS, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401
-from shapedemo.settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts
+from shapedemo.settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts, with_config
+from shapedemo.shapes import DEFAULT_BATCH_SIZES, MAX_SEQ_STEPS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.planning.workloads import WORKLOADS
 
@@ -60,7 +61,8 @@ PLOTS = [
 PAGE_STRATEGIES = [n for n in STRATEGY_NAMES if n in DEFAULT_STRATEGIES or n in ("padding-nomask", "dynamic-single")]
 OBJECTIVES = ["fewest padding rows", "measured latency"]
 MAX_BATCH = PAGE_LIMITS.batch
-MAX_LEN_CHOICES = ["auto", "64", "128", "256", "384", "512"]
+MAX_LEN_CHOICES = ["auto", "64", *map(str, MAX_SEQ_STEPS)]
+BATCH_SIZES_TEXT = ",".join(map(str, DEFAULT_BATCH_SIZES))
 BUCKET_PRESETS = ["powers of two", "linear", "tuned to this workload", "custom"]
 PLAN_PARAMS = (
     "mode", "text", "workload", "batch", "seed", "spec", "strategies",
@@ -101,21 +103,32 @@ def page_settings(values: Mapping[str, Any]) -> RunSettings:
     max_len = str(values.get("max_len") or "auto").strip()
     if max_len != "auto" and not max_len.isdigit():
         raise PlanError(f"max length {max_len!r}: choose auto or a number of tokens")
-    return RunSettings(
+    config = None
+    if buckets.strip().startswith("{"):  # a configuration from `tune --json` pasted in the box
+        try:
+            config = json.loads(buckets)
+        except ValueError as exc:
+            raise PlanError(f"sequence buckets: not a list, a preset nor a `tune --json` configuration ({exc})") from None
+        buckets = ""
+    settings = RunSettings(
         **source,
         model=check_model(values.get("spec")),
         device=(values.get("device") or "CPU").strip(),
         static_only=bool(values.get("static_only")),
         precision=values.get("precision") or "auto",
         strategies=tuple(values.get("strategies") or DEFAULT_STRATEGIES),
-        seq_buckets=buckets,
-        batch_sizes=values.get("batch_sizes_text") or "1,2,4,8",
-        max_seq=None if max_len == "auto" else int(max_len),
+        shapes=ShapeSet.parse(
+            seq_buckets=buckets, batch_sizes=values.get("batch_sizes_text") or BATCH_SIZES_TEXT,
+            max_seq=None if max_len == "auto" else int(max_len), names=PAGE_LIMITS.shape_names,
+        ),
         repeats=_whole(values.get("repeats"), 0) or None,  # 0: rounds until the intervals are tight
         calls=values.get("calls") or "sync",
         cost_table="measure" if values.get("objective") == OBJECTIVES[1] else None,
         limits=PAGE_LIMITS,
-    ).validate()
+    )
+    if config is not None:
+        settings = with_config(settings, config, what="sequence buckets (a tune configuration)")
+    return settings.validate()
 
 
 def endpoint(params: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -189,8 +202,6 @@ def preview_plans(values: dict[str, Any], progress: Any = None) -> PlanView:
 
 def _shown_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The plan options with the strategies' defaults filled in, as the summary names them."""
-    from shapedemo.planning.strategies.base import DEFAULT_BATCH_SIZES
-
     return {**options, "batch_sizes": options["batch_sizes"] or DEFAULT_BATCH_SIZES}
 
 
@@ -378,7 +389,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                             preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
                             k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
                         buckets_text = gr.Textbox("16,32,64,128", label="sequence buckets in use (to type your own, choose 'custom')", interactive=False)
-                        batch_sizes = gr.Textbox("1,2,4,8", label="batch sizes (partitioning)")
+                        batch_sizes = gr.Textbox(BATCH_SIZES_TEXT, label="batch sizes (partitioning)")
                         max_len = gr.Dropdown(MAX_LEN_CHOICES, value="auto", label="max length (padding shape)", info="auto: the smallest of 128/256/384/512 that fits the longest input (and a typed list's largest bucket)")
                         with gr.Row():
                             precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")

@@ -39,6 +39,7 @@ from shapedemo.measure import stats
 from shapedemo.measure.report import ROUNDOFF
 from shapedemo.measure.rounds import BASELINE, Entry, decomposition, decomposition_entries, fastest, tight, timed_call
 from shapedemo.settings import DEFAULT_STRATEGIES
+from shapedemo.shapes import ShapeSet
 from shapedemo.planning.strategies import make_plan
 from shapedemo.planning.strategies.base import resolve_args
 
@@ -278,7 +279,9 @@ def compare(
     """
     start = time.perf_counter()
     lengths = encoded.lengths
-    max_seq = max_seq or engine.loaded.max_length
+    if max_seq is None:  # the default of every front end (ShapeSet.resolve), within the model's limit
+        shapes = ShapeSet.parse(seq_buckets=seq_buckets, pack_seq=pack_seq)
+        max_seq = shapes.resolve(lengths, limit=engine.loaded.max_length).max_seq
     # auto packs only where the model has a packed graph, and prices shapes with cost_model
     options = dict(
         seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq,

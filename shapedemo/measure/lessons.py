@@ -10,7 +10,7 @@ tour" tab and ``notebooks/tour.ipynb`` both run these steps. No gradio here.
 >>> [s.key for s in STEPS][:5]
 ['padding', 'mask', 'buckets', 'partition', 'combined']
 >>> s = step_settings(step("partition"), texts=TOUR_TEXTS)
->>> s.strategies, s.batch_sizes, s.precision
+>>> s.strategies, s.shapes.batch_sizes, s.precision
 (('dynamic', 'partition'), (1, 2, 4, 8), 'f32')
 """
 
@@ -27,6 +27,7 @@ from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import count, numbers, speed_words
 from shapedemo.measure.wording import decomposition_lines, interval_text
 from shapedemo.settings import PAGE_LIMITS, Limits, RunSettings
+from shapedemo.shapes import DEFAULT_BATCH_SIZES, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 
 GUIDE_URL = "https://docs.openvino.ai/latest/openvino_docs_OV_UG_NoDynamicShapes.html"
@@ -45,7 +46,7 @@ TOUR_TEXTS: tuple[str, ...] = (
 """Five texts of 4 to 63 tokens (MiniLM's tokenizer): a batch of 5 is 4 + 1, and the lengths fall
 into three buckets (16, 32, 64), so every step has something to show."""
 
-BATCH_SIZES = "1,2,4,8"
+BATCH_SIZES = ",".join(map(str, DEFAULT_BATCH_SIZES))
 PRECISION = "f32"
 """The tour runs in f32: masked strategies then differ from one call per sequence by round-off
 (~1e-6), and what leaving the mask out does stands out by six orders of magnitude."""
@@ -163,8 +164,8 @@ def step_settings(
     s = step(which) if isinstance(which, str) else which
     return RunSettings(
         texts=tuple(texts), model=model, device=device, precision=precision, strategies=s.runs,
-        seq_buckets="pow2", batch_sizes=batch_sizes, repeats=repeats, warmup=WARMUP, limits=limits,
-        max_seconds=max_seconds,
+        shapes=ShapeSet.parse(seq_buckets="pow2", batch_sizes=batch_sizes, names=limits.shape_names),
+        repeats=repeats, warmup=WARMUP, limits=limits, max_seconds=max_seconds,
     ).validate()
 
 

@@ -6,7 +6,8 @@ closes when the queued texts reach the largest compiled batch size or their real
 ``max_batch_tokens`` (a request is never split: a single request over either limit is a batch
 of its own). The batch is planned by the chosen strategy and run with every call in flight at
 once (``engine.run(..., concurrent=True)``: AsyncInferQueue); each request gets its own rows
-back, in order. Every shape the strategy may use is compiled and warmed up before the first
+back, in order. Every shape the strategy declares (``planning.strategies.declare``: the exact
+set its plans may call) is compiled, pinned against eviction and warmed up before the first
 request is taken, so no request waits for a compile.
 
 The HTTP server (``serve.py``) and the in-process traffic generator (``traffic.py``) drive the
@@ -15,10 +16,6 @@ same class. No FastAPI and no OpenVINO import here: the engine is handed in.
 >>> policy = BatchPolicy(max_wait_ms=5, max_batch_tokens=512, max_batch_texts=8)
 >>> policy.closes(texts=8, tokens=100), policy.closes(texts=2, tokens=600), policy.closes(texts=2, tokens=100)
 (True, True, False)
->>> compile_set("buckets-partition", {"seq_buckets": [32, 64], "batch_sizes": [1, 4], "max_seq": 64})
-[(False, (1, 32)), (False, (1, 64)), (False, (4, 32)), (False, (4, 64))]
->>> compile_set("dynamic", {"max_seq": 128})
-[(False, None)]
 """
 
 from __future__ import annotations
@@ -31,15 +28,14 @@ import time
 import traceback
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from itertools import product
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from shapedemo.planning.edges import parse_int_list, positive_sizes, powers_of_two, resolve_buckets
-from shapedemo.planning.plan import MAX_POSITIONS, Call, Plan, PlanError, Segment
+from shapedemo.planning.plan import Call, Plan, PlanError, Segment
+from shapedemo.planning.strategies import STRATEGY_NAMES, declare, make_plan
 from shapedemo.settings import SERVE_STRATEGY
-from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.shapes import Shape, ShapeSet, shapes_of
 
 __all__ = [
     "DEFAULT_STRATEGY",
@@ -51,17 +47,11 @@ __all__ = [
     "QueueFull",
     "RequestRecord",
     "Result",
-    "compile_set",
-    "longest_accepted",
-    "plan_options",
     "record_dict",
 ]
 
 DEFAULT_STRATEGY = SERVE_STRATEGY
 """``auto`` once the planner has it, else the least-padding fixed strategy."""
-
-ShapeKey = tuple[bool, "tuple[int, int] | None"]
-"""``(packed, (batch, seq))`` of one compiled model; ``(False, None)`` is the dynamic model."""
 
 Log = Callable[[str], None]
 
@@ -98,99 +88,6 @@ class BatchPolicy:
     def closes(self, *, texts: int, tokens: int) -> bool:
         """Whether a batch of ``texts`` texts holding ``tokens`` real tokens is full."""
         return texts >= self.max_batch_texts or tokens >= self.max_batch_tokens
-
-
-def _shape_key(entry: Any, packed: bool) -> ShapeKey:
-    """One ``shape_set`` entry: ``[b, s]`` (packed as the plan), ``[b, s, packed]`` or a dict
-    ``{"batch", "seq", "packed"}``."""
-    if isinstance(entry, Mapping):
-        return (bool(entry.get("packed", packed)), (int(entry["batch"]), int(entry["seq"])))
-    values = list(entry)
-    if len(values) == 3:
-        return (bool(values[2]), (int(values[0]), int(values[1])))
-    return (packed, (int(values[0]), int(values[1])))
-
-
-def compile_set(strategy: str, plan_options: Mapping[str, Any]) -> list[ShapeKey]:
-    """Every compiled model ``strategy`` may call for any batch under ``plan_options``
-    (``make_plan``'s keywords), sorted: the dynamic model for dynamic strategies, else the
-    strategy's declared ``plan.params["shape_set"]`` (plus ``"packed_shape_set"`` where a
-    strategy mixes plain and packed calls). A strategy that declares no set gets every batch
-    size at every bucket and ``max_seq``, plain and packed."""
-    probe = make_plan(strategy, [1], **plan_options)
-    if probe.dynamic:
-        return [(probe.packed, None)]
-    declared = probe.params.get("shape_set")
-    if declared is None:
-        args = probe.params
-        seqs = set(plan_options.get("seq_buckets") or args.get("seq_buckets") or [])
-        seqs |= {s for s in (args.get("max_seq"), args.get("pack_seq")) if s}
-        sizes = plan_options.get("batch_sizes") or args.get("batch_sizes") or [1]
-        keys = {(p, (b, s)) for p in (False, True) for b, s in product(sizes, seqs)}
-    else:
-        keys = {_shape_key(e, probe.packed) for e in declared}
-        keys |= {_shape_key(e, True) for e in probe.params.get("packed_shape_set", [])}
-    return sorted(keys, key=lambda k: (k[0], k[1] or (0, 0)))
-
-
-DEFAULT_SEQ_BUCKETS = "pow2:32"
-"""Powers of two from 32 to the model's limit (32, 64, 128, 256, 512 for BERT)."""
-
-
-def plan_options(
-    *,
-    seq_buckets: str | Sequence[int] | None = None,
-    batch_sizes: Sequence[int] = (1, 2, 4, 8),
-    max_seq: int | None = None,
-    pack_seq: int | None = None,
-    model_limit: int = MAX_POSITIONS,
-) -> dict[str, Any]:
-    """``make_plan`` keywords for traffic to a model that takes ``model_limit`` tokens: the
-    bucket list (a list, or ``pow2``/``pow2:MIN``/``linear[:STEP]``) resolved, ``max_seq``
-    defaulting to the top bucket (the longest text a batch may hold).
-
-    >>> plan_options(model_limit=512)["seq_buckets"]
-    (32, 64, 128, 256, 512)
-    >>> plan_options(seq_buckets="16,64", batch_sizes=(1, 4))
-    {'seq_buckets': (16, 64), 'batch_sizes': (1, 4), 'max_seq': 64, 'pack_seq': None}
-    """
-    if max_seq is not None and max_seq > model_limit:
-        raise PlanError(f"--max-seq {max_seq} is over the model's limit of {model_limit} tokens")
-    top = max_seq or model_limit
-    spec = seq_buckets if seq_buckets is not None else DEFAULT_SEQ_BUCKETS
-    if isinstance(spec, str):
-        name, _, arg = spec.strip().lower().partition(":")
-        if name == "tuned":
-            raise PlanError("--seq-buckets tuned:K needs a traffic sample: run `tune --json` on one and pass --config")
-        if name == "pow2" and arg:
-            low = parse_int_list(arg, what="--seq-buckets pow2:MIN")[0]
-            buckets = tuple(b for b in powers_of_two(top, min_bucket=low) if b >= low)
-        else:
-            buckets = resolve_buckets(spec, [1], max_seq=top, what="--seq-buckets")
-    else:
-        buckets = positive_sizes(spec, what="seq_buckets")
-    if buckets[-1] > model_limit:
-        raise PlanError(f"bucket {buckets[-1]} is over the model's limit of {model_limit} tokens")
-    return {
-        "seq_buckets": buckets,
-        "batch_sizes": tuple(batch_sizes),
-        "max_seq": max_seq or buckets[-1],
-        "pack_seq": pack_seq,
-    }
-
-
-def longest_accepted(strategy: str, plan_options: Mapping[str, Any]) -> int:
-    """The longest text (in tokens) every batch of ``strategy`` can place: the longest compiled
-    sequence length for static strategies, ``max_seq`` for dynamic ones.
-
-    >>> longest_accepted("buckets", {"seq_buckets": [32, 64], "max_seq": 128})
-    64
-    """
-    seqs = [shape[1] for _, shape in compile_set(strategy, plan_options) if shape is not None]
-    if seqs:
-        return max(seqs)
-    probe = make_plan(strategy, [1], **plan_options)
-    return int(probe.params.get("max_seq") or plan_options.get("max_seq") or MAX_POSITIONS)
 
 
 @dataclass
@@ -279,24 +176,29 @@ def _stderr(line: str) -> None:
 class Batcher:
     """Groups requests into batches and runs them on ``engine`` in one worker thread.
 
-    ``start()`` compiles and warms up every shape of ``compile_set(strategy, plan_options)`` in
-    that thread (``log`` gets one line per shape), then serves. ``submit`` is thread-safe;
-    ``embed`` is its asyncio form. ``on_batch`` callbacks see every ``BatchRecord`` (metrics,
-    the traffic tab).
+    ``start()`` compiles, pins and warms up every shape ``strategy`` declares on ``shape_set``
+    (resolved) in that thread (``log`` gets one line per shape), then serves; ``stop()`` unpins
+    them. ``submit`` is thread-safe; ``embed`` is its asyncio form. ``on_batch`` callbacks see
+    every ``BatchRecord`` (metrics, the traffic tab).
     """
 
     engine: Any
     strategy: str
-    plan_options: dict[str, Any]
+    shape_set: ShapeSet
     policy: BatchPolicy = field(default_factory=BatchPolicy)
     log: Log = _stderr
     on_batch: list[Callable[[BatchRecord], None]] = field(default_factory=list)
     warmup_calls: int = 2
+    cost_model: Any = None
+    """What ``auto`` prices with (a ``CostModel``); None: measured on this device at start-up."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
             raise PlanError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGY_NAMES)}")
-        self.shapes: list[ShapeKey] = compile_set(self.strategy, self.plan_options)
+        self.allow_packing = self.engine.loaded.packed is not None
+        self.declared = declare(self.strategy, self.shape_set, allow_packing=self.allow_packing)
+        self.shapes: list[Shape] = self.declared.shapes()
+        self._pinned: list[Any] = []
         self.state = "new"  # new -> compiling -> ready -> stopped, or -> failed
         self.error: str | None = None
         self.compiled = 0
@@ -348,6 +250,21 @@ class Batcher:
             self.state = "stopped"
         self._ready.set()
 
+    def _unpin(self) -> None:
+        pinned, self._pinned = self._pinned, []
+        for entry in pinned:
+            self.engine.unpin(entry)
+
+    @property
+    def plan_options(self) -> dict[str, Any]:
+        """``make_plan``'s keywords for every batch (the resolved ``shape_set``)."""
+        return self.shape_set.plan_options()
+
+    @property
+    def longest(self) -> int:
+        """The longest text (tokens) every batch can place: the longest declared shape."""
+        return self.declared.longest
+
     # ------------------------------------------------------------------ requests
     def submit(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None, done: Callable[[Any], None]) -> RequestRecord:
         """Queue one request (its texts' token ids); ``done`` is called from the worker thread
@@ -386,66 +303,69 @@ class Batcher:
     # ------------------------------------------------------------------ the worker thread
     def _main(self) -> None:
         try:
-            self._prepare()
-        except Exception as exc:  # start-up failures are reported, not raised in a thread
-            self.error = " ".join(str(exc).split()) or type(exc).__name__
-            self.state = "failed"
-            self._ready.set()
-            return
-        self.state = "ready"
-        self._ready.set()
-        while True:
-            batch = self._next_batch()
-            if batch is None:
+            try:
+                self._prepare()
+            except Exception as exc:  # start-up failures are reported, not raised in a thread
+                self.error = " ".join(str(exc).split()) or type(exc).__name__
+                self.state = "failed"
+                self._ready.set()
                 return
-            self._run(batch)
+            self.state = "ready"
+            self._ready.set()
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                self._run(batch)
+        finally:  # the declared set is held only while this batcher serves
+            self._unpin()
 
-    def _compiled_keys(self) -> set[ShapeKey]:
-        return {(e.packed, e.shape) for e in self.engine.compiled_entries()}
+    def _compiled_keys(self) -> set[Any]:
+        return {e.key for e in self.engine.compiled_entries()}
 
     def _prepare(self) -> None:
         start = time.perf_counter()
         total = len(self.shapes)
-        for i, (packed, shape) in enumerate(self.shapes, 1):
-            label = "dynamic model" if shape is None else f"{shape[0]} x {shape[1]}" + (" packed" if packed else "")
-            entry = self.engine.compile(shape, packed=packed)
+        for i, shape in enumerate(self.shapes, 1):
+            entry = self.engine.compile(shape.static, packed=shape.packed, bounds=shape.bounds, pin=True)
+            self._pinned.append(entry)
             self.compiled = i
-            self.log(f"serve: compiled {label} ({i}/{total}) in {entry.compile_s:.2f} s")
-            info = {"shape": None if shape is None else list(shape), "packed": packed, "compile_s": entry.compile_s, "memory_mb": entry.memory_mb}
+            self.log(f"serve: compiled {shape.label} ({i}/{total}) in {entry.compile_s:.2f} s")
+            info = {"shape": None if shape.dynamic else [shape.batch, shape.seq], "packed": shape.packed, "compile_s": entry.compile_s, "memory_mb": entry.memory_mb}
             self.shape_info.append(info)
-        missing = [k for k in self.shapes if k not in self._compiled_keys()]
-        if missing:
+        have = self._compiled_keys()
+        missing = [s for s in self.shapes if s.model_key not in have]
+        held = sum(max(e.memory_mb or 0.0, 1.0) for e in self._pinned)  # pinned: never evicted
+        if missing or held > self.engine.budget.mb:
             raise RuntimeError(
                 f"the {total} compiled shapes of this configuration do not fit the compiled-model "
-                f"memory budget ({len(missing)} were evicted at start-up; raise SHAPEDEMO_COMPILED_MB "
+                f"memory budget ({held:.0f} MiB held against {self.engine.budget.mb:.0f} MiB; raise SHAPEDEMO_COMPILED_MB "
                 "or compile fewer shapes: fewer --seq-buckets / --batch-sizes)"
             )
-        for info, (packed, shape) in zip(self.shape_info, self.shapes):
-            info["warmup_ms"] = self._warm_up(shape, packed=packed)
-        if self.strategy == "auto" and self.plan_options.get("cost_model") is None:
+        for info, shape in zip(self.shape_info, self.shapes):
+            info["warmup_ms"] = self._warm_up(shape)
+        if self.strategy == "auto" and self.cost_model is None:
             from shapedemo.runtime.costs import measured_cost_model
 
-            options = self.plan_options
-            model, _ = measured_cost_model(
-                self.engine, options["seq_buckets"], options["batch_sizes"],
-                packed=options.get("allow_packing", True),
+            self.cost_model, _ = measured_cost_model(
+                self.engine, self.shape_set.seq_buckets, self.shape_set.batch_sizes, packed=self.allow_packing,
             )
-            self.plan_options = {**options, "cost_model": model}
-            self.log(f"serve: auto priced by {model.pricing}")
+            self.log(f"serve: auto priced by {self.cost_model.pricing}")
         self.startup_s = time.perf_counter() - start
         self.log(f"serve: ready: {total} compiled model(s) warmed up in {self.startup_s:.1f} s")
 
-    def _warm_up(self, shape: tuple[int, int] | None, *, packed: bool) -> float:
+    def _warm_up(self, shape: Shape) -> float:
         """Run ``warmup_calls`` full calls at ``shape`` at once (creates the infer requests and
         the async queue this thread will use); returns the median call ms."""
-        batch, seq = shape or (1, 16)
+        batch, seq = shape.static or (1, 16)
         seq = min(seq, self.engine.loaded.max_length)
         n = max(1, self.warmup_calls)
         lengths = [seq] * (batch * n)
         calls = tuple(
             Call(batch, seq, tuple((Segment(c * batch + r, 0, seq),) for r in range(batch))) for c in range(n)
         )
-        plan = Plan("warm-up", tuple(lengths), calls, dynamic=shape is None, packed=packed)
+        params = {"bounds": list(shape.bounds)} if shape.bounds else {}
+        plan = Plan("warm-up", tuple(lengths), calls, dynamic=shape.dynamic, packed=shape.packed, params=params)
         encoded = self.engine.loaded.tokenizer.synthetic_ids(lengths, seed=seq)
         outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True)
         return float(np.median(outcome.call_ms[-1]))
@@ -492,9 +412,12 @@ class Batcher:
             from shapedemo.model import Encoded  # the engine's input type
 
             encoded = Encoded(ids, types)
-            plan = make_plan(self.strategy, encoded.lengths, **self.plan_options)
+            plan = make_plan(
+                self.strategy, encoded.lengths, **self.plan_options, allow_packing=self.allow_packing,
+                cost_model=self.cost_model if self.strategy == "auto" else None,
+            )
             have = self._compiled_keys()
-            compiled_now = sum(1 for k in self.engine.shapes_needed(plan) if k not in have)
+            compiled_now = sum(1 for s in shapes_of(plan) if s.model_key not in have)
             if compiled_now:
                 self.log(f"serve: warning: {plan.strategy} used {compiled_now} shape(s) outside its compiled set; compiling under traffic")
             outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True)

@@ -56,13 +56,10 @@ from shapedemo.serving.batcher import (
     BatchRecord,
     NotReady,
     QueueFull,
-    compile_set,
-    longest_accepted,
-    plan_options,
 )
-from shapedemo.planning.edges import parse_int_list
 from shapedemo.planning.plan import PlanError
 from shapedemo.planning.strategies import STRATEGY_NAMES
+from shapedemo.shapes import SAMPLE_FLAGS, ShapeSet
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -96,39 +93,29 @@ class RequestError(ValueError):
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """A deployable configuration as ``tune --json`` prints it: ``{"seq_buckets",
-    "batch_sizes", "shapes", "predicted"}`` (``max_seq``, ``pack_seq``, ``strategy`` optional).
-    A missing or malformed file is one ``PlanError`` line."""
+    """A deployable configuration as ``tune --json`` prints it: the JSON object, its shapes
+    checked by ``ShapeSet.from_dict`` (the one reader of the file's shape fields; ``strategy``,
+    ``shapes`` and ``predicted`` are kept for ``/info``). A bad file is one ``PlanError`` line."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read --config {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except ValueError as exc:
         raise PlanError(f"--config {path} is not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise PlanError(f"--config {path}: expected a JSON object as `tune --json` prints it")
-    if "seq_buckets" not in data or "batch_sizes" not in data:
-        raise PlanError(f"--config {path}: needs \"seq_buckets\" and \"batch_sizes\" (the output of `tune --json`)")
-    out: dict[str, Any] = {}
-    for key in ("seq_buckets", "batch_sizes"):
-        value = data[key]
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise PlanError(f"--config {path}: \"{key}\" must be a list of whole numbers")
-        out[key] = value
-    for key in ("max_seq", "pack_seq"):
-        if data.get(key) is not None:
-            out[key] = data[key]
-    if isinstance(data.get("strategy"), str):
-        out["strategy"] = data["strategy"]
-    out["shapes"] = data.get("shapes")
-    out["predicted"] = data.get("predicted")
-    return out
+    ShapeSet.from_dict(data, what=f"--config {path}")
+    return data
+
+
+SAMPLE_SIZE = 1000
+"""Lengths drawn from ``serve --workload`` for ``--seq-buckets tuned:K``."""
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     """Everything ``serve`` runs with, checked. Build with ``ServeSettings.build(...)``, which
-    takes the CLI's strings, merges a ``--config`` file (flags win) and checks ranges.
+    takes the CLI's strings, puts the flags over a ``--config`` file's shapes and checks ranges.
+    ``shapes`` is resolved on the model's limit when the engine is known (``resolve_shapes``);
+    ``sample`` (lengths, or texts to tokenize) is what ``tuned:K`` tunes on.
 
     >>> s = ServeSettings.build(strategy="dynamic", max_wait_ms=2)
     >>> s.strategy, s.policy().max_wait_ms, s.port
@@ -139,10 +126,8 @@ class ServeSettings:
     device: str = "CPU"
     precision: str = "auto"
     strategy: str = DEFAULT_STRATEGY
-    seq_buckets: str | None = None
-    batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
-    max_seq: int | None = None
-    pack_seq: int | None = None
+    shapes: ShapeSet = field(default_factory=ShapeSet)
+    sample: tuple[int, ...] | tuple[str, ...] | None = None
     max_wait_ms: float = 5.0
     max_batch_tokens: int = 4096
     max_texts: int = 256
@@ -161,10 +146,11 @@ class ServeSettings:
         device: str = "CPU",
         precision: str = "auto",
         strategy: str | None = None,
-        seq_buckets: str | None = None,
+        seq_buckets: str | Sequence[int] | None = None,
         batch_sizes: str | Sequence[int] | None = None,
         max_seq: int | None = None,
         pack_seq: int | None = None,
+        sample: Sequence[int] | Sequence[str] | None = None,
         max_wait_ms: float = 5.0,
         max_batch_tokens: int = 4096,
         max_texts: int = 256,
@@ -175,11 +161,10 @@ class ServeSettings:
         config_file: str | None = None,
     ) -> "ServeSettings":
         config = load_config(config_file) if config_file else {}
-        if seq_buckets is None and "seq_buckets" in config:
-            seq_buckets = ",".join(map(str, config["seq_buckets"]))
-        if batch_sizes is None:
-            batch_sizes = config.get("batch_sizes", (1, 2, 4, 8))
-        sizes = parse_int_list(batch_sizes, what="--batch-sizes") if isinstance(batch_sizes, str) else tuple(batch_sizes)
+        shapes = ShapeSet.from_dict(config, what=f"--config {config_file}") if config else ShapeSet()
+        shapes = shapes.override(seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq)
+        if shapes.needs_sample and not sample:
+            raise PlanError(f"--seq-buckets {shapes.seq_buckets} tunes the buckets on a traffic sample: give one with {SAMPLE_FLAGS}")
         strategy = strategy or config.get("strategy") or DEFAULT_STRATEGY
         if strategy not in STRATEGY_NAMES:
             raise PlanError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGY_NAMES)}")
@@ -190,12 +175,11 @@ class ServeSettings:
                 raise PlanError(f"{name} {value} is outside 1..{top}")
         if not 0 <= max_wait_ms <= 10_000:
             raise PlanError(f"--max-wait-ms {max_wait_ms} is outside 0..10000")
-        if any(b < 1 or b > 256 for b in sizes) or not sizes:
+        if shapes.batch_sizes[-1] > 256:
             raise PlanError("--batch-sizes must be whole numbers within 1..256")
         return cls(
-            model=model, device=device, precision=precision, strategy=strategy,
-            seq_buckets=seq_buckets, batch_sizes=tuple(sorted(set(sizes))),
-            max_seq=max_seq or config.get("max_seq"), pack_seq=pack_seq or config.get("pack_seq"),
+            model=model, device=device, precision=precision, strategy=strategy, shapes=shapes,
+            sample=None if not sample else tuple(sample),  # type: ignore[arg-type]
             max_wait_ms=float(max_wait_ms), max_batch_tokens=max_batch_tokens, max_texts=max_texts,
             max_queue=max_queue, truncate=truncate, host=host, port=port, config_file=config_file,
             config=config,
@@ -204,19 +188,26 @@ class ServeSettings:
     def policy(self) -> BatchPolicy:
         return BatchPolicy(
             max_wait_ms=self.max_wait_ms, max_batch_tokens=self.max_batch_tokens,
-            max_batch_texts=max(self.batch_sizes), max_queue_texts=max(self.max_queue, self.max_texts),
+            max_batch_texts=self.shapes.batch_sizes[-1], max_queue_texts=max(self.max_queue, self.max_texts),
         )
 
-    def plan_options(self, *, model_limit: int) -> dict[str, Any]:
-        """``make_plan`` keywords for a model that takes ``model_limit`` tokens (``batcher.plan_options``).
+    def resolve_shapes(self, *, model_limit: int, tokenizer: Any = None) -> ShapeSet:
+        """The shapes for a model that takes ``model_limit`` tokens (``ShapeSet.resolve`` for
+        traffic: up to the largest bucket), ``tuned:K`` tuned on the sample (texts are tokenized
+        with ``tokenizer``, every length cut to the limit).
 
-        >>> ServeSettings.build(seq_buckets="32,128").plan_options(model_limit=512)["max_seq"]
+        >>> ServeSettings.build(seq_buckets="32,128").resolve_shapes(model_limit=512).max_seq
         128
+        >>> ServeSettings.build(seq_buckets="tuned:2", sample=[9, 9, 30, 600]).resolve_shapes(model_limit=512).seq_buckets
+        (30, 512)
         """
-        return plan_options(
-            seq_buckets=self.seq_buckets, batch_sizes=self.batch_sizes, max_seq=self.max_seq,
-            pack_seq=self.pack_seq, model_limit=model_limit,
-        )
+        lengths = None
+        if self.sample and self.shapes.needs_sample:
+            if isinstance(self.sample[0], str):
+                lengths = tokenizer.encode(list(self.sample), truncate=True, max_length=model_limit).lengths
+            else:
+                lengths = [min(int(n), model_limit) for n in self.sample]
+        return self.shapes.resolve(lengths, limit=model_limit, serve=True)
 
 
 # ---- request parsing (pure) -----------------------------------------------------------------
@@ -276,8 +267,8 @@ class Metrics:
     def watch(self, batcher: Batcher) -> None:
         """Observe every batch of ``batcher``; list its compiled shapes at 0 calls."""
         self.queue.set_function(lambda: batcher.queued_texts)
-        for packed, shape in batcher.shapes:
-            self.calls.labels(shape="dynamic" if shape is None else f"{shape[0]}x{shape[1]}", packed=str(packed).lower())
+        for shape in batcher.shapes:
+            self.calls.labels(shape="dynamic" if shape.dynamic else f"{shape.batch}x{shape.seq}", packed=str(shape.packed).lower())
         batcher.on_batch.append(self.observe_batch)
 
     def observe_batch(self, record: BatchRecord) -> None:
@@ -324,12 +315,12 @@ class Service:
 
     @classmethod
     def from_engine(cls, settings: ServeSettings, engine: Any, *, log: Callable[[str], None] | None = None, metrics: Metrics | None = None) -> "Service":
-        options = settings.plan_options(model_limit=engine.loaded.max_length)
+        shapes = settings.resolve_shapes(model_limit=engine.loaded.max_length, tokenizer=engine.loaded.tokenizer)
         kwargs: dict[str, Any] = {"log": log} if log else {}
-        batcher = Batcher(engine, settings.strategy, options, settings.policy(), **kwargs)
+        batcher = Batcher(engine, settings.strategy, shapes, settings.policy(), **kwargs)
         metrics = metrics or Metrics()
         metrics.watch(batcher)
-        limit = min(longest_accepted(settings.strategy, options), engine.loaded.max_length)
+        limit = min(batcher.longest, engine.loaded.max_length)
         return cls(settings, engine.loaded, engine, batcher, metrics, limit)
 
     def encode(self, texts: list[str], *, truncate: bool, field: str) -> Any:

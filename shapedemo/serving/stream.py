@@ -29,13 +29,12 @@ from shapedemo.serving.batcher import (
     Batcher,
     BatchRecord,
     QueueFull,
-    longest_accepted,
-    plan_options,
     record_dict,
 )
 from shapedemo.serving.loadtest import arrivals
 from shapedemo.planning.plan import PlanError
 from shapedemo.planning.workloads import sample_lengths
+from shapedemo.shapes import ShapeSet
 
 __all__ = ["MAX_STREAM_REQUESTS", "TrafficRun", "TrafficSettings", "run_traffic"]
 
@@ -47,17 +46,15 @@ Progress = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class TrafficSettings:
-    """One stream: arrivals, what each request holds, and the batcher's shapes and policy."""
+    """One stream: arrivals, what each request holds, and the batcher's shapes (resolved as
+    ``serve`` resolves them) and policy."""
 
     strategy: str = "buckets-partition"
     rate: float = 20.0
     duration_s: float = 5.0
     workload: str = "sst2-like"
     texts_per_request: int = 1
-    seq_buckets: str | Sequence[int] | None = None
-    batch_sizes: Sequence[int] = (1, 2, 4, 8)
-    max_seq: int | None = None
-    pack_seq: int | None = None
+    shapes: ShapeSet = field(default_factory=ShapeSet)
     max_wait_ms: float = 5.0
     max_batch_tokens: int = 4096
     max_queue_texts: int = 1024
@@ -179,17 +176,14 @@ def run_traffic(
     cannot be compiled.
     """
     settings.check()
-    options = plan_options(
-        seq_buckets=settings.seq_buckets, batch_sizes=tuple(settings.batch_sizes), max_seq=settings.max_seq,
-        pack_seq=settings.pack_seq, model_limit=engine.loaded.max_length,
-    )
+    shapes = settings.shapes.resolve(limit=engine.loaded.max_length, serve=True)
     policy = BatchPolicy(
         max_wait_ms=settings.max_wait_ms, max_batch_tokens=settings.max_batch_tokens,
-        max_batch_texts=max(options["batch_sizes"]), max_queue_texts=settings.max_queue_texts,
+        max_batch_texts=shapes.batch_sizes[-1], max_queue_texts=settings.max_queue_texts,
     )
     batches: list[BatchRecord] = []
-    batcher = Batcher(engine, settings.strategy, options, policy, log=log or (lambda line: None), on_batch=[batches.append])
-    limit = min(longest_accepted(settings.strategy, options), engine.loaded.max_length)
+    batcher = Batcher(engine, settings.strategy, shapes, policy, log=log or (lambda line: None), on_batch=[batches.append])
+    limit = min(batcher.longest, engine.loaded.max_length)
     schedule = arrivals(rate=settings.rate, duration_s=settings.duration_s, seed=settings.seed)
     per = settings.texts_per_request
     ids, types, source = _inputs(engine, settings, limit, len(schedule) * per, texts)

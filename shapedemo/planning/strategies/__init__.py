@@ -2,6 +2,8 @@
 
 ``make_plan(name, lengths, ...)`` is the one entry point; ``STRATEGY_NAMES`` (ordered) and
 ``DESCRIPTIONS`` are what the UI and the CLI list. Names are a contract: never rename one.
+``declare(name, shapes)`` is the exact set of compiled models a strategy may call for any
+request on ``shapes`` (a ``ShapeSet``): what ``serve`` and the live-traffic view compile up front.
 
 >>> plan = make_plan("partition", [12, 40, 7, 30, 9], max_seq=64)
 >>> [c.shape for c in plan.calls], plan.params["chunks"]
@@ -14,23 +16,36 @@ shapedemo.planning.plan.PlanError: unknown strategy 'bucket'; known: dynamic, dy
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from shapedemo.planning.plan import MAX_POSITIONS, Plan, PlanError
 from shapedemo.planning.strategies.base import (
-    DEFAULT_BATCH_SIZES,
     CostTable,
     PlanArgs,
     predicted_latency,
     resolve_args,
 )
-from shapedemo.planning.strategies.auto import plan_auto
-from shapedemo.planning.strategies.buckets import plan_buckets
+from shapedemo.planning.strategies.auto import declare_auto, plan_auto
+from shapedemo.planning.strategies.buckets import declare_buckets, plan_buckets
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
-from shapedemo.planning.strategies.dynamic import plan_dynamic, plan_dynamic_bounded, plan_dynamic_single
-from shapedemo.planning.strategies.packing import plan_packing
-from shapedemo.planning.strategies.padding import plan_padding, plan_padding_nomask
-from shapedemo.planning.strategies.partition import decompose, plan_buckets_partition, plan_partition
+from shapedemo.planning.strategies.dynamic import (
+    declare_dynamic,
+    declare_dynamic_bounded,
+    plan_dynamic,
+    plan_dynamic_bounded,
+    plan_dynamic_single,
+)
+from shapedemo.planning.strategies.packing import declare_packing, plan_packing
+from shapedemo.planning.strategies.padding import declare_padding, plan_padding, plan_padding_nomask
+from shapedemo.planning.strategies.partition import (
+    decompose,
+    declare_buckets_partition,
+    declare_partition,
+    plan_buckets_partition,
+    plan_partition,
+)
+from shapedemo.shapes import DEFAULT_BATCH_SIZES, Shape, ShapeSet
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -40,6 +55,7 @@ __all__ = [
     "CostModel",
     "CostTable",
     "PlanError",
+    "declare",
     "decompose",
     "fit_cost_model",
     "make_plan",
@@ -47,6 +63,21 @@ __all__ = [
 ]
 
 Builder = Callable[[PlanArgs], Plan]
+Declare = Callable[[PlanArgs], frozenset[Shape]]
+
+_DECLARED: dict[str, Declare] = {
+    "dynamic": declare_dynamic,
+    "dynamic-single": declare_dynamic,
+    "padding": declare_padding,
+    "padding-nomask": declare_padding,
+    "buckets": declare_buckets,
+    "partition": declare_partition,
+    "buckets-partition": declare_buckets_partition,
+    "packing": declare_packing,
+    "dynamic-bounded": declare_dynamic_bounded,
+    "auto": declare_auto,
+}
+"""Each strategy's compiled set (a strategy without one here is refused at import)."""
 
 _REGISTRY: dict[str, tuple[Builder, str]] = {
     "dynamic": (
@@ -105,6 +136,30 @@ _REGISTRY: dict[str, tuple[Builder, str]] = {
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 DESCRIPTIONS: dict[str, str] = {name: text for name, (_, text) in _REGISTRY.items()}
+assert set(_DECLARED) == set(_REGISTRY), "every strategy declares its compiled set"
+
+
+def _strategy(name: str) -> Builder:
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise PlanError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
+    return entry[0]
+
+
+def declare(name: str, shapes: ShapeSet, *, allow_packing: bool = True) -> ShapeSet:
+    """``shapes`` (resolved) with ``compiled`` set to every model strategy ``name`` may call for
+    any request that fits them: the plan of any request runs only on these. No request is planned.
+
+    >>> s = declare("auto", ShapeSet((32, 64), (1, 2), 64))
+    >>> s.plain, s.packed
+    ([(1, 32), (1, 64), (2, 32), (2, 64)], [(1, 32), (1, 64), (2, 32), (2, 64)])
+    >>> [x.label for x in declare("dynamic-bounded", ShapeSet((64,), (1, 8), 64)).shapes()]
+    ['bounded 1..8 x 1..64']
+    """
+    _strategy(name)
+    options = shapes.plan_options()
+    args = resolve_args([1], **options, allow_packing=allow_packing)
+    return replace(shapes, compiled=_DECLARED[name](args))
 
 
 def make_plan(
@@ -121,8 +176,10 @@ def make_plan(
 ) -> Plan:
     """The plan of strategy ``name`` for ``lengths`` (request order), checked by ``validate``.
 
-    Defaults: ``batch_sizes`` (1, 2, 4, 8), ``max_seq`` 512 (BERT's positions), ``seq_buckets``
-    powers of two from 16 up to ``max_seq``, ``pack_seq`` ``max_seq``. Size lists are sorted and
+    Defaults (``shapedemo.shapes``, the same as every front end's): ``batch_sizes`` (1, 2, 4, 8),
+    ``max_seq`` the smallest of 128/256/384/512 that fits the longest length, raised to the
+    largest of ``seq_buckets``, ``seq_buckets`` powers of two from 16 up to ``max_seq``,
+    ``pack_seq`` ``max_seq``. Size lists are sorted and
     deduplicated. ``cost_table`` (ms per compiled shape) makes the partitioning strategies
     minimise predicted latency. Bad arguments raise ``PlanError`` with one line for the user.
 
@@ -131,9 +188,7 @@ def make_plan(
     either, auto minimises computed token slots). ``auto`` ignores ``pack_seq``: its packing
     rows are the sequence buckets.
     """
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise PlanError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
+    builder = _strategy(name)
     args = resolve_args(
         lengths,
         seq_buckets=seq_buckets,
@@ -144,6 +199,6 @@ def make_plan(
         allow_packing=allow_packing,
         cost_model=cost_model,
     )
-    plan = entry[0](args)
+    plan = builder(args)
     plan.validate()
     return plan

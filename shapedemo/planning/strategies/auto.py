@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from typing import Sequence
 
@@ -32,8 +32,9 @@ from shapedemo.planning.strategies.base import PlanArgs, shape_list
 from shapedemo.planning.strategies.cost import CostModel
 from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
 from shapedemo.planning.strategies.partition import Chunks
+from shapedemo.shapes import Shape
 
-__all__ = ["AutoPlanner", "Choice", "plan_auto"]
+__all__ = ["AutoPlanner", "Choice", "declare_auto", "plan_auto"]
 
 PROMOTE_LIMIT = 31
 """At most this many rows (and fewer than the largest batch size) move up past one bucket edge."""
@@ -56,6 +57,8 @@ class Choice:
     rows: tuple[int, ...]
     cost: float
     slots: int
+    named: int | None = None
+    """The row length in ``name`` (it may be longer than ``row_length`` when rows coincide)."""
 
 
 SHARED_CHUNKS = 256
@@ -93,7 +96,7 @@ class AutoPlanner:
     >>> planner = AutoPlanner((16, 64), (1, 2, 4), CostModel({(b, s): 5.0 + b * s / 16 for b in (1, 2, 4) for s in (16, 64)}))
     >>> best, others = planner.choose([12, 40, 7, 30, 9])
     >>> best.name, best.rows, best.cost, [(c.name, c.cost) for c in others]
-    ('packed rows of 16', (0, 2), 13.0, [('buckets + partition', 22.0)])
+    ('packed rows of 64', (0, 2), 13.0, [('buckets + partition', 22.0)])
     """
 
     def __init__(
@@ -169,7 +172,8 @@ class AutoPlanner:
         slots = sum(
             s * self.chunks(s, packed).rows(n) for s, n in zip(self.buckets, rows) if n
         )
-        return Choice(name, packed, length, self.buckets, rows, cost, slots)
+        named = length if length is not None and max(counts, default=0) <= length else None
+        return Choice(name, packed, length, self.buckets, rows, cost, slots, named)
 
     def choose(self, lengths: Sequence[int]) -> tuple[Choice, list[Choice]]:
         """The cheapest layout for ``lengths`` and the others priced, cheapest first (ties go
@@ -177,13 +181,16 @@ class AutoPlanner:
         hist = Counter(lengths)
         candidates = [self._choice(PLAIN, False, None, hist)]
         if self.allow_packing:
-            seen = set()
+            seen: dict[tuple[tuple[int, int], ...], int] = {}
             for length in self.buckets:
                 contents = self.row_contents(lengths, hist, length)
                 key = tuple(sorted(contents.items()))
-                if key in seen:
+                if key in seen:  # the same rows: named by the first row length they all fit
+                    i = seen[key]
+                    if max(contents) <= length and max(contents) > (candidates[i].named or 0):
+                        candidates[i] = replace(candidates[i], name=f"packed rows of {length}", named=length)
                     continue
-                seen.add(key)
+                seen[key] = len(candidates)
                 candidates.append(self._choice(f"packed rows of {length}", True, length, contents))
         order = sorted(range(len(candidates)), key=lambda i: (candidates[i].cost, i))
         return candidates[order[0]], [candidates[i] for i in order[1:]]
@@ -245,8 +252,16 @@ class AutoPlanner:
         return calls
 
 
+def declare_auto(args: PlanArgs) -> frozenset[Shape]:
+    """Every batch size at every bucket, on the plain graph and (where the model packs) the
+    packed one: a packed row runs in the smallest bucket its content fits."""
+    graphs = (False, True) if args.allow_packing else (False,)
+    return frozenset(Shape(b, s, p) for p in graphs for b, s in product(args.batch_sizes, args.seq_buckets))
+
+
 def plan_auto(args: PlanArgs) -> Plan:
-    """The least predicted cost over plain and packed layouts of ``seq_buckets x batch_sizes``.
+    """The least predicted cost over plain and packed layouts of its declared shapes
+    (``declare_auto``: ``seq_buckets x batch_sizes``, plain and packed).
 
     >>> from shapedemo.planning.strategies.base import resolve_args
     >>> table = {(b, s): 4.0 + b * s / 8 for b in (1, 2, 4, 8) for s in (16, 32, 64, 128)}
@@ -255,8 +270,10 @@ def plan_auto(args: PlanArgs) -> Plan:
     ((1, 64), False, '1 text of 42 tokens: 1x64, predicted 12.0 ms; packing into 1 row of 64 would cost 12.0 ms (priced by a given cost table (table+fitted))')
     """
     model = args.pricing()
+    declared = declare_auto(args)  # the planner lays calls out on these shapes only
     planner = AutoPlanner(
-        args.seq_buckets, args.batch_sizes, model, allow_packing=args.allow_packing
+        sorted({s.seq for s in declared}), sorted({s.batch for s in declared}), model,
+        allow_packing=any(s.packed for s in declared),
     )
     best, others = planner.choose(args.lengths)
     calls = planner.build(args.lengths, best)
@@ -281,7 +298,8 @@ def plan_auto(args: PlanArgs) -> Plan:
             predicted: best.cost,
             "alternatives": {c.name: c.cost for c in others},
             "why": explain(args.lengths, calls, best, others, unit) + f" (priced by {model.pricing})",
-            "shape_set": shape_list(product(args.batch_sizes, args.seq_buckets)),
+            "shape_set": shape_list((s.batch, s.seq) for s in declared if not s.packed),
+            "packed_shape_set": shape_list((s.batch, s.seq) for s in declared if s.packed),
         },
     )
 

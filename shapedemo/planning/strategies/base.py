@@ -21,8 +21,7 @@ from shapedemo.planning.edges import (
 )
 from shapedemo.planning.strategies.cost import CostModel, check_cost_table, fit_cost_model
 from shapedemo.planning.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
-
-DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
+from shapedemo.shapes import DEFAULT_BATCH_SIZES, default_max_seq
 
 CostTable = Mapping[tuple[int, int], float]
 """Measured latency in ms per compiled shape ``(batch, seq)``."""
@@ -108,8 +107,18 @@ def resolve_args(
     """
     checked = check_lengths(lengths)
     # No cap at MAX_POSITIONS: a model with a longer position table may plan longer shapes; the
-    # tokenizer and the engine hold each model to its own limit.
-    top = MAX_POSITIONS if max_seq is None else check_positive(max_seq, what="max_seq")
+    # tokenizer and the engine hold each model to its own limit. Without max_seq, the default of
+    # every front end (ShapeSet.resolve): the smallest of 128/256/384/512 that fits, raised to
+    # the largest bucket of a typed list.
+    if max_seq is None:
+        top = default_max_seq(checked)
+        if seq_buckets is not None:
+            seq_buckets = positive_sizes(seq_buckets, what="seq_buckets")
+            top = max(top, min(seq_buckets[-1], MAX_POSITIONS))
+        if pack_seq is not None:
+            top = max(top, min(check_positive(pack_seq, what="pack_seq"), MAX_POSITIONS))
+    else:
+        top = check_positive(max_seq, what="max_seq")
     longest = max(checked)
     if longest > top:
         where = checked.index(longest)

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 from shapedemo.planning.edges import bucket_for
 from shapedemo.planning.plan import Call, Plan, Row
 from shapedemo.planning.strategies.base import PlanArgs, chunk_rows, one_per_row
+from shapedemo.shapes import Shape
 
 
 def group_by_bucket(
@@ -59,3 +60,8 @@ def plan_buckets(args: PlanArgs) -> Plan:
             "shape_set": [[batch, b] for b in args.seq_buckets],
         },
     )
+
+
+def declare_buckets(args: PlanArgs) -> frozenset[Shape]:
+    """Every bucket at the largest batch size."""
+    return frozenset(Shape(args.max_batch, b) for b in args.seq_buckets)

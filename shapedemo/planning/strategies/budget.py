@@ -102,13 +102,18 @@ def _surrogate_edges(
 def _configurations(
     lengths: tuple[int, ...], budget: int, top: int, model: CostModel,
     request_sizes: tuple[int, ...], batch_candidates: tuple[int, ...],
+    fixed: tuple[int, ...] | None = None,
 ) -> list[tuple[float, tuple[int, ...], tuple[int, ...]]]:
-    """Stage 1: ``(surrogate cost, edges, batch sizes)`` for every batch-size set, cheapest first."""
+    """Stage 1: ``(surrogate cost, edges, batch sizes)`` for every batch-size set, cheapest first
+    (``fixed`` edges: only the batch sizes are chosen, at most ``budget // len(fixed)`` of them)."""
     counts = Counter(_round8(n, top) for n in lengths)
     found = []
-    for size in range(1, min(budget, len(batch_candidates)) + 1):
+    most = budget if fixed is None else max(1, budget // len(fixed))
+    for size in range(1, min(most, len(batch_candidates)) + 1):
         for sizes in combinations(batch_candidates, size):
             edges, cost = _surrogate_edges(counts, budget // size, top, sizes, model, request_sizes)
+            if fixed is not None:
+                edges, cost = fixed, 0.0  # priced exactly in stage 2
             found.append((cost, edges, sizes))
     return sorted(found, key=lambda f: (f[0], len(f[1]) * len(f[2])))
 
@@ -122,8 +127,10 @@ def tune_shapes(
     max_seq: int | None = None,
     allow_packing: bool = True,
     shape_cost: ShapeCost | None = None,
+    seq_buckets: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """The deployable configuration of at most ``budget`` shapes for the traffic ``lengths``.
+    """The deployable configuration of at most ``budget`` shapes for the traffic ``lengths``
+    (with ``seq_buckets``: those buckets, and the batch sizes chosen for them).
 
     Returns ``{"seq_buckets", "batch_sizes", "shapes", "predicted"}`` (``tune --json``):
     ``shapes`` is ``[[batch, seq], ...]`` (each compiled for the plain and, with packing, the
@@ -155,10 +162,14 @@ def tune_shapes(
         p *= 2
     candidates = tuple(sorted({*powers, sizes_asked[-1]}))
     traffic = _Traffic(sample, sizes_asked)
+    fixed = None
+    if seq_buckets is not None:
+        fixed = positive_sizes(seq_buckets, what="seq_buckets")
+        if fixed[-1] < max(sample):
+            raise PlanError(f"the largest bucket {fixed[-1]} is shorter than the longest length {max(sample)}")
     best: tuple[tuple[float, int], tuple[int, ...], tuple[int, ...], dict[str, Any]] | None = None
-    for _, edges, sizes in _configurations(sample, budget, top, model, sizes_asked, candidates)[
-        :FINALISTS
-    ]:
+    found = _configurations(sample, budget, top, model, sizes_asked, candidates, fixed)
+    for _, edges, sizes in found[: FINALISTS if fixed is None else len(found)]:
         planner = AutoPlanner(edges, sizes, model, allow_packing=allow_packing)
         priced = traffic.price(planner)
         key = (round(priced["per_text"], 9), len(edges) * len(sizes))
@@ -209,6 +220,7 @@ def budget_curve(
     max_seq: int | None = None,
     allow_packing: bool = True,
     shape_cost: ShapeCost | None = None,
+    seq_buckets: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """"How many shapes should I compile?": ``tune_shapes`` for each K, as rows
     ``{"k", "padding_fraction", "predicted_ms", "compile_s", "memory_mb", "shapes", "knee"}``.
@@ -235,6 +247,7 @@ def budget_curve(
             max_seq=max_seq,
             allow_packing=allow_packing,
             shape_cost=shape_cost,
+            seq_buckets=seq_buckets,
         )
         cost = config["predicted"]["cost_per_text"]
         if previous is not None and previous["predicted"]["cost_per_text"] < cost:

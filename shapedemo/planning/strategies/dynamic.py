@@ -10,6 +10,7 @@ engine compiles such a model when a dynamic plan carries ``params["bounds"]``.
 from __future__ import annotations
 
 from shapedemo.planning.plan import Call, Plan, Row
+from shapedemo.shapes import Shape
 from shapedemo.planning.strategies.base import PlanArgs, one_per_row
 
 
@@ -68,3 +69,13 @@ def plan_dynamic_bounded(args: PlanArgs) -> Plan:
 def _longest_call(rows: list[Row]) -> Call:
     """One dynamic call holding ``rows`` (one sequence each), padded to the longest."""
     return Call(len(rows), max(row[0].length for row in rows), tuple(rows))
+
+
+def declare_dynamic(args: PlanArgs) -> frozenset[Shape]:
+    """``dynamic`` and ``dynamic-single`` call the one dynamic model."""
+    return frozenset({Shape.dynamic_model()})
+
+
+def declare_dynamic_bounded(args: PlanArgs) -> frozenset[Shape]:
+    """The dynamic model bounded to ``[1..max batch size, 1..max_seq]``."""
+    return frozenset({Shape.dynamic_model((args.max_batch, args.max_seq))})

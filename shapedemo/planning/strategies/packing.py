@@ -22,6 +22,7 @@ from shapedemo.planning.edges import bucket_for
 from shapedemo.planning.plan import Plan, Row, Segment
 from shapedemo.planning.strategies.base import PlanArgs, shape_list
 from shapedemo.planning.strategies.partition import objective_params, partition_rows
+from shapedemo.shapes import Shape
 
 EXACT_LIMIT = 12
 """Batches of at most this many sequences get an exact search for the fewest rows."""
@@ -284,3 +285,8 @@ def plan_packing(args: PlanArgs) -> Plan:
             "shape_set": shape_list((b, args.pack_seq) for b in args.batch_sizes),
         },
     )
+
+
+def declare_packing(args: PlanArgs) -> frozenset[Shape]:
+    """Every batch size at ``pack_seq``, on the packed graph."""
+    return frozenset(Shape(b, args.pack_seq, packed=True) for b in args.batch_sizes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from shapedemo.planning.plan import Plan
 from shapedemo.planning.strategies.base import PlanArgs, chunk_rows, one_per_row
+from shapedemo.shapes import Shape
 
 
 def plan_padding(args: PlanArgs, *, masked: bool = True) -> Plan:
@@ -37,3 +38,8 @@ def plan_padding(args: PlanArgs, *, masked: bool = True) -> Plan:
 def plan_padding_nomask(args: PlanArgs) -> Plan:
     """The ``padding`` plan with ``masked=False``: the model sees the pad tokens as text."""
     return plan_padding(args, masked=False)
+
+
+def declare_padding(args: PlanArgs) -> frozenset[Shape]:
+    """One shape: the largest batch size at ``max_seq``."""
+    return frozenset({Shape(args.max_batch, args.max_seq)})

@@ -16,6 +16,7 @@ from shapedemo.planning.edges import check_cost, positive_sizes
 from shapedemo.planning.plan import Call, Plan, PlanError, Row
 from shapedemo.planning.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
 from shapedemo.planning.strategies.buckets import bucket_calls
+from shapedemo.shapes import Shape
 
 
 def decompose(
@@ -192,3 +193,13 @@ def plan_buckets_partition(args: PlanArgs) -> Plan:
             "shape_set": shape_list(product(args.batch_sizes, args.seq_buckets)),
         },
     )
+
+
+def declare_partition(args: PlanArgs) -> frozenset[Shape]:
+    """Every batch size at ``max_seq``."""
+    return frozenset(Shape(b, args.max_seq) for b in args.batch_sizes)
+
+
+def declare_buckets_partition(args: PlanArgs) -> frozenset[Shape]:
+    """Every batch size at every bucket."""
+    return frozenset(Shape(b, s) for b, s in product(args.batch_sizes, args.seq_buckets))
