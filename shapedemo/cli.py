@@ -22,7 +22,7 @@ from shapedemo.planning.edges import padding_fraction_for, parse_int_list, power
 from shapedemo.planning.plan import MAX_POSITIONS, PlanError
 from shapedemo.measure.report import compact, document, format_config, format_plan, format_table
 from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_STRATEGY, RunSettings, split_texts, with_config
-from shapedemo.shapes import DEFAULT_BATCH_SIZES, MAX_SEQ_STEPS, SAMPLE_FLAGS, SERVE_SEQ_BUCKETS, ShapeSet
+from shapedemo.shapes import DEFAULT_BATCH_SIZES, FLAGS, MAX_SEQ_STEPS, SAMPLE_FLAGS, SAMPLE_SIZE, SERVE_SEQ_BUCKETS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.planning.workloads import WORKLOADS, sample_lengths
 
@@ -130,40 +130,27 @@ def _read_text(path: str, *, what: str = "lengths file") -> str:
         raise PlanError(f"cannot read {what} {path}: {reason}") from None
 
 
-BUCKET_SPELLINGS = "a list (32,64,128) or a preset: pow2, pow2:MIN, linear[:STEP], tuned:K"
-"""How ``--seq-buckets`` is spelled, on every command (one parser: ``ShapeSet.parse``)."""
-_SIZES = ",".join(map(str, DEFAULT_BATCH_SIZES))
-_STEPS = "/".join(map(str, MAX_SEQ_STEPS))
+SPELLINGS = "a list (32,64,128) or a preset: pow2, pow2:MIN, linear[:STEP], tuned:K"  # ShapeSet.parse's
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser, *, serve: bool = False) -> None:
     """The shape flags (a ``ShapeSet``), with the defaults ``ShapeSet.resolve`` applies: on
     ``serve`` traffic of any length up to the model's limit, elsewhere the input's lengths."""
-    if serve:
-        buckets = f"{BUCKET_SPELLINGS} (default {SERVE_SEQ_BUCKETS}: 32..the model's limit; tuned:K tunes on {SAMPLE_FLAGS})"
-        top = "longest compiled seq (default: the top bucket)"
-    else:
-        buckets = f"{BUCKET_SPELLINGS} (default pow2; tuned:K tunes on the input)"
-        top = (f"longest compiled seq (default: the smallest of {_STEPS} that fits the longest "
-               "input, raised to the largest bucket of a typed list)")
+    steps = "/".join(map(str, MAX_SEQ_STEPS))
+    buckets = (f"{SPELLINGS} (default {SERVE_SEQ_BUCKETS}: 32..the model's limit; tuned:K tunes on {SAMPLE_FLAGS})"
+               if serve else f"{SPELLINGS} (default pow2; tuned:K tunes on the input)")
+    top = ("longest compiled seq (default: the top bucket)" if serve else f"longest compiled seq (default: the "
+           f"smallest of {steps} that fits the longest input, raised to the largest bucket of a typed list)")
     parser.add_argument("--seq-buckets", metavar="N,N,...", help=buckets)
-    parser.add_argument(
-        "--batch-sizes", metavar="N,N,...",
-        help=f"compiled batch sizes (default {_SIZES})" + ("; the largest closes a batch" if serve else ""),
-    )
+    sizes = f"compiled batch sizes (default {','.join(map(str, DEFAULT_BATCH_SIZES))})"
+    parser.add_argument("--batch-sizes", metavar="N,N,...", help=sizes + ("; the largest closes a batch" if serve else ""))
     parser.add_argument("--max-seq", type=int, metavar="N", help=top)
-    parser.add_argument(
-        "--pack-seq", type=int, metavar="N", help="packing row capacity (default max_seq)"
-    )
+    parser.add_argument("--pack-seq", type=int, metavar="N", help="packing row capacity (default max_seq)")
 
 
 def shapes_from_args(args: argparse.Namespace) -> ShapeSet:
     """The shape flags as typed, parsed (one line naming the flag if malformed)."""
-    return ShapeSet.parse(
-        seq_buckets=getattr(args, "seq_buckets", None), batch_sizes=getattr(args, "batch_sizes", None),
-        max_seq=getattr(args, "max_seq", None), pack_seq=getattr(args, "pack_seq", None),
-        names=CLI_LIMITS.shape_names,
-    )
+    return ShapeSet.parse(**{key: getattr(args, key, None) for key in FLAGS}, names=CLI_LIMITS.shape_names)
 
 
 def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
@@ -300,10 +287,7 @@ def _add_tune(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--curve", action="store_true", help="also the predicted cost for every budget 1..8 ('curve')")
     parser.add_argument("--max-seq", type=int, metavar="N", help="the top bucket (default: the longest length, rounded up to 8)")
-    parser.add_argument(
-        "--seq-buckets", metavar="N,N,...",
-        help=f"{BUCKET_SPELLINGS}: compile these buckets and choose only the batch sizes (default: choose both)",
-    )
+    parser.add_argument("--seq-buckets", metavar="N,N,...", help=f"{SPELLINGS}: keep these buckets, choose only the batch sizes")
     _add_model_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print {seq_buckets, batch_sizes, shapes, predicted} as JSON")
     parser.set_defaults(handler=_run_tune)
@@ -500,7 +484,7 @@ def _add_serve(subparsers: Subparsers) -> None:
     sample = parser.add_mutually_exclusive_group()
     sample.add_argument("--lengths-file", metavar="FILE", help="a traffic sample of token lengths, for --seq-buckets tuned:K")
     sample.add_argument("--texts-file", metavar="FILE", help="a traffic sample of texts, one per line, for --seq-buckets tuned:K")
-    sample.add_argument("--workload", metavar="NAME", help=f"a built-in traffic sample ({', '.join(WORKLOADS)}; {SERVE_SAMPLE} draws), for --seq-buckets tuned:K")
+    sample.add_argument("--workload", metavar="NAME", help=f"a built-in traffic sample ({', '.join(WORKLOADS)}; {SAMPLE_SIZE} draws), for --seq-buckets tuned:K")
     parser.add_argument("--config", metavar="FILE", help="a configuration from `tune --json` (flags given here win)")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS", help="longest a request waits for others (default 5)")
     parser.add_argument("--max-batch-tokens", type=int, default=4096, metavar="N", help="a batch closes at this many real tokens (default 4096)")
@@ -523,21 +507,13 @@ def _add_serve(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=_run_serve)
 
 
-SERVE_SAMPLE = 1000
-"""Lengths ``serve --workload`` draws (seed 0) for ``--seq-buckets tuned:K``."""
-
-
 def _serve_sample(args: argparse.Namespace) -> list[int] | list[str] | None:
     """``serve``'s traffic sample: lengths, texts (tokenized once the model is loaded) or None."""
+    if args.workload is not None:
+        return sample_lengths(args.workload, SAMPLE_SIZE, seed=0, max_len=MAX_POSITIONS)
     if args.lengths_file is not None:
         return list(parse_int_list(_read_text(args.lengths_file), what=f"lengths file {args.lengths_file}"))
-    if args.texts_file is not None:
-        return _read_texts(args.texts_file)
-    if args.workload is not None:
-        if args.workload not in WORKLOADS:
-            raise PlanError(f"unknown workload {args.workload!r}; known: {', '.join(WORKLOADS)}")
-        return sample_lengths(args.workload, SERVE_SAMPLE, seed=0, max_len=MAX_POSITIONS)
-    return None
+    return _read_texts(args.texts_file) if args.texts_file is not None else None
 
 
 def _run_serve(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ __all__ = [
     "MAX_SEQ_STEPS",
     "SERVE_SEQ_BUCKETS",
     "SAMPLE_FLAGS",
+    "SAMPLE_SIZE",
     "Shape",
     "ShapeSet",
     "default_max_seq",
@@ -54,6 +55,8 @@ SERVE_SEQ_BUCKETS = "pow2:32"
 """``serve``'s and the live-traffic stream's buckets: powers of two from 32 to the model's limit."""
 SAMPLE_FLAGS = "--lengths-file, --texts-file or --workload"
 """Where ``serve`` takes the traffic sample that ``tuned:K`` is tuned on."""
+SAMPLE_SIZE = 1000
+"""Lengths ``serve --workload`` draws (seed 0) for ``--seq-buckets tuned:K``."""
 
 FLAGS: Mapping[str, str] = {
     "seq_buckets": "--seq-buckets", "batch_sizes": "--batch-sizes", "max_seq": "--max-seq",

@@ -106,10 +106,6 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-SAMPLE_SIZE = 1000
-"""Lengths drawn from ``serve --workload`` for ``--seq-buckets tuned:K``."""
-
-
 @dataclass(frozen=True)
 class ServeSettings:
     """Everything ``serve`` runs with, checked. Build with ``ServeSettings.build(...)``, which
