@@ -93,20 +93,10 @@ def add_lengths_arguments(parser: argparse.ArgumentParser, *, texts: bool = Fals
     if texts:
         source.add_argument("--texts-file", metavar="FILE", help="texts, one per line ('-' reads stdin)")
     source.add_argument("--lengths", metavar="N,N,...", help="token lengths, e.g. 12,40,7")
-    source.add_argument(
-        "--lengths-file",
-        metavar="FILE",
-        help="file of lengths separated by whitespace, commas or newlines ('-' reads stdin)",
-    )
-    source.add_argument(
-        "--workload", metavar="NAME", help=f"built-in distribution: {', '.join(WORKLOADS)}"
-    )
-    parser.add_argument(
-        "--batch", type=int, default=8, metavar="N", help="with --workload: how many (default 8)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="with --workload: seed (default 0)"
-    )
+    source.add_argument("--lengths-file", metavar="FILE", help="file of lengths separated by whitespace, commas or newlines ('-' reads stdin)")
+    source.add_argument("--workload", metavar="NAME", help=f"built-in distribution: {', '.join(WORKLOADS)}")
+    parser.add_argument("--batch", type=int, default=8, metavar="N", help="with --workload: how many (default 8)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="with --workload: seed (default 0)")
 
 
 def lengths_from_args(args: argparse.Namespace) -> list[int]:
@@ -236,9 +226,7 @@ def _add_tune_buckets(subparsers: Subparsers) -> None:
     )
     add_lengths_arguments(parser)
     parser.add_argument("--k", type=int, required=True, metavar="K", help="how many buckets")
-    parser.add_argument(
-        "--max-seq", type=int, metavar="N", help="make N the top bucket (default: longest length)"
-    )
+    parser.add_argument("--max-seq", type=int, metavar="N", help="make N the top bucket (default: longest length)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=_run_tune_buckets)
 
@@ -414,10 +402,7 @@ def _add_compare(subparsers: Subparsers) -> None:
     parser.add_argument("--max-seconds", type=float, metavar="S", help=f"without --repeats: stop the rounds after S s (default {CLI_LIMITS.seconds:g})")
     parser.add_argument("--warmup", type=int, default=1, metavar="W", help="warm-up runs (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run a plan's calls at once (AsyncInferQueue)")
-    parser.add_argument(
-        "--jobs", type=int, default=2, metavar="N",
-        help="with --concurrent: requests in flight at once, the same for every strategy (default 2)",
-    )
+    parser.add_argument("--jobs", type=int, default=2, metavar="N", help="with --concurrent: requests in flight at once, the same for every strategy (default 2)")
     parser.add_argument(
         "--static-only", action="store_true",
         help="refuse dynamic shapes on the device, as an NPU does: dynamic strategies are reported, not run",
@@ -427,10 +412,7 @@ def _add_compare(subparsers: Subparsers) -> None:
         help="choose partitions by latency, not padding: 'measure' times every batch size x bucket "
         "first; FILE is JSON {\"4x128\": ms, ...}",
     )
-    parser.add_argument(
-        "--config", metavar="FILE",
-        help="run a deployable configuration from `tune --json` (its buckets, batch sizes and cost model)",
-    )
+    parser.add_argument("--config", metavar="FILE", help="run a deployable configuration from `tune --json` (its buckets, batch sizes and cost model)")
     parser.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the results as JSON to OUT ('-' or no value: stdout)")
     parser.set_defaults(handler=_run_compare)
 
@@ -504,16 +486,14 @@ def _add_serve(subparsers: Subparsers) -> None:
     ray.add_argument("--max-replicas", type=int, default=None, metavar="N", help="autoscaling: most replicas")
     ray.add_argument("--target-in-flight", type=int, default=None, metavar="N", help="autoscaling target: requests in flight per replica (default 16; a replica holds 4x)")
     ray.add_argument("--replica-cpus", type=float, default=None, metavar="N", help="CPUs reserved per replica, its inference threads and pinned cores (default 1)")
-    parser.set_defaults(handler=_run_serve)
+    parser.set_defaults(handler=_run_serve, lengths=None, batch=SAMPLE_SIZE, seed=0)
 
 
 def _serve_sample(args: argparse.Namespace) -> list[int] | list[str] | None:
     """``serve``'s traffic sample: lengths, texts (tokenized once the model is loaded) or None."""
-    if args.workload is not None:
-        return sample_lengths(args.workload, SAMPLE_SIZE, seed=0, max_len=MAX_POSITIONS)
-    if args.lengths_file is not None:
-        return list(parse_int_list(_read_text(args.lengths_file), what=f"lengths file {args.lengths_file}"))
-    return _read_texts(args.texts_file) if args.texts_file is not None else None
+    if args.texts_file is not None:
+        return _read_texts(args.texts_file)
+    return lengths_from_args(args) if args.lengths_file or args.workload else None
 
 
 def _run_serve(args: argparse.Namespace) -> int:
