@@ -2,7 +2,7 @@
 
     python benchmarks/floor.py [--model minilm] [--texts assets/paragraphs.txt] [--batches 1,8,32]
                                [--buckets 32,64,128,256] [--batch-sizes 1,2,4,8,16,32]
-                               [--precisions bf16,f32] [--num-texts 96] [--rounds 3]
+                               [--precisions bf16,f32] [--num-texts 96] [--rounds 3] [--settings-check]
 
 The floor: every shape of ``auto``'s declared set (``--buckets`` x ``--batch-sizes``, plain and
 packed graph) has been timed with full rows for the measured cost table ``auto`` prices by
@@ -18,7 +18,9 @@ plan, scatter, infer, gather: embeddings out) in requests of ``batch`` consecuti
 interleaved request by request in an order rotated per request and round. Each side keeps its least-disturbed round (the machine may be shared).
 Printed: real tokens/s, the fraction of the best full-shape rate (both measured in this run),
 texts/s, and for ``auto`` where its time went (tokenize, plan, scatter, device, gather: host
-share of the end-to-end time). Nothing is asserted.
+share of the end-to-end time). ``--settings-check`` then times ``auto`` at the largest batch
+under each thread/stream setting of ``SETTINGS`` (latency vs throughput hint, calls one after
+another vs two in flight). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -73,6 +75,55 @@ def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[
     return run
 
 
+SETTINGS = (
+    ("LATENCY hint, calls one after another", "LATENCY", False),
+    ("LATENCY hint, 2 requests in flight", "LATENCY", True),
+    ("THROUGHPUT hint, calls one after another", "THROUGHPUT", False),
+    ("THROUGHPUT hint, 2 requests in flight", "THROUGHPUT", True),
+)
+"""The thread and stream settings checked by ``--settings-check``: the performance hint (LATENCY:
+one stream using every core; THROUGHPUT: as many streams as the plugin picks) and whether a
+plan's calls run one after another or two at a time (``compare --concurrent --jobs 2``)."""
+
+
+def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[int], *, batch: int,
+                   options: dict[str, Any], model: Any, rounds: int) -> None:
+    """``auto`` at ``batch`` under each of ``SETTINGS`` (one engine per hint, the same cost model),
+    interleaved per request; prints real tokens/s and the ratio to the first setting."""
+    from shapedemo.runtime.engine import Engine
+
+    engines = {hint: Engine(loaded, precision=precision, performance_hint=hint) for hint in ("LATENCY", "THROUGHPUT")}
+    streams = {h: e.compile((batch, options["seq_buckets"][0])).compiled.get_property("NUM_STREAMS") for h, e in engines.items()}
+    groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+    tokenizer = loaded.tokenizer
+    from shapedemo.planning.strategies import make_plan
+
+    def run(label: str, hint: str, concurrent: bool, group: list[str]) -> float:
+        t0 = time.perf_counter()
+        encoded = tokenizer.encode(group)
+        plan = make_plan("auto", encoded.lengths, **options, cost_model=model)
+        engines[hint].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2)
+        return time.perf_counter() - t0
+
+    for label, hint, concurrent in SETTINGS:  # warm-up
+        for g in groups:
+            run(label, hint, concurrent, g)
+    best = dict.fromkeys([s[0] for s in SETTINGS], float("inf"))
+    for r in range(rounds):
+        seconds = dict.fromkeys(best, 0.0)
+        for g, group in enumerate(groups):
+            for label, hint, concurrent in rotated(list(SETTINGS), r + g):
+                seconds[label] += run(label, hint, concurrent, group)
+        for label in best:
+            best[label] = min(best[label], seconds[label])
+    first = best[SETTINGS[0][0]]
+    print(f"settings check: auto at batch {batch}, {precision}; NUM_STREAMS: LATENCY {streams['LATENCY']}, THROUGHPUT {streams['THROUGHPUT']}")
+    for label, _, _ in SETTINGS:
+        print(f"  {label:<44} {sum(lengths) / best[label]:>10,.0f} real tok/s  {first / best[label]:>5.2f}x")
+    for e in engines.values():
+        e.release_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="minilm")
@@ -85,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-texts", type=int, default=96, help="texts per timed pass (default 96)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--settings-check", action="store_true", help="also time auto at the largest batch under each thread/stream setting (SETTINGS)")
     args = ap.parse_args(argv)
 
     from shapedemo.model import load_model
@@ -169,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             st = best_round["auto"][1] if "auto" in best_round else None
             if st:
                 print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+        if args.settings_check:
+            settings_check(loaded, precision, texts, lengths, batch=batches[-1], options=options, model=model, rounds=args.rounds)
         engine.release_all()
     try:
         print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

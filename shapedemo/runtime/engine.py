@@ -309,10 +309,12 @@ class Engine:
             return entry
 
     def unpin(self, entry: Compiled) -> None:
-        """Give back a pin taken by ``compile(pin=True)``; the budget is enforced again."""
+        """Give back a pin taken by ``compile(pin=True)``; the memory budget is enforced again
+        (the blob folder is pruned after compiles only: walking it after every run cost
+        milliseconds of host time per request)."""
         with self._lock:
             entry.pins = max(0, entry.pins - 1)
-            self._enforce_budgets()
+            self.budget.enforce()
 
     def _enforce_budgets(self) -> None:
         """Release least recently used unpinned compiled models beyond the memory budget (of this

@@ -115,7 +115,8 @@ def gather_outputs(plan: Plan, outputs: list[dict[str, np.ndarray]], *, pooling:
         graph_pooled = out.get("sentence_embedding") if plan.masked and not plan.packed else None
         for r, row in enumerate(call.rows):
             for seg in row:
-                h = np.array(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
+                # a view of the copied output (no second copy per sequence)
+                h = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
                 hidden[seg.seq] = h
                 pooled[seg.seq] = (
                     np.array(graph_pooled[r], dtype=np.float32) if graph_pooled is not None else pooling(h)
