@@ -53,7 +53,7 @@ def test_each_call_of_a_batch_carries_its_own_start(tiny_engine):
     from shapedemo.serving.batcher import Batcher
 
     batches, done = [], threading.Event()
-    batcher = Batcher(tiny_engine, "partition", {"seq_buckets": [16], "batch_sizes": [1], "max_seq": 16},
+    batcher = Batcher(tiny_engine, "partition", ShapeSet((16,), (1,), 16),
                       log=lambda line: None, on_batch=[batches.append]).start()
     try:
         assert batcher.wait_ready(120)
