@@ -46,7 +46,7 @@ def test_cost_table_is_timed_once_kept_beside_the_blobs_and_reused(tiny, cache_d
     saved = json.loads(path.read_text())
     assert saved["key"]["shapes"] == [[1, 16], [1, 32], [2, 16], [2, 32]]
     assert saved["key"]["packed_shapes"] == saved["key"]["shapes"]
-    assert saved["key"]["precision"] == "f32" and saved["key"]["model"] == tiny.spec
+    assert saved["key"]["inference_precision"] == "f32" and saved["key"]["model"] == tiny.spec
     assert all(len(s["ms"]) == 2 for s in saved["samples"])  # every shape in every round
     assert model.unit == "ms" and "timed now" in model.pricing
 
