@@ -201,26 +201,31 @@ FIT_SHAPES: tuple[tuple[int, int], ...] = ((1, 16), (1, 64), (1, 256), (4, 32), 
 """Shapes timed to fit a cost model (``tune --measure``): small to large in both axes."""
 
 
-FIT_ROUNDS = 3
-"""Rounds over all fit shapes; each shape keeps its least median, so a burst of other load during
-one shape's turn does not price it above larger shapes."""
+FIT_ROUNDS = 5
+"""Interleaved rounds over all fit shapes; each shape is priced by its settled figure (the lower
+quartile of its round medians: a burst of other load during one shape's turn does not price it
+above larger shapes), and the spread of the rounds is the prices' noise."""
 
 
-def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None = None) -> CostModel:
-    """A ``CostModel`` fitted to shapes timed on ``engine`` (those of ``FIT_SHAPES`` that fit
-    ``max_seq``, and ``(1, max_seq)``), interleaved over ``FIT_ROUNDS`` rounds."""
+def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None = None) -> tuple[CostModel, float]:
+    """A ``CostModel`` fitted robustly (``measure.stats.robust_lstsq``) to shapes timed on
+    ``engine`` (those of ``FIT_SHAPES`` that fit ``max_seq``, and ``(1, max_seq)``), interleaved
+    over ``FIT_ROUNDS`` rounds, and the noise of its prices: the median over shapes of the
+    relative half-width of their median's interval."""
+    from shapedemo.measure import stats
     from shapedemo.planning.strategies import fit_cost_model
 
     shapes = sorted({s for s in FIT_SHAPES if s[1] <= max_seq} | {(1, max_seq)})
-    table: dict[tuple[int, int], float] = {}
+    samples: dict[tuple[int, int], list[float]] = {s: [] for s in shapes}
     steps = FIT_ROUNDS * len(shapes)
     for r in range(FIT_ROUNDS):
         for i, shape in enumerate(shapes):
             if progress:
                 progress((r * len(shapes) + i) / steps, f"timing {shape[0]} x {shape[1]} (round {r + 1}/{FIT_ROUNDS})")
-            ms = engine.measure_shape(shape, repeats=3)
-            table[shape] = min(ms, table.get(shape, ms))
-    return fit_cost_model(table)
+            samples[shape].append(engine.measure_shape(shape, repeats=3))
+    table = {s: stats.settled(xs) for s, xs in samples.items()}
+    noise = stats.median([stats.half_width(stats.median_interval(xs), stats.median(xs)) for xs in samples.values()])
+    return fit_cost_model(table, solver=stats.robust_lstsq), noise
 
 
 def tune(
@@ -231,7 +236,7 @@ def tune(
     workload): ``{"seq_buckets", "batch_sizes", "shapes", "predicted"}`` (+ ``"curve"``, the
     same for every budget 1..8). ``measure`` prices shapes by a cost model fitted to timings on
     the settings' device and reports the chosen shapes' compile time and memory."""
-    from shapedemo.planning.strategies.budget import budget_curve, tune_shapes
+    from shapedemo.planning.strategies.budget import KNEE_RULE, budget_curve, knee_range, tune_shapes
 
     if settings.texts is not None:
         lengths = load(model_spec(settings)).tokenizer.encode(list(settings.texts)).lengths
@@ -241,6 +246,7 @@ def tune(
     if settings.shapes.seq_buckets is not None:  # buckets given (any spelling): only batch sizes are chosen
         buckets = settings.shapes.resolve(lengths, names=settings.limits.shape_names).seq_buckets
         options["seq_buckets"] = buckets
+    noise = 0.0  # the relative uncertainty of measured prices (none for token slots)
     if not measure and settings.cost_model is None:
         # priced by this device's measured cost table once one exists (any start of `compare`
         # or `serve` with auto times one); token slots until then
@@ -252,7 +258,7 @@ def tune(
     if measure:
         engine = engine_for(settings)
         top = settings.shapes.max_seq or settings.plan_options(lengths, limit=engine.loaded.max_length)["max_seq"]
-        options["cost_model"] = measure_cost_model(engine, max_seq=top, progress=progress)
+        options["cost_model"], noise = measure_cost_model(engine, max_seq=top, progress=progress)
         options["allow_packing"] = engine.loaded.packed is not None
 
         def shape_cost(batch: int, seq: int) -> tuple[float, float]:
@@ -262,7 +268,10 @@ def tune(
         options["shape_cost"] = shape_cost
     if progress:
         progress(0.9, "choosing shapes")
-    config = tune_shapes(lengths, budget=budget, **options)
+    config = tune_shapes(lengths, budget=budget, noise=noise, **options)
+    config["price_noise"] = noise
     if curve:
-        config["curve"] = budget_curve(lengths, **options)
+        config["curve"] = budget_curve(lengths, noise=noise, **options)
+        config["knee_range"] = knee_range(config["curve"])
+        config["knee_rule"] = KNEE_RULE
     return config

@@ -15,7 +15,7 @@ from shapedemo.planning.strategies.budget import budget_curve, tune_shapes
 from shapedemo.planning.workloads import WORKLOADS
 
 MODEL = CostModel(coefficients=(4.0, 0.02, 1e-4))
-ROW_KEYS = {"k", "padding_fraction", "predicted_ms", "compile_s", "memory_mb", "shapes", "knee"}
+ROW_KEYS = {"within_noise", "k", "padding_fraction", "predicted_ms", "compile_s", "memory_mb", "shapes", "knee"}
 
 
 @settings(max_examples=25, deadline=None)
@@ -77,3 +77,18 @@ def test_without_a_cost_model_the_curve_counts_token_slots() -> None:
     rows = budget_curve([12, 9, 30, 14, 60, 11, 8, 25] * 4, ks=[1, 2], request_sizes=(1,))
     assert all(r["predicted_ms"] is None and r["predicted_token_slots"] > 0 for r in rows)
     assert rows[1]["padding_fraction"] < rows[0]["padding_fraction"]
+
+
+def test_knee_range_widens_with_the_noise_of_the_prices():
+    from shapedemo.planning.strategies.budget import knee_range
+
+    lengths = [12, 9, 30, 14, 60, 11, 8, 25, 90, 120, 7, 33] * 6
+    model = CostModel(coefficients=(4.0, 0.02, 1e-4))
+    quiet = budget_curve(lengths, ks=range(1, 7), request_sizes=(1, 8), cost_model=model)
+    loud = budget_curve(lengths, ks=range(1, 7), request_sizes=(1, 8), cost_model=model, noise=0.2)
+    k_quiet = next(r["k"] for r in quiet if r["knee"])
+    k_loud = next(r["k"] for r in loud if r["knee"])
+    assert knee_range(quiet) == [k_quiet, k_quiet]  # no noise: the range is the knee
+    lo, hi = knee_range(loud)
+    assert lo == k_loud <= k_quiet <= hi  # ties within the noise go to fewer shapes
+    assert [r["k"] for r in loud if r["within_noise"]] == list(range(lo, hi + 1))

@@ -134,3 +134,17 @@ def test_measured_cost_table_covers_every_shape(tiny_engine):
     table = measure_cost_table(tiny_engine, [5, 20], seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=64, repeats=1)
     assert sorted(table) == [(1, 16), (1, 32), (1, 64), (2, 16), (2, 32), (2, 64)]
     assert all(ms > 0 for ms in table.values())
+
+
+def test_tune_measure_curve_reports_the_knee_range_and_its_rule(cache_dir):
+    out = run(
+        "tune", "--model", "synthetic:tiny", "--lengths", "5,9,12,30,7,60,14,11,25,40", "--budget", "3",
+        "--measure", "--curve", "--json", cache=cache_dir,
+    )
+    assert out.returncode == 0, out.stderr
+    config = json.loads(out.stdout)
+    lo, hi = config["knee_range"]
+    knee = next(r["k"] for r in config["curve"] if r["knee"])
+    assert lo == knee <= hi and config["price_noise"] >= 0
+    assert [r["k"] for r in config["curve"] if r["within_noise"]] == list(range(lo, hi + 1))
+    assert "fewest shapes" in config["knee_rule"]

@@ -61,10 +61,14 @@ def find_shapes(workload: str, sample: float, spec: str, measure: bool, progress
     rows = config["curve"]
     knee = next(row for row in rows if row["knee"])
     cost = "" if knee.get("predicted_ms") is None else f", predicted {knee['predicted_ms']:.2f} ms per text"
+    lo, hi = config.get("knee_range") or (knee["k"], knee["k"])
+    near = f" K={lo}..{hi} are within the noise of the measured prices (±{config.get('price_noise', 0.0):.0%})." if hi > lo else ""
     text = (
         f"**The knee: {report.count(knee['k'], 'compiled shape')}** "
         f"({', '.join(f'{b}x{s}' for b, s in knee['shapes'])}): padding {knee['padding_fraction']:.0%}{cost}. "
-        f"With 8: {report.format_config(config).splitlines()[1]}."
+        f"With 8: {report.format_config(config).splitlines()[1]}.{near} Decided by the rule: "
+        f"{config.get('knee_rule', 'the fewest shapes within 5% of the least predicted cost')}. The objective is the "
+        f"predicted latency per text (token slots where nothing was timed), so padding may rise from one K to the next."
     )
     return plots.shape_budget_figure(rows), text, json.dumps(knee_config(knee, config), indent=1)
 

@@ -330,9 +330,14 @@ def format_config(config: Mapping[str, Any]) -> str:
     lines.append(f"predicted padding {predicted['padding_fraction']:.1%}{latency}")
     if predicted.get("compile_s") is not None:
         lines.append(f"compile {predicted['compile_s']:.1f} s, process memory added {predicted['memory_mb']:.0f} MiB")
+    if config.get("curve"):
+        lines.append("curve (objective: least predicted cost per text; padding is what it leaves, so it may rise with K):")
     for row in config.get("curve", []):
         ms = row.get("predicted_ms")
         cost = f"{ms:.2f} ms per text" if ms is not None else f"{row.get('predicted_token_slots', 0):.0f} token slots per text"
-        knee = "  <- knee" if row.get("knee") else ""
+        knee = "  <- knee" if row.get("knee") else ("  (within noise of the knee)" if row.get("within_noise") else "")
         lines.append(f"  K={row['k']}: padding {row['padding_fraction']:.1%}, {cost}{knee}")
+    if config.get("knee_range"):
+        lo, hi = config["knee_range"]
+        lines.append(f"knee range K={lo}..{hi} (prices' noise ±{config.get('price_noise', 0.0):.1%}); rule: {config.get('knee_rule', '')}")
     return "\n".join(lines)

@@ -31,12 +31,18 @@ from shapedemo.planning.strategies.auto import AutoPlanner
 from shapedemo.planning.strategies.cost import CostModel
 from shapedemo.planning.strategies.partition import Chunks
 
-__all__ = ["FINALISTS", "KNEE_TOLERANCE", "SAMPLE_LIMIT", "budget_curve", "tune_shapes"]
+__all__ = ["FINALISTS", "KNEE_RULE", "KNEE_TOLERANCE", "SAMPLE_LIMIT", "budget_curve", "knee_range", "tune_shapes"]
 
 FINALISTS = 6
 SAMPLE_LIMIT = 512
 KNEE_TOLERANCE = 0.05
-"""The knee is the fewest shapes whose predicted cost is within 5% of the least on the curve."""
+"""The knee is the fewest shapes whose predicted cost is within 5% (+ the noise of the
+measured prices) of the least on the curve."""
+KNEE_RULE = (
+    "the fewest shapes whose predicted cost is within 5% of the least on the curve, plus the noise "
+    "of the measured prices (ties within the noise go to fewer shapes)"
+)
+"""The knee's rule in words, as the chart, the page and ``tune --json`` name it."""
 
 ShapeCost = Callable[[int, int], tuple[float, float]]
 """``(batch, seq) -> (compile seconds, memory MB)`` of one compiled shape."""
@@ -128,9 +134,14 @@ def tune_shapes(
     allow_packing: bool = True,
     shape_cost: ShapeCost | None = None,
     seq_buckets: Sequence[int] | None = None,
+    noise: float = 0.0,
 ) -> dict[str, Any]:
     """The deployable configuration of at most ``budget`` shapes for the traffic ``lengths``
     (with ``seq_buckets``: those buckets, and the batch sizes chosen for them).
+
+    The finalist of least predicted cost wins; with ``noise`` (the relative uncertainty of
+    measured prices) every finalist within it of the least ties, and the tie goes to fewer
+    shapes, then less padding (a choice the noise cannot flip).
 
     Returns ``{"seq_buckets", "batch_sizes", "shapes", "predicted"}`` (``tune --json``):
     ``shapes`` is ``[[batch, seq], ...]`` (each compiled for the plain and, with packing, the
@@ -167,16 +178,16 @@ def tune_shapes(
         fixed = positive_sizes(seq_buckets, what="seq_buckets")
         if fixed[-1] < max(sample):
             raise PlanError(f"the largest bucket {fixed[-1]} is shorter than the longest length {max(sample)}")
-    best: tuple[tuple[float, int], tuple[int, ...], tuple[int, ...], dict[str, Any]] | None = None
     found = _configurations(sample, budget, top, model, sizes_asked, candidates, fixed)
+    finalists = []
     for _, edges, sizes in found[: FINALISTS if fixed is None else len(found)]:
-        planner = AutoPlanner(edges, sizes, model, allow_packing=allow_packing)
-        priced = traffic.price(planner)
-        key = (round(priced["per_text"], 9), len(edges) * len(sizes))
-        if best is None or key < best[0]:
-            best = (key, edges, sizes, priced)
-    assert best is not None
-    _, edges, sizes, priced = best
+        priced = traffic.price(AutoPlanner(edges, sizes, model, allow_packing=allow_packing))
+        finalists.append((edges, sizes, priced))
+    least = min(f[2]["per_text"] for f in finalists)
+    tied = [f for f in finalists if f[2]["per_text"] <= least * (1 + max(0.0, noise)) + 1e-12]
+    edges, sizes, priced = min(
+        tied, key=lambda f: (len(f[0]) * len(f[1]), round(f[2]["padding_fraction"], 6), round(f[2]["per_text"], 9))
+    )
     shapes = [[b, s] for s in edges for b in sizes]
     in_ms = model.unit == "ms"
     compile_s, memory_mb = _shape_costs(shapes, shape_cost)
@@ -221,6 +232,7 @@ def budget_curve(
     allow_packing: bool = True,
     shape_cost: ShapeCost | None = None,
     seq_buckets: Sequence[int] | None = None,
+    noise: float = 0.0,
 ) -> list[dict[str, Any]]:
     """"How many shapes should I compile?": ``tune_shapes`` for each K, as rows
     ``{"k", "padding_fraction", "predicted_ms", "compile_s", "memory_mb", "shapes", "knee"}``.
@@ -228,7 +240,9 @@ def budget_curve(
     ``predicted_ms`` is the predicted mean ms per text over the request sizes (None when the
     cost model is token slots: then ``predicted_token_slots`` holds the cost). Exactly one row
     has ``knee`` True: the smallest K whose predicted cost is within ``KNEE_TOLERANCE`` (5%) of
-    the least on the curve, i.e. past it each extra shape buys less than 5% in total. The
+    the least on the curve, i.e. past it each extra shape buys less than 5% in total; with
+    ``noise`` (the relative uncertainty of measured prices) the tolerance widens by it, and the
+    rows whose K is within noise of the knee have ``within_noise`` True (``knee_range``). The
     curve never rises: where the search for K finds nothing better than K - 1's shapes, K keeps
     them.
 
@@ -248,6 +262,7 @@ def budget_curve(
             allow_packing=allow_packing,
             shape_cost=shape_cost,
             seq_buckets=seq_buckets,
+            noise=noise,
         )
         cost = config["predicted"]["cost_per_text"]
         if previous is not None and previous["predicted"]["cost_per_text"] < cost:
@@ -269,9 +284,35 @@ def budget_curve(
         rows.append(row)
     if not rows:
         raise PlanError("budget curve: no K given")
-    least = min(r["_cost"] for r in rows)
-    knee = next(r for r in rows if r["_cost"] <= least * (1 + KNEE_TOLERANCE))
-    knee["knee"] = True
-    for r in rows:
+    lo, hi = _knee_bounds([r["_cost"] for r in rows], noise)
+    for i, r in enumerate(rows):
+        r["knee"] = i == lo
+        r["within_noise"] = lo <= i <= hi
         del r["_cost"]
     return rows
+
+
+def _knee_bounds(costs: Sequence[float], noise: float) -> tuple[int, int]:
+    """Indices of the knee and of the last K within noise of it, on a curve that never rises:
+    the first cost within ``KNEE_TOLERANCE + noise`` of the least (the knee: ties within the
+    noise go to fewer shapes), and the first within ``KNEE_TOLERANCE - noise`` (where a quieter
+    measurement could have put it).
+
+    >>> _knee_bounds([10.0, 6.0, 5.4, 5.2, 5.0], 0.0), _knee_bounds([10.0, 6.0, 5.4, 5.2, 5.0], 0.1)
+    ((3, 3), (2, 4))
+    """
+    least = min(costs)
+    noise = max(0.0, float(noise))
+    lo = next(i for i, c in enumerate(costs) if c <= least * (1 + KNEE_TOLERANCE + noise))
+    hi = next(i for i, c in enumerate(costs) if c <= least * (1 + max(0.0, KNEE_TOLERANCE - noise)))
+    return lo, max(lo, hi)
+
+
+def knee_range(rows: Sequence[dict[str, Any]]) -> list[int]:
+    """``[k_lo, k_hi]``: the values of K within noise of the knee (``budget_curve``'s rows).
+
+    >>> knee_range([{"k": 1, "within_noise": False}, {"k": 2, "within_noise": True}, {"k": 3, "within_noise": True}])
+    [2, 3]
+    """
+    ks = [int(r["k"]) for r in rows if r.get("within_noise")]
+    return [min(ks), max(ks)] if ks else []
