@@ -128,7 +128,7 @@ def fidelity(outcome: Outcome, reference: Outcome) -> dict[str, float]:
     >>> fidelity(Outcome(None, [], np.zeros((0, 2))), ref)
     Traceback (most recent call last):
     ...
-    shapedemo.runtime.engine.EngineError: fidelity: 0 sequences against the reference's 1
+    shapedemo.runtime.errors.EngineError: fidelity: 0 sequences against the reference's 1
     """
     n = len(reference.hidden)
     if len(outcome.hidden) != n or len(outcome.embeddings) != n or len(reference.embeddings) != n or n == 0:
