@@ -274,7 +274,8 @@ def compare(
     ``jobs`` bounds the requests in flight with ``concurrent`` (the same for every strategy).
     ``cost_model`` (a ``CostModel``) prices shapes for ``auto`` where ``cost_table`` lacks them.
     ``repeats`` None: rounds until every ratio's interval is tight or ``max_seconds`` (default
-    ``MAX_SECONDS``) of timed rounds have passed. ``decompose``: time dynamic at a static plan's
+    ``MAX_SECONDS``) of timed rounds have passed, never fewer than ``stats.FLOOR_ROUNDS`` (an
+    interval of one round says nothing). ``decompose``: time dynamic at a static plan's
     call shapes and a static model at dynamic's shape besides (``Comparison.decomposition``).
     """
     start = time.perf_counter()
@@ -366,7 +367,7 @@ def compare(
             if r >= stats.MIN_ROUNDS and tight(timed, base_for_ratio, extras):
                 stop_reason = "tight"
                 break
-            if time.perf_counter() - rounds_started >= budget:
+            if r >= stats.FLOOR_ROUNDS and time.perf_counter() - rounds_started >= budget:
                 stop_reason = "max_seconds"
                 break
             if r >= MAX_ROUNDS:

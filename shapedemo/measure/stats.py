@@ -36,7 +36,9 @@ MAD_SCALE = 1.4826
 TIGHT = 0.03
 """An interval is tight when it reaches at most 3% either side of its median."""
 MIN_ROUNDS = 5
-"""Rounds timed before an interval is trusted to say anything (rounds until tight start here)."""
+"""Rounds timed before an interval is trusted to be tight (rounds until tight start here)."""
+FLOOR_ROUNDS = 3
+"""Rounds timed even when the time limit runs out first: fewer give no interval worth the name."""
 
 
 def median(samples: Iterable[float]) -> float:
