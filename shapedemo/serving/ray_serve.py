@@ -44,6 +44,7 @@ __all__ = [
     "RayOptions",
     "RayService",
     "application",
+    "build",
     "merge_metrics",
     "pin_cpus",
     "replica_device",
@@ -290,7 +291,9 @@ def build_service(settings: ServeSettings, *, replica: str, local_rank: int, cpu
 def _deployments() -> tuple[Any, Any]:
     from ray import serve
 
-    @serve.deployment(name="board", num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
+    quiet = {"enable_access_log": False}  # a line per request (and per report) otherwise
+
+    @serve.deployment(name="board", num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000, logging_config=quiet)
     class Board:
         """Every replica's last metrics text and facts; forgets one silent for ``STALE_S``."""
 
@@ -303,7 +306,7 @@ def _deployments() -> tuple[Any, Any]:
             self.entries = {rid: e for rid, e in self.entries.items() if now - e["seen"] <= STALE_S}
             return {rid: {"metrics": e["metrics"], "info": e["info"]} for rid, e in self.entries.items()}
 
-    @serve.deployment(name="embedder")
+    @serve.deployment(name="embedder", logging_config=quiet)
     @serve.ingress()
     class Replica:
         """One single-process server: ready (every shape compiled, warmed up) before Ray
@@ -357,6 +360,52 @@ def application(settings: ServeSettings, options: RayOptions) -> Any:
     return replica.options(**options.deployment_options()).bind(settings, board.bind(), options.replica_cpus)
 
 
+_ARG_TYPES: dict[str, Callable[[Any], Any]] = {
+    "model": str, "device": str, "precision": str, "strategy": str, "seq_buckets": str, "batch_sizes": str,
+    "max_seq": int, "pack_seq": int, "max_wait_ms": float, "max_batch_tokens": int, "max_texts": int,
+    "max_queue": int, "truncate": lambda v: str(v).lower() in ("1", "true", "yes"), "config_file": str,
+    "replicas": int, "min_replicas": int, "max_replicas": int, "target_in_flight": int, "replica_cpus": float,
+}
+_RAY_ARGS = ("replicas", "min_replicas", "max_replicas", "target_in_flight", "replica_cpus")
+
+
+def build(args: Mapping[str, Any]) -> Any:
+    """An application builder for Ray Serve config files (``import_path:
+    shapedemo.serving.ray_serve:build``, KubeRay's ``RayService``, ``serve run``): ``args`` are
+    ``serve``'s flags with underscores (``model``, ``strategy``, ``seq_buckets``, ...,
+    ``replicas``, ``min_replicas``, ``max_replicas``, ``target_in_flight``, ``replica_cpus``);
+    the proxy's host and port come from the config's ``http_options``.
+
+    >>> build({"replicas": "two"})
+    Traceback (most recent call last):
+    ...
+    shapedemo.planning.plan.PlanError: serve args: replicas='two' is not a int
+    """
+    unknown = sorted(set(args) - set(_ARG_TYPES))
+    if unknown:
+        raise PlanError(f"serve args: unknown {', '.join(unknown)}; known: {', '.join(_ARG_TYPES)}")
+    values: dict[str, Any] = {}
+    for key, value in args.items():
+        try:
+            values[key] = _ARG_TYPES[key](value)
+        except (TypeError, ValueError):
+            raise PlanError(f"serve args: {key}={value!r} is not a {getattr(_ARG_TYPES[key], '__name__', 'value')}") from None
+    options = RayOptions.build(address=None, **{k: values.pop(k) for k in _RAY_ARGS if k in values})
+    return application(ServeSettings.build(**values), options)
+
+
+def _serve_proxy(ray: Any) -> tuple[str, int] | None:
+    """Host and port of the proxy of a Ray Serve already running on the cluster, or None."""
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:
+        return None
+    http = ray.get(controller.get_http_config.remote())
+    return str(http.host), int(http.port)
+
+
 def _free_port(host: str) -> int:
     """A port free on ``host`` now (Ray's proxy takes a number, not 0)."""
     import socket
@@ -371,8 +420,13 @@ def _free_port(host: str) -> int:
 
 def run_ray(settings: ServeSettings, options: RayOptions, *, log: Callable[[str], None] | None = None) -> int:
     """Connect to the cluster (or start one on 127.0.0.1), start Ray Serve's proxy on
-    ``settings.host:port``, deploy, serve until SIGINT or SIGTERM, then delete the application
-    (and stop the Ray instance this process started)."""
+    ``settings.host:port`` (or use the one already running there), deploy, serve until SIGINT or
+    SIGTERM, then delete the application; stop Ray Serve if it was started here, and disconnect
+    (which stops the Ray instance of ``--ray`` without an address)."""
+    local = options.address == "local"
+    if local:  # read when Ray is imported: the node's address stays 127.0.0.1 (else Ray swaps in the LAN one)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
         from ray import serve
@@ -384,7 +438,6 @@ def run_ray(settings: ServeSettings, options: RayOptions, *, log: Callable[[str]
 
     log = log or say
     port = settings.port or _free_port(settings.host)
-    local = options.address == "local"
     import logging
 
     try:
@@ -397,14 +450,22 @@ def run_ray(settings: ServeSettings, options: RayOptions, *, log: Callable[[str]
             ray.init(address=options.address, logging_level=logging.WARNING)
     except Exception as exc:
         raise PlanError(f"cannot reach the Ray cluster at {options.address}: {' '.join(str(exc).split())[:300]}") from None
+    running = _serve_proxy(ray)
+    if running is not None and (settings.port, settings.host) not in ((running[1], running[0]), (0, running[0])):
+        ray.shutdown()
+        raise PlanError(
+            f"Ray Serve already runs on this cluster with its proxy on {running[0]}:{running[1]}: give --host {running[0]} "
+            f"--port {running[1]}, or stop it first (serve shutdown)"
+        )
+    port = running[1] if running is not None else port
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         serve.start(http_options={"host": settings.host, "port": port})
         count = f"{options.min_replicas}..{options.max_replicas} replicas (starting with {options.replicas})" if options.autoscaled else f"{options.replicas} replica(s)"
         log(
-            f"serve --ray: deploying {count} on {'a local Ray instance' if local else options.address}; "
-            f"http://{settings.host}:{port} once every replica has compiled its shapes"
+            f"serve --ray: Ray Serve's proxy listening on http://{settings.host}:{port}; deploying {count} on "
+            f"{'a local Ray instance' if local else options.address}, each takes traffic once its shapes are compiled"
         )
         try:
             serve.run(application(settings, options), name=APP_NAME, route_prefix="/")
@@ -417,9 +478,10 @@ def run_ray(settings: ServeSettings, options: RayOptions, *, log: Callable[[str]
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         try:
-            serve.delete(APP_NAME)
-            if local:
+            if running is None:  # Serve was started here: stop it (its proxy, its controller)
                 serve.shutdown()
+            else:
+                serve.delete(APP_NAME)
         finally:
             ray.shutdown()
     return 0
