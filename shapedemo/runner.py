@@ -127,10 +127,22 @@ def plan_extras(settings: RunSettings, inputs: Inputs) -> dict[str, Any]:
 
 
 def preview(settings: RunSettings) -> tuple[dict[str, Plan], Inputs]:
-    """Plans only: the model is loaded for its tokenizer, nothing is compiled or run."""
+    """Plans only: the model is loaded for its tokenizer, nothing is compiled or run; ``auto``
+    is priced by this device's cost table where an earlier run timed it (token slots until then)."""
     loaded = load(model_spec(settings))
     inputs = resolve(settings, loaded)
-    return make_plans(settings, inputs, allow_packing=loaded.packed is not None), inputs
+    extra: dict[str, Any] = {}
+    if "auto" in settings.strategies and settings.cost_model is None:
+        from shapedemo.runtime.costs import kept_cost_model
+        from shapedemo.runtime.errors import EngineError
+
+        try:
+            model = kept_cost_model(engine_for(settings), *declared_set(inputs.lengths, inputs.options))
+        except (EngineError, PlanError):  # no such device here, bad options: the plans say so
+            model = None
+        if model is not None:
+            extra["cost_model"] = model
+    return make_plans(settings, inputs, allow_packing=loaded.packed is not None, **extra), inputs
 
 
 def read_cost_table(path: str) -> dict[tuple[int, int], float]:
@@ -179,21 +191,27 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
     return comparison, inputs
 
 
+def declared_set(lengths: Any, options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``auto``'s declared sequence buckets and batch sizes for these plan options, resolved."""
+    from shapedemo.planning.strategies.base import resolve_args
+
+    args = resolve_args(lengths, **{k: options.get(k) for k in ("seq_buckets", "batch_sizes", "max_seq")})
+    return args.seq_buckets, args.batch_sizes
+
+
 def measured_pricing(
     engine: Any, lengths: Any, options: dict[str, Any], *, progress: ProgressFn | None = None
 ) -> CostModel:
     """``auto``'s default pricing on ``engine``: the cost table of its declared set (sequence
     buckets x batch sizes, plain and packed) measured on this device, read from beside the blob
     cache when an earlier start timed it (``runtime/costs.py``)."""
-    from shapedemo.planning.strategies.base import resolve_args
     from shapedemo.runtime.costs import measured_cost_model
 
     def step(fraction: float, text: str) -> None:
         if progress:
             progress(fraction, f"auto's cost table: {text}")
 
-    args = resolve_args(lengths, **{k: options.get(k) for k in ("seq_buckets", "batch_sizes", "max_seq")})
-    model, _ = measured_cost_model(engine, args.seq_buckets, args.batch_sizes, progress=step)
+    model, _ = measured_cost_model(engine, *declared_set(lengths, options), progress=step)
     return model
 
 

@@ -73,3 +73,24 @@ def test_a_torn_cost_file_is_measured_again(tiny, tmp_path):
     Path(document["path"]).write_text("{not json")
     _, again = measured_cost_model(engine, [16], [1], rounds=1, repeats=1)
     assert not again["reused"] and json.loads(Path(again["path"]).read_text())["key"] == document["key"]
+
+
+def test_a_run_times_the_table_and_the_next_preview_prices_by_it(tmp_path, monkeypatch):
+    from shapedemo import runner
+    from shapedemo.settings import RunSettings
+    from shapedemo.shapes import ShapeSet
+
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(tmp_path))
+    settings = RunSettings(
+        texts=("a short text", "another text, a little longer than the first one"), model="synthetic:tiny",
+        precision="f32", strategies=("auto",),
+        shapes=ShapeSet.parse(seq_buckets=[16, 32], batch_sizes=[1, 2]), repeats=1,
+    ).validate()
+    plans, _ = runner.preview(settings)
+    assert plans["auto"].params["pricing"].startswith("token slots")
+    comparison, _ = runner.run(settings)
+    timed = next(r for r in comparison.to_dict()["results"] if r["strategy"] == "auto")["params"]["pricing"]
+    assert timed.startswith("the cost table measured on CPU") and "timed now" in timed
+    assert list((runner.engine_for(settings).cache_dir / "costs").glob("*.json"))
+    plans, _ = runner.preview(settings)
+    assert plans["auto"].params["pricing"].endswith("reused)")

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 from shapedemo.measure.stats import settled
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
 
-__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing"]
+__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing"]
 
 ROUNDS = 3
 REPEATS = 3
@@ -165,6 +165,24 @@ def time_shapes(
     return samples
 
 
+def declared_shapes(
+    engine: Any, seq_buckets: Iterable[int], batch_sizes: Iterable[int], *, packed: bool = True
+) -> tuple[list[Shape], list[Shape]]:
+    """The plain and packed shapes of ``seq_buckets x batch_sizes`` on ``engine``'s model."""
+    sizes = list(batch_sizes)
+    shapes = sorted({(b, s) for s in seq_buckets for b in sizes})
+    return shapes, (shapes if packed and engine.loaded.packed is not None else [])
+
+
+def kept_cost_model(
+    engine: Any, seq_buckets: Iterable[int], batch_sizes: Iterable[int], *, packed: bool = True
+) -> CostModel | None:
+    """The cached model of this declared set, without timing anything (None until a run timed
+    it): what the page's preview prices ``auto`` by."""
+    found = load_cost_model(engine, *declared_shapes(engine, seq_buckets, batch_sizes, packed=packed))
+    return None if found is None else found[0]
+
+
 def measured_cost_model(
     engine: Any,
     seq_buckets: Iterable[int],
@@ -182,8 +200,7 @@ def measured_cost_model(
     Returns the model and a document: ``key``, ``table``, ``packed_table`` (settled ms per shape),
     ``rounds``, ``measured_at``, ``seconds`` (time spent timing), ``path`` and ``reused``.
     """
-    shapes = sorted({(b, s) for s in seq_buckets for b in batch_sizes})
-    packed_shapes = shapes if packed and engine.loaded.packed is not None else []
+    shapes, packed_shapes = declared_shapes(engine, seq_buckets, batch_sizes, packed=packed)
     if reuse:
         found = load_cost_model(engine, shapes, packed_shapes)
         if found is not None:
