@@ -342,6 +342,7 @@ class Batcher:
                 f"memory budget ({held:.0f} MiB held against {self.engine.budget.mb:.0f} MiB; raise SHAPEDEMO_COMPILED_MB "
                 "or compile fewer shapes: fewer --seq-buckets / --batch-sizes)"
             )
+        self._check_blob_room()
         for info, shape in zip(self.shape_info, self.shapes):
             info["warmup_ms"] = self._warm_up(shape)
         if self.strategy == "auto" and self.cost_model is None:
@@ -353,6 +354,20 @@ class Batcher:
             self.log(f"serve: auto priced by {self.cost_model.pricing}")
         self.startup_s = time.perf_counter() - start
         self.log(f"serve: ready: {total} compiled model(s) warmed up in {self.startup_s:.1f} s")
+
+    def _check_blob_room(self) -> None:
+        """Say so at start-up when the compiled-blob cache cannot hold this whole set (the next
+        start then compiles what was pruned instead of importing it)."""
+        from shapedemo.runtime.blobs import blob_budget_mb
+
+        folder = getattr(self.engine, "blob_dir", None)
+        sizes = [p.stat().st_size / 2**20 for p in folder.glob("*.blob")] if folder is not None and folder.is_dir() else []
+        if sizes and max(sizes) * len(self.shapes) > blob_budget_mb():
+            self.log(
+                f"serve: note: the blob cache (SHAPEDEMO_BLOB_CACHE_MB={blob_budget_mb()}) holds about "
+                f"{int(blob_budget_mb() // max(sizes))} of these {len(self.shapes)} compiled shapes: the next start "
+                f"compiles the rest again (about {max(sizes) * len(self.shapes):.0f} MB holds them all)"
+            )
 
     def _warm_up(self, shape: Shape) -> float:
         """Run ``warmup_calls`` full calls at ``shape`` at once (creates the infer requests and
