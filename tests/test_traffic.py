@@ -69,3 +69,19 @@ def test_each_call_of_a_batch_carries_its_own_start(tiny_engine):
     assert [c.start for c in calls] == sorted(c.start for c in calls)
     first_end = min(c.start + c.ms / 1e3 for c in calls[:2])
     assert calls[2].start >= first_end - 1e-4  # it waited for a free request: its own start
+
+
+def test_a_blob_budget_that_cannot_hold_the_set_is_said_at_start_up(tiny_engine, monkeypatch):
+    """serve's declared set is pinned in memory; a blob budget too small to keep it on disk for
+    the next start is one line at start-up, not a silent recompile next time."""
+    from shapedemo.serving.batcher import Batcher
+
+    monkeypatch.setenv("SHAPEDEMO_BLOB_CACHE_MB", "1")
+    lines: list[str] = []
+    batcher = Batcher(tiny_engine, "buckets-partition", ShapeSet((16, 32, 48), (1, 2, 3), 48), log=lines.append).start()
+    try:
+        assert batcher.wait_ready(300)
+    finally:
+        batcher.stop()
+    assert tiny_engine.blob_dir is not None
+    assert any(line.startswith("serve: note: the blob cache (SHAPEDEMO_BLOB_CACHE_MB=1)") for line in lines), lines

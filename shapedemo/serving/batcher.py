@@ -360,14 +360,15 @@ class Batcher:
         start then compiles what was pruned instead of importing it)."""
         from shapedemo.runtime.blobs import blob_budget_mb
 
-        folder = getattr(self.engine, "blob_dir", None)
-        sizes = [p.stat().st_size / 2**20 for p in folder.glob("*.blob")] if folder is not None and folder.is_dir() else []
-        if sizes and max(sizes) * len(self.shapes) > blob_budget_mb():
-            self.log(
-                f"serve: note: the blob cache (SHAPEDEMO_BLOB_CACHE_MB={blob_budget_mb()}) holds about "
-                f"{int(blob_budget_mb() // max(sizes))} of these {len(self.shapes)} compiled shapes: the next start "
-                f"compiles the rest again (about {max(sizes) * len(self.shapes):.0f} MB holds them all)"
-            )
+        folder, budget = getattr(self.engine, "blob_dir", None), blob_budget_mb()
+        if folder is None or not folder.is_dir() or budget <= 0:
+            return
+        sizes = [p.stat().st_size / 2**20 for p in folder.glob("*.blob")]
+        if not sizes or max(sizes) * len(self.shapes) > budget:  # none left: each blob was over the budget
+            held = f"about {int(budget // max(sizes))}" if sizes else "none"
+            need = f" (about {max(sizes) * len(self.shapes):.0f} MB holds them all)" if sizes else ""
+            self.log(f"serve: note: the blob cache (SHAPEDEMO_BLOB_CACHE_MB={budget}) holds {held} of these "
+                     f"{len(self.shapes)} compiled shapes: the next start compiles the rest again{need}")
 
     def _warm_up(self, shape: Shape) -> float:
         """Run ``warmup_calls`` full calls at ``shape`` at once (creates the infer requests and
