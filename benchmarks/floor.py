@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-texts", type=int, default=96, help="texts per timed pass (default 96)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--table-rounds", type=int, default=3, help="rounds timing the cost table when none is cached (default 3)")
+    ap.add_argument("--table-repeats", type=int, default=3, help="calls per shape and round for the cost table (default 3)")
     ap.add_argument("--settings-check", action="store_true", help="also time auto at the largest batch under each thread/stream setting (SETTINGS)")
     args = ap.parse_args(argv)
 
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     for precision in precisions:
         engine = Engine(loaded, precision=precision)
-        model, document = measured_cost_model(engine, buckets, sizes, progress=None)
+        model, document = measured_cost_model(engine, buckets, sizes, rounds=args.table_rounds, repeats=args.table_repeats)
         print(f"\n== {precision} (inference precision {engine.inference_precision}); auto priced by {describe_pricing(document)}")
         rates = {}
         for kind in ("table", "packed_table"):
