@@ -249,7 +249,7 @@ class RayService(Service):
         own = self.replica_facts()
         peers = getattr(self.metrics, "peers", {})
         rows = {rid: entry["info"] for rid, entry in peers.items()}
-        rows[own["replica"]] = own
+        rows[own["replica"]] = {**own, "reported_s_ago": 0.0}
         out["serving"] = "ray"
         out["answered_by"] = own["replica"]
         out["replicas"] = [rows[rid] for rid in sorted(rows)]
@@ -304,7 +304,10 @@ def _deployments() -> tuple[Any, Any]:
             now = time.monotonic()
             self.entries[replica] = {"metrics": metrics, "info": info, "seen": now}
             self.entries = {rid: e for rid, e in self.entries.items() if now - e["seen"] <= STALE_S}
-            return {rid: {"metrics": e["metrics"], "info": e["info"]} for rid, e in self.entries.items()}
+            return {
+                rid: {"metrics": e["metrics"], "info": {**e["info"], "reported_s_ago": round(now - e["seen"], 2)}}
+                for rid, e in self.entries.items()
+            }
 
     @serve.deployment(name="embedder", logging_config=quiet)
     @serve.ingress()
