@@ -192,11 +192,15 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
 
 
 def declared_set(lengths: Any, options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``auto``'s declared sequence buckets and batch sizes for these plan options, resolved."""
+    """The sequence buckets and batch sizes of ``auto``'s declared set (``declare``) for these
+    plan options, resolved on ``lengths`` where a default is left open."""
+    from shapedemo.planning.strategies import declare
     from shapedemo.planning.strategies.base import resolve_args
+    from shapedemo.shapes import ShapeSet
 
-    args = resolve_args(lengths, **{k: options.get(k) for k in ("seq_buckets", "batch_sizes", "max_seq")})
-    return args.seq_buckets, args.batch_sizes
+    args = resolve_args(lengths, **{k: options.get(k) for k in ("seq_buckets", "batch_sizes", "max_seq", "pack_seq")})
+    declared = declare("auto", ShapeSet(args.seq_buckets, args.batch_sizes, args.max_seq, args.pack_seq)).shapes()
+    return tuple(sorted({s.seq for s in declared})), tuple(sorted({s.batch for s in declared}))
 
 
 def measured_pricing(
