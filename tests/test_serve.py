@@ -51,6 +51,7 @@ def running_server(cache_dir: Path, *args: str, timeout: float = 300.0) -> Itera
             [sys.executable, "-m", "shapedemo", "serve", "--port", "0", *args],
             cwd=ROOT, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=err,
         )
+    proc.log = log  # type: ignore[attr-defined]  # its stderr, for tests that read the log
     try:
         deadline = time.monotonic() + timeout
         url = None
@@ -161,8 +162,15 @@ BAD_OPENAI = [
     ("empty list", {"input": []}, 422),
     ("empty text", {"input": ""}, 422),
     ("blank text in a list", {"input": ["ok", "   "]}, 422),
-    ("token ids", {"input": [101, 2023, 102]}, 422),
-    ("nested token ids", {"input": [[101, 102]]}, 422),
+    ("token id outside the vocabulary", {"input": [101, 10**9, 102]}, 422),
+    ("negative token id", {"input": [[101, -1, 102]]}, 422),
+    ("an empty row of token ids", {"input": [[101, 102], []]}, 422),
+    ("token ids mixed with text", {"input": [[101, 102], "hi"]}, 422),
+    ("too many token ids", {"input": [101] + [7592] * 100 + [102]}, 413),
+    ("lone surrogate", b'{"input": "caf\\ud800"}', 422),
+    ("only NUL and zero-width", {"input": ["ok", "\x00\u200b\x00"]}, 422),
+    ("nested 100,000 deep", b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+    ("nested 20 deep", {"input": "hi", "user": [[[[[[[[[[[[[[[[[[[["ok"]]]]]]]]]]]]]]]]]]]]}, 400),
     ("number", {"input": 5}, 422),
     ("mixed types", {"input": ["ok", 3]}, 422),
     ("null", {"input": None}, 422),
@@ -182,6 +190,9 @@ BAD_TEI = [
     ("wrong type", {"inputs": {"a": 1}}, 422),
     ("normalize false", {"inputs": "hi", "normalize": False}, 422),
     ("truncate not a bool", {"inputs": "hi", "truncate": "yes"}, 422),
+    ("lone surrogate", b'{"inputs": ["ok", "\\udfff"]}', 422),
+    ("only zero-width", {"inputs": "\u200b\u200b"}, 422),
+    ("token ids", {"inputs": [101, 102]}, 422),
     ("too many", {"inputs": ["hi"] * 9}, 413),
     ("too long", {"inputs": LONG}, 413),
 ]

@@ -11,6 +11,13 @@ import numpy as np
 from shapedemo.model.errors import ModelError, first_line, transformers_module
 
 
+LONG_TEXT_CHARS = 65536
+"""Texts longer than this (in characters) are tokenized on their head first."""
+
+_MAX_WORD_PIECES = 128
+"""More than the pieces one word can give (WordPiece makes a longer word one [UNK])."""
+
+
 class TextError(ValueError):
     """Input text that cannot be run (empty, or longer than the model takes)."""
 
@@ -26,6 +33,9 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     truncated: dict[int, int] = field(default_factory=dict)
+    at_least: set[int] = field(default_factory=set)
+    """Texts in ``truncated`` whose count is a lower bound (counted on their first
+    :data:`LONG_TEXT_CHARS` characters only)."""
 
     @property
     def lengths(self) -> list[int]:
@@ -58,19 +68,57 @@ class Tokenizer:
         for i, text in enumerate(texts):
             if not text or not text.strip():
                 raise TextError(f"text {i + 1} is empty")
-        encodings = self._tok.encode_batch(list(texts))
-        ids, types, truncated = [], [], {}
+            bad = unicode_problem(text)
+            if bad:
+                raise TextError(f"text {i + 1} {bad}")
+        heads = [self._head(t, limit) for t in texts]
+        encodings = self._tok.encode_batch(heads)
+        ids, types, truncated, at_least = [], [], {}, set()
         for i, enc in enumerate(encodings):
-            n = len(enc.ids)
+            n = len(enc)  # not len(enc.ids): that copies every id of a 4 MB text, holding the GIL
+            if len(heads[i]) < len(texts[i]):  # counted on its head only
+                n -= _MAX_WORD_PIECES  # the head's last word may be cut: count only what is sure
+                at_least.add(i)
             if n > limit and not truncate:
-                raise TextError(f"text {i + 1} has {n} tokens; the model takes at most {limit}")
-            row, tt = list(enc.ids[:limit]), list(enc.type_ids[:limit])
+                more = "at least " if i in at_least else ""
+                raise TextError(f"text {i + 1} has {more}{n} tokens; the model takes at most {limit}")
             if n > limit:  # keep the closing [SEP]
-                row[-1] = enc.ids[-1]
+                enc.truncate(limit)
                 truncated[i] = n
+            row, tt = list(enc.ids), list(enc.type_ids)
+            if n > limit:
+                row[-1] = self.sep_id
+            if all(t in (self.cls_id, self.sep_id) for t in row):
+                raise TextError(f"text {i + 1} has no tokens: only control or zero-width characters")
             ids.append(row)
             types.append(tt)
-        return Encoded(ids, types, truncated)
+        return Encoded(ids, types, truncated, at_least)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._tok.get_vocab_size())
+
+    def tokens(self, texts: list[str], *, add_special_tokens: bool = True) -> list[list[dict[str, Any]]]:
+        """Each text's tokens as text-embeddings-inference's ``/tokenize`` lists them: ``{"id",
+        "text", "special", "start", "stop"}`` (character offsets; None for added special tokens)."""
+        out = []
+        for text, enc in zip(texts, self._tok.encode_batch(list(texts), add_special_tokens=add_special_tokens)):
+            rows = []
+            for tid, token, special, (start, stop) in zip(enc.ids, enc.tokens, enc.special_tokens_mask, enc.offsets):
+                added = bool(special) and start == stop == 0
+                rows.append({"id": int(tid), "text": token if added else text[start:stop], "special": bool(special),
+                             "start": None if added else start, "stop": None if added else stop})
+            out.append(rows)
+        return out
+
+    def _head(self, text: str, limit: int) -> str:
+        """``text``, or where it is over :data:`LONG_TEXT_CHARS` characters its first ones if
+        those already hold more than ``limit`` tokens (then the rest cannot change the first
+        ``limit``: a 4 MB text is refused or truncated in milliseconds, not seconds)."""
+        if len(text) <= LONG_TEXT_CHARS:
+            return text
+        head = text[:LONG_TEXT_CHARS]
+        return head if len(self._tok.encode(head)) > limit + _MAX_WORD_PIECES else text
 
     def synthetic_ids(self, lengths: list[int], *, seed: int = 0) -> Encoded:
         """Token ids of the given lengths (random vocabulary words between [CLS] and [SEP]),
@@ -85,6 +133,20 @@ class Tokenizer:
             middle = rng.integers(1000, max(1001, vocab), size=max(0, n - 2)).tolist()
             ids.append(([cls_id] + middle + [sep_id])[:n] if n >= 2 else [cls_id])
         return Encoded(ids, [[0] * len(r) for r in ids])
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be tokenized as Unicode (a lone surrogate such as JSON's
+    ``"\\ud800"``), or None.
+
+    >>> unicode_problem("ok"), unicode_problem("a\\ud800")
+    (None, 'holds a lone surrogate (U+D800 at character 1): not valid Unicode')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds a lone surrogate (U+{ord(text[exc.start]):04X} at character {exc.start}): not valid Unicode"
+    return None
 
 
 #: transformers' stand-in for "no limit given" (``VERY_LARGE_INTEGER``) is above this.

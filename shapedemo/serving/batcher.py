@@ -191,6 +191,7 @@ class Batcher:
     warmup_calls: int = 2
     cost_model: Any = None
     """What ``auto`` prices with (a ``CostModel``); None: measured on this device at start-up."""
+    on_drop: list[Callable[[RequestRecord], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
@@ -297,8 +298,27 @@ class Batcher:
             else:
                 future.set_result(outcome)
 
-        self.submit(input_ids, token_type_ids, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
-        return await future
+        record = self.submit(input_ids, token_type_ids, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
+        try:
+            return await future
+        except asyncio.CancelledError:  # the caller gave up (its client left): drop it if still queued
+            self.cancel(record)
+            raise
+
+    def cancel(self, record: RequestRecord) -> bool:
+        """Take a request out of the queue before it is computed (its client went away); False
+        where its batch has started already. ``on_drop`` callbacks see what was dropped."""
+        with self._cond:
+            for i, pending in enumerate(self._queue):
+                if pending.record is record:
+                    del self._queue[i]
+                    self._queued_texts -= record.texts
+                    break
+            else:
+                return False
+        for hook in self.on_drop:
+            hook(record)
+        return True
 
     # ------------------------------------------------------------------ the worker thread
     def _main(self) -> None:
@@ -386,27 +406,34 @@ class Batcher:
         outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True)
         return float(np.median(outcome.call_ms[-1]))
 
+    def _wait_for_company(self) -> bool:
+        """With the lock held and a request queued: wait until the batch is full or the oldest
+        request's ``max_wait_ms`` is up; False if the queue emptied meanwhile (cancelled)."""
+        policy = self.policy
+        deadline = self._queue[0].record.arrival + policy.max_wait_ms / 1e3
+        while self._queue:
+            texts = tokens = 0
+            for pending in self._queue:
+                texts += pending.record.texts
+                tokens += pending.record.tokens
+                if policy.closes(texts=texts, tokens=tokens):
+                    return True
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0 or self._stopping:
+                return True
+            self._cond.wait(remaining)
+        return False
+
     def _next_batch(self) -> list[_Pending] | None:
         policy = self.policy
         with self._cond:
-            while not self._queue:
-                if self._stopping:
-                    return None
-                self._cond.wait()
-            deadline = self._queue[0].record.arrival + policy.max_wait_ms / 1e3
-            while True:
-                texts = tokens = 0
-                full = False
-                for pending in self._queue:
-                    texts += pending.record.texts
-                    tokens += pending.record.tokens
-                    if policy.closes(texts=texts, tokens=tokens):
-                        full = True
-                        break
-                remaining = deadline - time.perf_counter()
-                if full or remaining <= 0 or self._stopping:
+            while True:  # again when every queued request was cancelled while we waited
+                while not self._queue:
+                    if self._stopping:
+                        return None
+                    self._cond.wait()
+                if self._wait_for_company():
                     break
-                self._cond.wait(remaining)
             batch = [self._queue.popleft()]
             texts, tokens = batch[0].record.texts, batch[0].record.tokens
             while self._queue and not policy.closes(texts=texts, tokens=tokens):

@@ -11,55 +11,69 @@ Routes (names are a contract):
   "float" | "base64"}`` and response; the official ``openai`` client works unchanged. The
   ``model`` field is echoed back and otherwise ignored: this server runs the one model it was
   started with, and nothing a client sends makes it read a file or load a model.
-- ``POST /embed``: text-embeddings-inference's ``{"inputs": str | [str]}`` -> ``[[...], ...]``.
+  ``input`` may also be token ids (``[101, 2023, 102]`` or a list of such lists), checked
+  against the vocabulary and the longest compiled length as texts are.
+- ``POST /embed`` and ``POST /`` (TEI's default route, which ``huggingface_hub``'s
+  ``InferenceClient(base_url=...).feature_extraction`` posts to): text-embeddings-inference's
+  ``{"inputs": str | [str]}`` -> ``[[...], ...]``; ``POST /tokenize``: TEI's token lists.
 - ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text, ``prometheus_client``).
 
 Bad requests get a JSON error (OpenAI's ``{"error": {"message", "type", "param", "code"}}`` on
 ``/v1``, TEI's ``{"error", "error_type"}`` on ``/embed``) and a 4xx: 400 for a body that is not
-a JSON object, 422 for a missing field, a wrong type, an empty input or text, 413 for too many
+a JSON object or is nested deeper than ``MAX_JSON_DEPTH``, 408 for a body that does not arrive
+within ``BODY_TIMEOUT_S``, 422 for a missing field, a wrong type, an empty input or text, a text
+that is not valid Unicode (a lone surrogate) or tokenizes to nothing, a token id outside the
+vocabulary, 413 for too many
 texts, a text over the longest compiled length (refused, naming its index: never silently
 truncated unless the server runs with ``--truncate`` or a TEI request says ``"truncate": true``)
 or a body over ``MAX_BODY_BYTES``; a full queue or a server still compiling answers 503 with
-``Retry-After``.
+``Retry-After``. Each refusal is one line in the log. Parsing, checking and tokenizing run in
+worker threads (large bodies in one of their own), so ``/health`` and ``/metrics`` answer at once
+whatever arrives. A client that leaves is counted in ``shapedemo_client_disconnects`` (not a
+server error) and its request, if still queued, is dropped before it is computed.
 
 >>> parse_input({"input": "hi"}, field="input")
 ['hi']
 >>> parse_input({"input": []}, field="input")
 Traceback (most recent call last):
 ...
-shapedemo.serving.server.RequestError: 'input' is empty: send at least one text
+shapedemo.serving.inputs.RequestError: 'input' is empty: send at least one text
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import dataclasses
-import json
-import math
+import re
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from shapedemo.serving.batcher import (
-    DEFAULT_STRATEGY,
-    BatchPolicy,
-    Batcher,
-    BatchRecord,
-    NotReady,
-    QueueFull,
+from shapedemo.serving.batcher import Batcher, NotReady, QueueFull
+from shapedemo.serving.inputs import (
+    BODY_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    ClientGone,
+    RequestError,
+    decode_body,
+    is_token_ids,
+    parse_input,
+    parse_token_ids,
 )
 from shapedemo.planning.plan import PlanError
-from shapedemo.planning.strategies import STRATEGY_NAMES
-from shapedemo.shapes import SAMPLE_FLAGS, ShapeSet
+from shapedemo.serving.config import ServeSettings, load_config
+from shapedemo.serving.metrics import Metrics
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -72,218 +86,6 @@ __all__ = [
     "parse_input",
     "run_server",
 ]
-
-MAX_BODY_BYTES = 4 * 2**20
-"""The largest request body read (4 MiB: 256 texts of 512 tokens take well under 1 MiB)."""
-
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
-FRACTION_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
-
-
-class RequestError(ValueError):
-    """A client's mistake: HTTP ``status`` and one line, ``param`` naming the field."""
-
-    def __init__(self, message: str, *, status: int = 422, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.param = param
-
-
-# ---- settings -----------------------------------------------------------------------------
-
-
-def load_config(path: str | Path) -> dict[str, Any]:
-    """A deployable configuration as ``tune --json`` prints it: the JSON object, its shapes
-    checked by ``ShapeSet.from_dict`` (the one reader of the file's shape fields; ``strategy``,
-    ``shapes`` and ``predicted`` are kept for ``/info``). A bad file is one ``PlanError`` line."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read --config {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    except ValueError as exc:
-        raise PlanError(f"--config {path} is not JSON ({exc})") from None
-    ShapeSet.from_dict(data, what=f"--config {path}")
-    return data
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """Everything ``serve`` runs with, checked. Build with ``ServeSettings.build(...)``, which
-    takes the CLI's strings, puts the flags over a ``--config`` file's shapes and checks ranges.
-    ``shapes`` is resolved on the model's limit when the engine is known (``resolve_shapes``);
-    ``sample`` (lengths, or texts to tokenize) is what ``tuned:K`` tunes on.
-
-    >>> s = ServeSettings.build(strategy="dynamic", max_wait_ms=2)
-    >>> s.strategy, s.policy().max_wait_ms, s.port
-    ('dynamic', 2.0, 8000)
-    """
-
-    model: str | None = None
-    device: str = "CPU"
-    precision: str = "auto"
-    strategy: str = DEFAULT_STRATEGY
-    shapes: ShapeSet = field(default_factory=ShapeSet)
-    sample: tuple[int, ...] | tuple[str, ...] | None = None
-    max_wait_ms: float = 5.0
-    max_batch_tokens: int = 4096
-    max_texts: int = 256
-    max_queue: int = 1024
-    truncate: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8000
-    config_file: str | None = None
-    config: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        model: str | None = None,
-        device: str = "CPU",
-        precision: str = "auto",
-        strategy: str | None = None,
-        seq_buckets: str | Sequence[int] | None = None,
-        batch_sizes: str | Sequence[int] | None = None,
-        max_seq: int | None = None,
-        pack_seq: int | None = None,
-        sample: Sequence[int] | Sequence[str] | None = None,
-        max_wait_ms: float = 5.0,
-        max_batch_tokens: int = 4096,
-        max_texts: int = 256,
-        max_queue: int = 1024,
-        truncate: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        config_file: str | None = None,
-    ) -> "ServeSettings":
-        config = load_config(config_file) if config_file else {}
-        shapes = ShapeSet.from_dict(config, what=f"--config {config_file}") if config else ShapeSet()
-        shapes = shapes.override(seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq)
-        if shapes.needs_sample and not sample:
-            raise PlanError(f"--seq-buckets {shapes.seq_buckets} tunes the buckets on a traffic sample: give one with {SAMPLE_FLAGS}")
-        strategy = strategy or config.get("strategy") or DEFAULT_STRATEGY
-        if strategy not in STRATEGY_NAMES:
-            raise PlanError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGY_NAMES)}")
-        if not 0 <= port <= 65535:
-            raise PlanError(f"--port {port} is not a port number (0..65535; 0 picks a free one)")
-        for name, value, top in (("--max-texts", max_texts, 4096), ("--max-queue", max_queue, 100_000), ("--max-batch-tokens", max_batch_tokens, 1_000_000)):
-            if not 1 <= value <= top:
-                raise PlanError(f"{name} {value} is outside 1..{top}")
-        if not 0 <= max_wait_ms <= 10_000:
-            raise PlanError(f"--max-wait-ms {max_wait_ms} is outside 0..10000")
-        if shapes.batch_sizes[-1] > 256:
-            raise PlanError("--batch-sizes must be whole numbers within 1..256")
-        return cls(
-            model=model, device=device, precision=precision, strategy=strategy, shapes=shapes,
-            sample=None if not sample else tuple(sample),  # type: ignore[arg-type]
-            max_wait_ms=float(max_wait_ms), max_batch_tokens=max_batch_tokens, max_texts=max_texts,
-            max_queue=max_queue, truncate=truncate, host=host, port=port, config_file=config_file,
-            config=config,
-        )
-
-    def policy(self) -> BatchPolicy:
-        return BatchPolicy(
-            max_wait_ms=self.max_wait_ms, max_batch_tokens=self.max_batch_tokens,
-            max_batch_texts=self.shapes.batch_sizes[-1], max_queue_texts=max(self.max_queue, self.max_texts),
-        )
-
-    def resolve_shapes(self, *, model_limit: int, tokenizer: Any = None) -> ShapeSet:
-        """The shapes for a model that takes ``model_limit`` tokens (``ShapeSet.resolve`` for
-        traffic: up to the largest bucket), ``tuned:K`` tuned on the sample (texts are tokenized
-        with ``tokenizer``, every length cut to the limit).
-
-        >>> ServeSettings.build(seq_buckets="32,128").resolve_shapes(model_limit=512).max_seq
-        128
-        >>> ServeSettings.build(seq_buckets="tuned:2", sample=[9, 9, 30, 600]).resolve_shapes(model_limit=512).seq_buckets
-        (30, 512)
-        """
-        lengths = None
-        if self.sample and self.shapes.needs_sample:
-            if isinstance(self.sample[0], str):
-                lengths = tokenizer.encode(list(self.sample), truncate=True, max_length=model_limit).lengths
-            else:
-                lengths = [min(int(n), model_limit) for n in self.sample]
-        return self.shapes.resolve(lengths, limit=model_limit, serve=True)
-
-
-# ---- request parsing (pure) -----------------------------------------------------------------
-
-
-def parse_input(body: Mapping[str, Any], *, field: str) -> list[str]:
-    """The texts of a request body: ``body[field]`` as a string or a list of strings.
-
-    >>> parse_input({"inputs": ["a", "b"]}, field="inputs")
-    ['a', 'b']
-    >>> parse_input({"input": [1, 2]}, field="input")
-    Traceback (most recent call last):
-    ...
-    shapedemo.serving.server.RequestError: 'input' holds token ids: this server takes text (a string or a list of strings)
-    """
-    if field not in body:
-        raise RequestError(f"missing field {field!r}: a string or a list of strings", param=field)
-    value = body[field]
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise RequestError(f"{field!r} must be a string or a list of strings, not {type(value).__name__}", param=field)
-    if not value:
-        raise RequestError(f"{field!r} is empty: send at least one text", param=field)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in value) or all(isinstance(v, list) for v in value):
-        raise RequestError(f"{field!r} holds token ids: this server takes text (a string or a list of strings)", param=field)
-    for i, v in enumerate(value):
-        if not isinstance(v, str):
-            raise RequestError(f"{field}[{i}] must be a string, not {type(v).__name__}", param=field)
-        if not v.strip():
-            raise RequestError(f"{field}[{i}] is empty or only whitespace", param=field)
-    return value
-
-
-# ---- metrics ------------------------------------------------------------------------------
-
-
-class Metrics:
-    """Prometheus metrics of one server, in a registry of its own (several apps may share a
-    process, as in tests)."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        r = self.registry = CollectorRegistry()
-        self.requests = Counter("shapedemo_requests", "HTTP requests answered, by route and status code", ["route", "code"], registry=r)
-        self.latency = Histogram("shapedemo_request_latency_seconds", "Request latency in the server, arrival to answer", ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_delay = Histogram("shapedemo_queue_delay_seconds", "Time a request waited before its batch started", buckets=LATENCY_BUCKETS, registry=r)
-        self.compute = Histogram("shapedemo_batch_compute_seconds", "Time a batch ran on the engine (all its calls)", buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("shapedemo_batch_size_texts", "Texts per batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
-        self.padding = Histogram("shapedemo_batch_padding_fraction", "Share of computed token slots that were padding, per batch", buckets=FRACTION_BUCKETS, registry=r)
-        self.calls = Counter("shapedemo_calls", "Inference calls per compiled shape", ["shape", "packed"], registry=r)
-        self.tokens = Counter("shapedemo_tokens", "Token slots: real (texts) and computed (with padding)", ["kind"], registry=r)
-        self.compiled_under_traffic = Counter("shapedemo_compiled_under_traffic", "Shapes compiled after start-up (should stay 0)", registry=r)
-        self.queue = Gauge("shapedemo_queue_texts", "Texts waiting for a batch", registry=r)
-
-    def watch(self, batcher: Batcher) -> None:
-        """Observe every batch of ``batcher``; list its compiled shapes at 0 calls."""
-        self.queue.set_function(lambda: batcher.queued_texts)
-        for shape in batcher.shapes:
-            self.calls.labels(shape="dynamic" if shape.dynamic else f"{shape.batch}x{shape.seq}", packed=str(shape.packed).lower())
-        batcher.on_batch.append(self.observe_batch)
-
-    def observe_batch(self, record: BatchRecord) -> None:
-        self.compute.observe(record.compute_ms / 1e3)
-        self.batch_size.observe(record.texts)
-        self.padding.observe(record.padding_fraction)
-        self.tokens.labels(kind="real").inc(record.real_tokens)
-        self.tokens.labels(kind="computed").inc(record.computed_tokens)
-        if record.compiled_now:
-            self.compiled_under_traffic.inc(record.compiled_now)
-        for call in record.calls:
-            shape = "dynamic" if call.dynamic else f"{call.batch}x{call.seq}"
-            self.calls.labels(shape=shape, packed=str(call.packed).lower()).inc()
-
-    def render(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
 
 # ---- the service: model, engine, batcher ----------------------------------------------------
 
@@ -298,6 +100,7 @@ class Service:
     batcher: Batcher
     metrics: Metrics
     text_limit: int
+    log: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True), compare=False)
 
     @classmethod
     def build(cls, settings: ServeSettings, *, log: Callable[[str], None] | None = None) -> "Service":
@@ -317,12 +120,16 @@ class Service:
         metrics = metrics or Metrics()
         metrics.watch(batcher)
         limit = min(batcher.longest, engine.loaded.max_length)
-        return cls(settings, engine.loaded, engine, batcher, metrics, limit)
+        service = cls(settings, engine.loaded, engine, batcher, metrics, limit)
+        if log:
+            service.log = log
+        return service
 
     def encode(self, texts: list[str], *, truncate: bool, field: str) -> Any:
         """Token ids of ``texts``; too many texts or one over ``text_limit`` tokens is a
         ``RequestError`` (413) naming the cap or the text's index. With ``truncate``, long texts
-        are cut to ``text_limit`` tokens (their last token stays ``[SEP]``)."""
+        are cut to ``text_limit`` tokens (their last token stays ``[SEP]``). CPU-bound: the
+        routes call it off the event loop."""
         cap, limit = self.settings.max_texts, self.text_limit
         if len(texts) > cap:
             raise RequestError(f"{len(texts)} texts in one request; this server takes at most {cap}", status=413, param=field)
@@ -330,12 +137,40 @@ class Service:
 
         try:
             encoded = self.loaded.tokenizer.encode(texts, truncate=True, max_length=limit)
-        except TextError as exc:  # the tokenizer's own refusals (an empty text)
-            raise RequestError(str(exc), param=field) from None
+        except TextError as exc:  # the tokenizer's own refusals (an empty text, no tokens), "text N" -> field[N-1]
+            message = re.sub(r"^text (\d+)", lambda m: f"{field}[{int(m.group(1)) - 1}]", str(exc))
+            raise RequestError(message, param=field) from None
         if encoded.truncated and not truncate:
             index, n = min(encoded.truncated.items())
-            raise RequestError(f"{field}[{index}] has {n} tokens; this server takes at most {limit}", status=413, param=field)
+            more = "at least " if index in encoded.at_least else ""
+            raise RequestError(f"{field}[{index}] has {more}{n} tokens; this server takes at most {limit}", status=413, param=field)
         return encoded
+
+    def encode_ids(self, rows: list[list[int]], *, truncate: bool, field: str) -> Any:
+        """Token-id rows (checked against the vocabulary already) as ``Encoded``, under the same
+        caps as texts: too many rows or a row over ``text_limit`` is a 413 unless ``truncate``
+        (then the row is cut, its last id kept)."""
+        from shapedemo.model import Encoded
+
+        cap, limit = self.settings.max_texts, self.text_limit
+        if len(rows) > cap:
+            raise RequestError(f"{len(rows)} inputs in one request; this server takes at most {cap}", status=413, param=field)
+        out = []
+        for i, row in enumerate(rows):
+            if len(row) > limit:
+                if not truncate:
+                    raise RequestError(f"{field}[{i}] has {len(row)} tokens; this server takes at most {limit}", status=413, param=field)
+                row = row[: limit - 1] + row[-1:]
+            out.append(row)
+        return Encoded(out, [[0] * len(r) for r in out])
+
+    def encode_body(self, body: Mapping[str, Any], *, field: str, truncate: bool, token_ids: bool = False) -> Any:
+        """The ``Encoded`` input of a request body: texts, or (where ``token_ids``) OpenAI's
+        token-id arrays. All of it CPU-bound: run off the event loop."""
+        if token_ids and is_token_ids(body.get(field)):
+            rows = parse_token_ids(body, field=field, vocab_size=self.loaded.tokenizer.vocab_size)
+            return self.encode_ids(rows, truncate=truncate, field=field)
+        return self.encode(parse_input(body, field=field), truncate=truncate, field=field)
 
     def info(self) -> dict[str, Any]:
         settings, batcher = self.settings, self.batcher
@@ -370,8 +205,15 @@ class Service:
 # ---- the app --------------------------------------------------------------------------------
 
 
+LARGE_BODY_BYTES = 64 * 2**10
+"""Bodies above this are decoded and tokenized in a worker thread of their own, so a few huge
+requests never hold up the small ones."""
+
+
 def create_app(service: Service) -> FastAPI:
     """The FastAPI app over ``service`` (its batcher started by whoever runs the app)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     app = FastAPI(
         title="shapedemo embeddings",
         description="Sentence embeddings served with a static-shape strategy (see /info).",
@@ -379,6 +221,15 @@ def create_app(service: Service) -> FastAPI:
     )
     metrics = service.metrics
     batcher = service.batcher
+    # CPU-bound steps (JSON decoding, Unicode checks, tokenizing, rendering vectors) run here,
+    # never on the event loop; large bodies get a thread of their own.
+    small_pool = ThreadPoolExecutor(2, thread_name_prefix="shapedemo-cpu")
+    large_pool = ThreadPoolExecutor(1, thread_name_prefix="shapedemo-cpu-large")
+    app.router.on_shutdown.append(lambda: (small_pool.shutdown(wait=False, cancel_futures=True), large_pool.shutdown(wait=False, cancel_futures=True)))
+
+    async def off_loop(large: bool, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        pool = large_pool if large else small_pool
+        return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args, **kwargs))
 
     def openai_error(status: int, message: str, *, param: str | None = None, kind: str = "invalid_request_error", headers: dict[str, str] | None = None) -> JSONResponse:
         body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
@@ -390,54 +241,85 @@ def create_app(service: Service) -> FastAPI:
     def retry_after() -> dict[str, str]:
         return {"Retry-After": "1"}
 
-    async def read_json(request: Request) -> dict[str, Any]:
+    async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise RequestError(f"request body of {int(declared)} bytes is over the limit of {MAX_BODY_BYTES}", status=413)
         raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                raise RequestError(f"request body is over the limit of {MAX_BODY_BYTES} bytes", status=413)
         try:
-            body = json.loads(bytes(raw))
-        except (ValueError, UnicodeDecodeError):
-            raise RequestError("the body is not valid JSON", status=400) from None
-        if not isinstance(body, dict):
-            raise RequestError(f"the body must be a JSON object, not {type(body).__name__}", status=400)
-        return body
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                async for chunk in request.stream():
+                    raw += chunk
+                    if len(raw) > MAX_BODY_BYTES:
+                        raise RequestError(f"request body is over the limit of {MAX_BODY_BYTES} bytes", status=413)
+        except ClientDisconnect:
+            raise ClientGone("reading") from None
+        except TimeoutError:
+            raise RequestError(f"the request body did not arrive within {BODY_TIMEOUT_S:g} s", status=408) from None
+        return bytes(raw)
 
-    async def run(texts: list[str], *, truncate: bool, field: str) -> tuple[np.ndarray, int]:
-        encoded = service.encode(texts, truncate=truncate, field=field)
+    async def until_disconnect(request: Request, work: Any) -> Any:
+        """Await ``work``; if the client hangs up first, cancel it (a queued request is dropped
+        before it is computed) and raise ``ClientGone``."""
+
+        async def hung_up() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                await asyncio.sleep(0.05)  # a server that answers at once (not uvicorn): poll
+
+        task, watch = asyncio.ensure_future(work), asyncio.ensure_future(hung_up())
+        try:
+            await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise ClientGone("waiting")
+        return task.result()
+
+    async def run(encoded: Any) -> tuple[np.ndarray, int]:
         result = await batcher.embed(encoded.input_ids, encoded.token_type_ids)
         metrics.queue_delay.observe(result.record.queue_ms / 1e3)
         return result.embeddings, result.record.tokens
 
-    async def answer(route: str, request: Request, handle: Callable[[dict[str, Any]], Any], error: Callable[..., JSONResponse]) -> Any:
+    async def answer(route: str, request: Request, handle: Callable[[dict[str, Any], bool], Any], error: Callable[..., JSONResponse]) -> Any:
         start = time.perf_counter()
+        openai = error is openai_error
         try:
-            response = await handle(await read_json(request))
+            raw = await read_body(request)
+            large = len(raw) > LARGE_BODY_BYTES
+
+            async def decoded_then_handled() -> Any:
+                return await handle(await off_loop(large, decode_body, raw), large)
+
+            response = await until_disconnect(request, decoded_then_handled())
+        except ClientGone as exc:
+            metrics.gone.labels(route=route, stage=exc.stage).inc()
+            return Response(status_code=499)  # nobody reads it
         except RequestError as exc:
+            service.log(f"serve: {exc.status} {route}: {exc}")
             response = error(exc.status, str(exc), param=exc.param)
         except QueueFull as exc:
-            response = error(503, f"the server is busy ({exc}); retry shortly", kind="server_busy" if error is openai_error else "Overloaded", headers=retry_after())
+            service.log(f"serve: 503 {route}: busy ({exc})")
+            response = error(503, f"the server is busy ({exc}); retry shortly", kind="server_busy" if openai else "Overloaded", headers=retry_after())
         except NotReady as exc:
-            response = error(503, f"not ready: {exc}", kind="server_not_ready" if error is openai_error else "Unhealthy", headers=retry_after())
+            response = error(503, f"not ready: {exc}", kind="server_not_ready" if openai else "Unhealthy", headers=retry_after())
         except Exception as exc:  # a real failure: logged with its traceback, a JSON 500
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-            response = error(500, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}", kind="server_error" if error is openai_error else "Backend")
+            response = error(500, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}", kind="server_error" if openai else "Backend")
         metrics.requests.labels(route=route, code=str(response.status_code)).inc()
         metrics.latency.labels(route=route).observe(time.perf_counter() - start)
         return response
 
     @app.post("/v1/embeddings")
     async def openai_embeddings(request: Request) -> Any:
-        """OpenAI-compatible embeddings (``float`` or ``base64`` of little-endian float32)."""
+        """OpenAI-compatible embeddings (``float`` or ``base64`` of little-endian float32);
+        ``input`` is text(s) or token-id arrays."""
 
-        async def handle(body: dict[str, Any]) -> JSONResponse:
-            texts = parse_input(body, field="input")
+        async def handle(body: dict[str, Any], large: bool) -> JSONResponse:
             fmt = body.get("encoding_format") or "float"
             if fmt not in ("float", "base64"):
                 raise RequestError(f"encoding_format must be 'float' or 'base64', not {fmt!r}", param="encoding_format")
@@ -448,38 +330,67 @@ def create_app(service: Service) -> FastAPI:
             model = body.get("model")
             if model is not None and not isinstance(model, str):
                 raise RequestError("model must be a string (it is echoed back, not used)", param="model")
-            embeddings, tokens = await run(texts, truncate=service.settings.truncate, field="input")
-            data = [
-                {"object": "embedding", "index": i, "embedding": _encode_vector(e, fmt)}
-                for i, e in enumerate(embeddings)
-            ]
-            return JSONResponse({
-                "object": "list", "data": data, "model": model or service.loaded.spec,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            })
+            encoded = await off_loop(large, service.encode_body, body, field="input", truncate=service.settings.truncate, token_ids=True)
+            embeddings, tokens = await run(encoded)
+
+            def render() -> JSONResponse:
+                data = [{"object": "embedding", "index": i, "embedding": _encode_vector(e, fmt)} for i, e in enumerate(embeddings)]
+                return JSONResponse({
+                    "object": "list", "data": data, "model": model or service.loaded.spec,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                })
+
+            return await off_loop(False, render)
 
         return await answer("/v1/embeddings", request, handle, openai_error)
 
-    @app.post("/embed")
-    async def tei_embed(request: Request) -> Any:
-        """text-embeddings-inference style: ``{"inputs": str | [str]}`` -> ``[[...], ...]``."""
+    def tei_embed_at(route: str) -> Callable[[Request], Any]:
+        async def tei_embed(request: Request) -> Any:
+            """text-embeddings-inference style: ``{"inputs": str | [str]}`` -> ``[[...], ...]``."""
 
-        async def handle(body: dict[str, Any]) -> JSONResponse:
-            texts = parse_input(body, field="inputs")
-            truncate = body.get("truncate", service.settings.truncate)
-            normalize = body.get("normalize", True)
-            if not isinstance(truncate, bool) or not isinstance(normalize, bool):
-                raise RequestError("truncate and normalize must be true or false", param="truncate")
-            pooling = getattr(service.loaded, "pooling", None)
-            normalized = bool(getattr(pooling, "normalize", True))  # the model's own Normalize module
-            if normalized and not normalize:
-                raise RequestError("this model's embeddings are L2-normalised by its own pooling: normalize must be true", param="normalize")
-            embeddings, _ = await run(texts, truncate=truncate or service.settings.truncate, field="inputs")
-            if normalize and not normalized:
-                embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-            return JSONResponse([e.tolist() for e in embeddings])
+            async def handle(body: dict[str, Any], large: bool) -> JSONResponse:
+                truncate = body.get("truncate", service.settings.truncate)
+                normalize = body.get("normalize", True)
+                if truncate is None:  # huggingface_hub sends null for "the server's default"
+                    truncate = service.settings.truncate
+                if normalize is None:
+                    normalize = True
+                if not isinstance(truncate, bool) or not isinstance(normalize, bool):
+                    raise RequestError("truncate and normalize must be true or false", param="truncate")
+                pooling = getattr(service.loaded, "pooling", None)
+                normalized = bool(getattr(pooling, "normalize", True))  # the model's own Normalize module
+                if normalized and not normalize:
+                    raise RequestError("this model's embeddings are L2-normalised by its own pooling: normalize must be true", param="normalize")
+                encoded = await off_loop(large, service.encode_body, body, field="inputs", truncate=truncate or service.settings.truncate)
+                embeddings, _ = await run(encoded)
+                if normalize and not normalized:
+                    embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+                return await off_loop(False, lambda: JSONResponse([e.tolist() for e in embeddings]))
 
-        return await answer("/embed", request, handle, tei_error)
+            return await answer(route, request, handle, tei_error)
+
+        return tei_embed
+
+    app.add_api_route("/embed", tei_embed_at("/embed"), methods=["POST"], summary="TEI embed")
+    app.add_api_route("/", tei_embed_at("/"), methods=["POST"], summary="TEI's default route: as /embed")
+
+    @app.post("/tokenize")
+    async def tei_tokenize(request: Request) -> Any:
+        """text-embeddings-inference's ``/tokenize``: ``{"inputs": str | [str],
+        "add_special_tokens": bool}`` -> one list of ``{"id", "text", "special", "start",
+        "stop"}`` per text."""
+
+        async def handle(body: dict[str, Any], large: bool) -> JSONResponse:
+            texts = await off_loop(large, parse_input, body, field="inputs")
+            special = body.get("add_special_tokens", True)
+            if not isinstance(special, bool):
+                raise RequestError("add_special_tokens must be true or false", param="add_special_tokens")
+            if len(texts) > service.settings.max_texts:
+                raise RequestError(f"{len(texts)} texts in one request; this server takes at most {service.settings.max_texts}", status=413, param="inputs")
+            tokens = await off_loop(large, service.loaded.tokenizer.tokens, texts, add_special_tokens=special)
+            return await off_loop(large, JSONResponse, tokens)
+
+        return await answer("/tokenize", request, handle, tei_error)
 
     @app.get("/health")
     async def health() -> Any:
