@@ -8,6 +8,10 @@ tracebacks in the server's log.
     python benchmarks/load.py --clients 8 --seconds 60
     python benchmarks/load.py --compiled-mb 300 --blob-mb 400 --budget-check 25
 
+``--abuse`` runs issue 18's timed cases instead: ``/plan`` of the largest input the page's caps
+accept and a click over them (through ``gradio_client``), and ``serve``'s ``/health`` and
+``/metrics`` latency while a 4 MB text is refused and while one is truncated.
+
 ``--budget-check N`` runs issue 12's "done when" instead: N comparisons with distinct custom
 bucket lists, one after another, RSS after each, and the blob folder against its budget.
 Everything is bounded (clients, seconds, requests) and stays on 127.0.0.1. ``tests/test_load.py``
@@ -21,6 +25,7 @@ import argparse
 import base64
 import itertools
 import os
+import platform
 import random
 import signal
 import socket
@@ -454,6 +459,80 @@ def run_budget_check(
     return result
 
 
+# ------------------------------------------------------------------------------ abuse (issue 18)
+def run_abuse(cache: Path) -> list[str]:
+    """The timed cases of issue 18, one line each (times printed, never asserted)."""
+    import json
+    import re
+
+    import httpx
+
+    lines = []
+    with launch_app(cache=cache) as app:
+        client = connect(app.url)
+        texts = "\n".join(f"text {i}: " + "word " * (3 + 7 * i % 200) for i in range(64))
+        largest = ["texts", texts, "sst2-like", 16, 0, "minilm", ["dynamic", "padding", "buckets", "partition", "packing"],
+                   "custom", "32,64,128,256", 4, "1,2,3,4,5,6,7,8", "256"]
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            client.predict(*largest, api_name="/plan")
+            times.append(time.perf_counter() - start)
+        lines.append(f"/plan of the largest accepted click (64 texts, 4 buckets x 8 batch sizes, plain and packed = 64 shapes): "
+                     f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of 3")
+        over = list(largest)
+        over[8], over[10] = ",".join(str(8 * i) for i in range(1, 33)), ",".join(str(i) for i in range(1, 65))
+        start = time.perf_counter()
+        try:
+            client.predict(*over, api_name="/plan")
+            lines.append("a click over the cap: NOT refused")
+        except Exception as exc:  # gradio_client's AppError: the page's one-line toast
+            lines.append(f"a click over the cap: refused in {time.perf_counter() - start:.2f} s: {str(exc).splitlines()[0][:160]}")
+        lines.append(f"tracebacks in the app's log: {app.log().count('Traceback')}")
+    log = Path(tempfile.mkstemp(prefix="shapedemo-abuse-serve-", suffix=".log")[1])
+    env = {**os.environ, "SHAPEDEMO_CACHE": str(cache)}
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "shapedemo", "serve", "--port", "0", "--model", "minilm", "--precision", "f32",
+                                 "--strategy", "buckets-partition", "--seq-buckets", "32,128", "--batch-sizes", "1,4"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        url = None
+        while url is None or httpx.get(url + "/health", timeout=5).status_code != 200:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text()[-2000:])
+            found = re.search(r"listening on (http://\S+?:\d+)", log.read_text())
+            url = found.group(1) if found else None
+            time.sleep(0.5)
+        huge = "hello world river " * 222_222
+        for route, body in (("/v1/embeddings", {"input": huge}), ("/embed", {"inputs": huge, "truncate": True})):
+            raw = json.dumps(body).encode()
+            outcome: dict[str, Any] = {}
+
+            def send() -> None:
+                start = time.perf_counter()
+                r = httpx.post(url + route, content=raw, headers={"content-type": "application/json"}, timeout=120)
+                outcome.update(status=r.status_code, seconds=time.perf_counter() - start)
+
+            worker = threading.Thread(target=send)
+            worker.start()
+            waits = []
+            with httpx.Client() as probe:
+                while worker.is_alive():
+                    for path in ("/health", "/metrics"):
+                        start = time.perf_counter()
+                        probe.get(url + path)
+                        waits.append((time.perf_counter() - start) * 1e3)
+            worker.join()
+            lines.append(f"{route} with a {len(raw) / 2**20:.1f} MiB text: {outcome['status']} in {outcome['seconds']:.2f} s; "
+                         f"/health and /metrics meanwhile: {len(waits)} answers, median {statistics.median(waits):.1f} ms, "
+                         f"max {max(waits):.1f} ms (client side, loopback)")
+        lines.append(f"tracebacks in serve's log: {log.read_text().count('Traceback')}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return lines
+
+
 # ------------------------------------------------------------------------------ main
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -468,12 +547,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default budgets 300 and 400 MiB)")
     parser.add_argument("--vary-engines", action="store_true",
                         help="with --budget-check: cycle precision (auto, f32) and static-only mode, six engines in all")
+    parser.add_argument("--abuse", action="store_true", help="instead: issue 18's timed cases (/plan at the caps, /health under a 4 MB text)")
     parser.add_argument("--cache", default=None, help="SHAPEDEMO_CACHE for the app (default: a new temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not 1 <= args.max_requests <= MAX_REQUESTS:
         parser.error(f"--max-requests: choose 1 to {MAX_REQUESTS}")
     cache = Path(args.cache or tempfile.mkdtemp(prefix="shapedemo-load-cache-"))
+    if args.abuse:
+        print(f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores; serve at f32")
+        print("\n".join(run_abuse(cache)))
+        return 0
     if args.budget_check:
         compiled_mb = 300 if args.compiled_mb is None else args.compiled_mb
         blob_mb = 400 if args.blob_mb is None else args.blob_mb

@@ -136,6 +136,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, serve: bool = False) 
     parser.add_argument("--batch-sizes", metavar="N,N,...", help=sizes + ("; the largest closes a batch" if serve else ""))
     parser.add_argument("--max-seq", type=int, metavar="N", help=top)
     parser.add_argument("--pack-seq", type=int, metavar="N", help="packing row capacity (default max_seq)")
+    if not serve:  # serve's start-up set is bounded by its memory budget check instead
+        parser.add_argument("--max-shapes", type=int, metavar="N", help="refuse a run that would compile or time more shapes than this (default 256)")
 
 
 def shapes_from_args(args: argparse.Namespace) -> ShapeSet:
@@ -163,6 +165,7 @@ def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
     if getattr(args, "concurrent", False):
         fields["calls"] = "concurrent"
     fields.setdefault("shapes", shapes_from_args(args))
+    fields.setdefault("max_shapes", getattr(args, "max_shapes", None))
     return RunSettings(**source, limits=CLI_LIMITS, **fields).validate()
 
 
@@ -358,7 +361,7 @@ def _run_embed(args: argparse.Namespace) -> int:
     encoded, embeddings = embed(engine, list(settings.texts or ()), truncate=True)
     for i, n in sorted(encoded.truncated.items()):  # stdout stays pure JSON: the note goes to stderr
         print(
-            f"shapedemo: text {i + 1} has {n} tokens: truncated to the model's max_seq_length "
+            f"shapedemo: text {i + 1} has {'at least ' if i in encoded.at_least else ''}{n} tokens: truncated to the model's max_seq_length "
             f"{engine.loaded.embed_max_length}, as sentence-transformers does",
             file=sys.stderr,
         )

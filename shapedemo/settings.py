@@ -18,6 +18,7 @@ shapedemo.planning.plan.PlanError: batch 0: choose 1 to 256
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
@@ -54,6 +55,10 @@ class Limits:
     """The longest time limit for timed rounds (``RunSettings.max_seconds``)."""
     seconds: float = 30.0
     """The time limit for timed rounds when none is given and rounds go on until tight."""
+    shapes: int = 0
+    """Shapes one run may compile and time (0: ``DEFAULT_MAX_SHAPES``; see ``check_work``)."""
+    shapes_knob: str = "--max-shapes"
+    """How a user raises ``shapes``: a flag, or ``$NAME`` read when the run is checked."""
 
     def name(self, key: str) -> str:
         """What this front end calls setting ``key`` (``--batch-sizes`` on the command line)."""
@@ -66,9 +71,12 @@ class Limits:
         return {field: self.name(key) for field, key in keys.items()}
 
 
-PAGE_LIMITS = Limits("this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5, max_seconds=60.0, seconds=15.0)
+PAGE_LIMITS = Limits(
+    "this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5, max_seconds=60.0, seconds=15.0,
+    shapes=64, shapes_knob="$SHAPEDEMO_MAX_SHAPES",
+)
 CLI_LIMITS = Limits(
-    "the command line", texts=4096, batch=4096, batch_size=1024, repeats=1000, warmup=100,
+    "the command line", texts=4096, batch=4096, batch_size=1024, repeats=1000, warmup=100, shapes=256,
     names={
         "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "--max-seq",
         "pack length": "--pack-seq", "repeats": "--repeats", "warm-up runs": "--warmup",
@@ -123,6 +131,8 @@ class RunSettings:
     calls: str = "sync"
     jobs: int = 2
     limits: Limits = field(default=CLI_LIMITS, compare=False)
+    max_shapes: int | None = None
+    """The cap on shapes this run may compile (``--max-shapes``); None: the front end's."""
 
     @property
     def source(self) -> str:
@@ -211,7 +221,9 @@ class RunSettings:
         >>> RunSettings(lengths=(12,), shapes=ShapeSet.parse(seq_buckets="pow2")).plan_options([12])["seq_buckets"]
         (16, 32, 64, 128)
         """
-        return self.shapes.resolve(lengths, limit=limit, names=self.limits.shape_names).plan_options()
+        options = self.shapes.resolve(lengths, limit=limit, names=self.limits.shape_names).plan_options()
+        check_work(self, options)  # before anything compiles: the work caps (end of this module)
+        return options
 
 
 def _check_range(value: object, low: int, high: int, *, what: str) -> int:
@@ -250,3 +262,82 @@ def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str =
     given = settings.shapes  # a max length or pack length given next to the file wins
     shapes = replace(shapes, max_seq=given.max_seq or shapes.max_seq, pack_seq=given.pack_seq or shapes.pack_seq)
     return replace(settings, shapes=shapes, cost_model=predicted.get("cost_model"))
+
+
+# ==== work caps (issue 18): bounded work per page click or CLI run ========================
+# Kept apart from the bucket parsing above on purpose: only counts what options would compile.
+
+DEFAULT_MAX_SHAPES = 256
+"""The command line's cap on shapes per run when ``Limits.shapes`` says 0."""
+
+PACKING_STRATEGIES = frozenset({"packing", "auto"})
+"""Strategies that may compile packed variants next to the plain shapes."""
+
+
+def shape_cap(settings: RunSettings) -> int:
+    """The most shapes ``settings`` may compile and time: ``max_shapes`` (``--max-shapes``), else
+    the front end's knob where it is an environment variable (the page's
+    ``$SHAPEDEMO_MAX_SHAPES``), else its default.
+
+    >>> shape_cap(RunSettings(lengths=(9,))), shape_cap(RunSettings(lengths=(9,), limits=PAGE_LIMITS))
+    (256, 64)
+    """
+    if settings.max_shapes is not None:
+        return _check_range(settings.max_shapes, 1, 1_000_000, what=settings.limits.shapes_knob)
+    limits = settings.limits
+    if limits.shapes_knob.startswith("$"):
+        raw = os.environ.get(limits.shapes_knob[1:], "").strip()
+        if raw:
+            try:
+                return max(1, int(raw))
+            except ValueError:
+                raise PlanError(f"{limits.shapes_knob[1:]}={raw!r} is not a whole number") from None
+    return limits.shapes or DEFAULT_MAX_SHAPES
+
+
+def count_shapes(options: Mapping[str, Any], strategies: Sequence[str], *, cost_table: str | None = None) -> tuple[int, str]:
+    """An upper bound on the shapes a run with these plan options compiles (every bucket and the
+    max length at every batch size; twice where a strategy may pack), and how it was counted.
+
+    >>> count_shapes({"seq_buckets": (32, 64), "batch_sizes": (1, 4), "max_seq": 128}, ["buckets"])
+    (6, '3 lengths x 2 batch sizes')
+    >>> count_shapes({"seq_buckets": (32, 64), "batch_sizes": (1, 4), "max_seq": 64}, ["packing"])
+    (8, '2 lengths x 2 batch sizes, plain and packed')
+    """
+    from shapedemo.planning.edges import powers_of_two
+    from shapedemo.planning.strategies import DEFAULT_BATCH_SIZES
+
+    top = options.get("max_seq") or MAX_POSITIONS
+    buckets = options.get("seq_buckets")
+    seqs = set(powers_of_two(top) if buckets is None else buckets) | {s for s in (top, options.get("pack_seq")) if s}
+    sizes = set(options.get("batch_sizes") or DEFAULT_BATCH_SIZES)
+    packed = any(name in PACKING_STRATEGIES for name in strategies)
+    n = len(seqs) * len(sizes) * (2 if packed else 1)
+    how = f"{len(seqs)} lengths x {len(sizes)} batch sizes" + (", plain and packed" if packed else "")
+    if cost_table == "measure":
+        how += ", each timed for the cost table"
+    return n, how
+
+
+def check_work(settings: RunSettings, options: Mapping[str, Any]) -> None:
+    """Refuse, before anything is compiled, a run whose shapes exceed ``shape_cap``: one line
+    naming the count, the cap and how to raise it (``serve``'s start-up set is not capped here:
+    its memory budget check stays).
+
+    >>> opts = {"seq_buckets": tuple(range(8, 264, 8)), "batch_sizes": tuple(range(1, 65)), "max_seq": 256}
+    >>> check_work(RunSettings(lengths=(9,), limits=PAGE_LIMITS), opts)
+    Traceback (most recent call last):
+    ...
+    shapedemo.planning.plan.PlanError: this run would compile up to 4096 shapes (32 lengths x 64 batch sizes, plain and packed); this page runs at most 64 per run (set SHAPEDEMO_MAX_SHAPES to raise it): choose fewer buckets or batch sizes
+    """
+    n, how = count_shapes(options, settings.strategies, cost_table=settings.cost_table)
+    cap = shape_cap(settings)
+    if n > cap:
+        knob = settings.limits.shapes_knob
+        raise_it = f"set {knob[1:]} to raise it" if knob.startswith("$") else f"{knob} N raises it"
+        raise PlanError(
+            f"this run would compile up to {n} shapes ({how}); {settings.limits.where} runs at most {cap} "
+            f"per run ({raise_it}): choose fewer buckets or batch sizes"
+        )
+
+# ==== end of work caps ====================================================================

@@ -42,10 +42,10 @@ def _env(cache_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(cache_dir: Path, *args: str, timeout: float = 300.0) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_server(cache_dir: Path, *args: str, timeout: float = 300.0, log_dir: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`serve --port 0 ARGS` in a subprocess; yields (base url, process) once /health is 200;
-    always terminates it."""
-    log = cache_dir / f"serve-{time.monotonic_ns()}.log"
+    always terminates it. Its stderr goes to ``proc.log`` in ``log_dir`` (default: the cache)."""
+    log = (log_dir or cache_dir) / f"serve-{time.monotonic_ns()}.log"
     with open(log, "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "shapedemo", "serve", "--port", "0", *args],
@@ -61,8 +61,12 @@ def running_server(cache_dir: Path, *args: str, timeout: float = 300.0) -> Itera
             if url is None:
                 found = re.search(r"listening on (http://\S+?:\d+)", log.read_text())
                 url = found.group(1) if found else None
-            elif httpx.get(url + "/health", timeout=5).status_code == 200:
-                break
+            else:
+                try:
+                    if httpx.get(url + "/health", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:  # it exited meanwhile: poll() above reports it with the log
+                    pass
             time.sleep(0.2)
         else:
             pytest.fail(f"serve did not become healthy in {timeout} s: {log.read_text()[-2000:]}")

@@ -103,10 +103,16 @@ def test_a_4mb_text_is_refused_while_health_and_metrics_answer(server):
 
 def test_clients_that_leave_are_counted_apart_and_never_a_500(server):
     url, proc = server
-    for _ in range(30):  # hang up mid-body
-        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as sock:
-            sock.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 1000\r\n\r\n{\"input\": \"abc")
+    socks = []
+    for _ in range(30):  # send half a body, wait (the server is reading it), hang up
+        sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        sock.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"input\": \"abc")
+        socks.append(sock)
+    assert httpx.get(url + "/health").status_code == 200  # the server reads them all by now
+    time.sleep(1)
+    for sock in socks:
+        sock.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         text = httpx.get(url + "/metrics").text

@@ -17,6 +17,7 @@ import gradio as gr
 
 from shapedemo import plots, runner
 
+from shapedemo.app.common import cancellable
 from shapedemo.measure import report
 from shapedemo.settings import PAGE_LIMITS, SERVE_STRATEGY, RunSettings
 from shapedemo.planning.strategies import STRATEGY_NAMES
@@ -140,7 +141,7 @@ def build_deploy_tab(*, model: Any) -> None:
     with gr.Accordion("the knee's configuration (python -m shapedemo compare/serve --config FILE)", open=False):
         config = gr.Code(language="json", show_line_numbers=False, elem_id="tune-config")
     tune_button.click(
-        find_shapes, [workload, sample, model, measure], [budget_plot, tune_text, config],
+        cancellable(find_shapes), [workload, sample, model, measure], [budget_plot, tune_text, config],
         api_name="shapes", concurrency_id="engine", concurrency_limit=1,
     )
 
@@ -155,7 +156,7 @@ def build_deploy_tab(*, model: Any) -> None:
     queue_plot = gr.Plot(show_label=False, elem_id="plot-traffic-queue")
     calls_plot = gr.Plot(show_label=False, elem_id="plot-traffic-calls")
     traffic_button.click(
-        live_traffic, [strategy, rate, duration, workload, model],
+        cancellable(live_traffic), [strategy, rate, duration, workload, model],
         [traffic_text, latency_plot, queue_plot, calls_plot],
         api_name="traffic", concurrency_id="engine", concurrency_limit=1,
     )

@@ -28,7 +28,7 @@ from shapedemo.runtime.errors import EngineError
 from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS
-from shapedemo.app.common import USER_ERRORS, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401
+from shapedemo.app.common import USER_ERRORS, cancellable, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401
 from shapedemo.settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts, with_config
 from shapedemo.shapes import DEFAULT_BATCH_SIZES, MAX_SEQ_STEPS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES
@@ -290,12 +290,12 @@ def _by_name(view: Any, components: Mapping[str, Any]) -> dict[Any, Any]:
 def _wired(handler: Callable[..., Any], components: Mapping[str, Any]) -> Callable[..., Any]:
     """``handler`` as an event function: same named parameters, ``{component: value}`` out."""
 
-    def event(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+    def by_name(*args: Any, **kwargs: Any) -> dict[Any, Any]:
         return _by_name(handler(*args, **kwargs), components)
 
-    event.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
-    event.__name__ = handler.__name__
-    return event
+    by_name.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
+    by_name.__name__ = handler.__name__
+    return cancellable(by_name)  # a cancelled event stops the run at its next step
 
 
 # ------------------------------------------------------------------------------ the page

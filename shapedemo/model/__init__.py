@@ -9,12 +9,12 @@ No torch: weights are read with ``safetensors.numpy`` into numpy and become grap
 - :mod:`.tokenizer`: :class:`Tokenizer`, :class:`Encoded`, :class:`TextError`;
 - :mod:`.sources`: :func:`load_model` and :class:`LoadedModel` (minilm, synthetic, hub id,
   folder, IR);
-- :mod:`.cache`: the IR cache (atomic writes) and :func:`ensure_cache_dir`.
+- :mod:`.cache`: the IR cache (atomic writes), :func:`ensure_cache_dir` and :func:`usable_cache_dir`.
 """
 
 from __future__ import annotations
 
-from shapedemo.model.cache import ensure_cache_dir
+from shapedemo.model.cache import ensure_cache_dir, usable_cache_dir
 from shapedemo.model.errors import ModelError
 from shapedemo.model.graph import GRAPH_VERSION, INPUTS, PACKED_INPUTS, build_bert, build_packed_bert
 from shapedemo.model.pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, SentenceConfig, read_sentence_config
@@ -58,6 +58,7 @@ __all__ = [
     "default_cache_dir",
     "default_spec",
     "ensure_cache_dir",
+    "usable_cache_dir",
     "load_model",
     "minilm_folder",
     "minilm_source",

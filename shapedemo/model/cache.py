@@ -4,12 +4,19 @@ build, written so that a kill at any moment leaves either no entry or a complete
 A build is saved into ``models/.partial-<key>-<pid>-<random>`` and renamed to ``models/<key>``
 when complete (one rename in one folder: atomic). A cached IR is never overwritten in place
 (OpenVINO maps the weights of a model it read; rewriting them under it can crash the process).
+Any number of processes may share the folder: each writes its own partial folder, the first
+rename wins, and a loser reads the winner's entry.
+
+A cache that cannot be written (a full disk, a read-only folder, a file in the way) is not an
+error: one ``shapedemo: warning:`` line on stderr, and the run goes on without caching
+(:func:`usable_cache_dir`, :func:`cached_build`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +48,25 @@ def ensure_cache_dir(path: Path) -> Path:
     return path
 
 
+def cache_warning(message: str) -> None:
+    """One ``shapedemo: warning:`` line on stderr: a cache that cannot be used, run without it."""
+    print(f"shapedemo: warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def usable_cache_dir(path: Path) -> Path | None:
+    """``path`` created and writable, else None after one warning line (the run goes on
+    without this cache).
+
+    >>> usable_cache_dir(Path("/proc/no-cache-here")) is None
+    True
+    """
+    try:
+        return ensure_cache_dir(path)
+    except ModelError as exc:
+        cache_warning(f"{exc}; running without it")
+        return None
+
+
 def cached_build(
     cache: Path | None,
     key: str,
@@ -63,18 +89,31 @@ def cached_build(
         except Exception:  # a damaged entry (disk full, an older non-atomic write): build again
             _discard(folder)
     model, packed = build()
+    if usable_cache_dir(models) is None:
+        return model, packed, False
     _clear_abandoned(models, key)
-    partial = Path(tempfile.mkdtemp(prefix=f"{PARTIAL}{key}-{os.getpid()}-", dir=ensure_cache_dir(models)))
+    partial: Path | None = None
     try:
+        partial = Path(tempfile.mkdtemp(prefix=f"{PARTIAL}{key}-{os.getpid()}-", dir=models))
         # f32 weights on disk: the default fp16 compression would change the outputs we compare
         ov.save_model(model, partial / "model.xml", compress_to_fp16=False)
         if packed is not None:
             ov.save_model(packed, partial / "packed.xml", compress_to_fp16=False)
         _publish(partial, folder)
+    except Exception as exc:  # a full disk ("basic_ios::clear: iostream error"), a folder gone read-only
+        cache_warning(f"cannot save the built model in the cache folder {models} ({_why(exc)}); running without caching it")
     finally:
-        if partial.exists():
+        if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     return model, packed, False
+
+
+def _why(exc: BaseException) -> str:
+    """The reason in one line: an OSError's strerror, else the last line of OpenVINO's message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _publish(partial: Path, folder: Path) -> None:

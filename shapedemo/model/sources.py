@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from shapedemo.model.cache import cached_build, ensure_cache_dir
+from shapedemo.model.cache import cached_build, usable_cache_dir
 from shapedemo.model.errors import ModelError
 from shapedemo.model.graph import GRAPH_VERSION, PACKED_INPUTS, build_bert, build_packed_bert
 from shapedemo.model.pooling import SENTENCE_TRANSFORMERS_FILES, Pooling, read_sentence_config
@@ -308,7 +308,7 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
     spec = (spec or DEFAULT_SPEC).strip()
     cache = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
     if cache is not None:
-        ensure_cache_dir(cache)
+        cache = usable_cache_dir(cache)  # unusable: one warning line, the model is built uncached
     if spec == "minilm":
         folder = minilm_source()
         return _from_weights_folder(spec, "minilm", folder, _file_key(folder / "model.safetensors"), cache)

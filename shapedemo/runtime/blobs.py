@@ -3,6 +3,11 @@
 OpenVINO writes a blob per compiled model under ``CACHE_DIR`` and imports it on the next compile
 of the same model (``LOADED_FROM_CACHE``). A blob holds the model's weights, so the folder is
 pruned, least recently used first, to ``SHAPEDEMO_BLOB_CACHE_MB``.
+
+Processes share the folder: one may import (and, finding it incomplete, delete) a blob another
+is still writing, which made the writer's compile fail ("cannot set permissions: No such file
+or directory [...blob]"). :func:`compile_cached` retries such a failure once, then compiles
+without the cache (a full or read-only disk too): a cache problem never fails a compile.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any, Mapping
 
 
 def _env_int(name: str, default: int) -> int:
@@ -63,3 +69,28 @@ def prune_blobs(folder: Path, *, budget_mb: float) -> list[Path]:
             pass
     return removed
 
+
+
+_CACHE_TROUBLE = re.compile(r"filesystem|basic_ios|iostream|No space|Permission denied|Read-only|\.blob|cache", re.I)
+
+
+def compile_cached(core: Any, model: Any, device: str, config: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """``core.compile_model`` with ``config``'s ``CACHE_DIR``; where the blob cache fails it
+    (another process racing on a blob, a full or read-only disk), once more, then without the
+    cache. Returns the compiled model and, where the cache had to be left out, why (one line).
+    A failure that is not the cache's is raised as it is."""
+    if "CACHE_DIR" not in config:
+        return core.compile_model(model, device, dict(config)), None
+    try:
+        return core.compile_model(model, device, dict(config)), None
+    except Exception as exc:
+        if not _CACHE_TROUBLE.search(str(exc)):
+            raise
+        first = exc
+    try:  # a race: the other process's blob is complete by now
+        return core.compile_model(model, device, dict(config)), None
+    except Exception:
+        pass
+    plain = {k: v for k, v in config.items() if k != "CACHE_DIR"}
+    lines = [line.strip() for line in str(first).splitlines() if line.strip() and not line.strip().startswith("Exception from ")]
+    return core.compile_model(model, device, plain), (lines[-1] if lines else type(first).__name__)

@@ -20,9 +20,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from shapedemo.model import Encoded, LoadedModel, default_cache_dir, ensure_cache_dir
+from shapedemo.model import Encoded, LoadedModel, default_cache_dir, usable_cache_dir
+from shapedemo.model.cache import cache_warning
 from shapedemo.planning.plan import Plan
-from shapedemo.runtime.blobs import blob_budget_mb, blob_folder, prune_blobs
+from shapedemo.runtime.blobs import blob_budget_mb, blob_folder, compile_cached, prune_blobs
 from shapedemo.runtime.budget import SHARED_BUDGET, CompiledBudget
 from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn, RequestPool, feed_for
 from shapedemo.runtime.devices import STATIC_ONLY_REASON, Capabilities, check_device, device_rules, parse_device
@@ -82,9 +83,10 @@ class Engine:
             # one blob folder per device and precision: OpenVINO 2026.4's CPU plugin imported a
             # blob compiled at f32 into a bf16 session here and crashed in infer()
             prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
-            # unusable (a file in the way, read-only): one line naming it and SHAPEDEMO_CACHE
-            self.blob_dir = ensure_cache_dir(self.cache_dir / "blobs" / blob_folder(self.device, precision))
-            self.config["CACHE_DIR"] = str(self.blob_dir)
+            # unusable (a file in the way, read-only, full): one warning line, compiled without it
+            self.blob_dir = usable_cache_dir(self.cache_dir / "blobs" / blob_folder(self.device, precision))
+            if self.blob_dir is not None:
+                self.config["CACHE_DIR"] = str(self.blob_dir)
         if precision != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = precision
         self._compiled: OrderedDict[ModelKey, Compiled] = OrderedDict()
@@ -279,13 +281,17 @@ class Engine:
             before = trimmed_rss()
             start = time.perf_counter()
             try:
-                compiled = self.core.compile_model(model, self.device, self.config)
+                compiled, trouble = compile_cached(self.core, model, self.device, self.config)
             except Exception as exc:
                 if kind is not None:
                     self._known[kind] = (False, one_line(exc))
                     raise ShapesUnsupported(self.device, kind, one_line(exc)) from None
                 raise EngineError(f"{self.device} could not compile {shape[0]} x {shape[1]}: {one_line(exc)}") from None  # type: ignore[index]
             seconds = time.perf_counter() - start
+            if trouble is not None:  # the blob cache failed this compile: this engine goes on without it
+                cache_warning(f"the compiled-blob cache {self.blob_dir} failed ({trouble}); compiling without it")
+                self.config.pop("CACHE_DIR", None)
+                self.blob_dir = None
             if kind is not None:
                 self._known[kind] = (True, None)
             try:

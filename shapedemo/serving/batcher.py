@@ -60,6 +60,10 @@ class QueueFull(RuntimeError):
     """The queue holds ``max_queue_texts`` texts already: come back later (HTTP 503)."""
 
 
+class _Stopped(Exception):
+    """``stop()`` was called while the shapes were being compiled."""
+
+
 class NotReady(RuntimeError):
     """The batcher is still compiling its shapes, or has stopped (HTTP 503)."""
 
@@ -325,6 +329,10 @@ class Batcher:
         try:
             try:
                 self._prepare()
+            except _Stopped:
+                self.state = "stopped"
+                self._ready.set()
+                return
             except Exception as exc:  # start-up failures are reported, not raised in a thread
                 self.error = " ".join(str(exc).split()) or type(exc).__name__
                 self.state = "failed"
@@ -347,6 +355,8 @@ class Batcher:
         start = time.perf_counter()
         total = len(self.shapes)
         for i, shape in enumerate(self.shapes, 1):
+            if self._stopping:  # stopped (a cancelled traffic run) before its next compile
+                raise _Stopped()
             entry = self.engine.compile(shape.static, packed=shape.packed, bounds=shape.bounds, pin=True)
             self._pinned.append(entry)
             self.compiled = i

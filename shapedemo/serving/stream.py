@@ -190,9 +190,13 @@ def run_traffic(
 
     batcher.start()
     total = len(batcher.shapes)
-    while not batcher.wait_ready(0.25):
-        if progress:
-            progress(0.5 * batcher.compiled / max(1, total), f"{settings.strategy}: compiled {batcher.compiled}/{total} shapes")
+    try:
+        while not batcher.wait_ready(0.25):
+            if progress:  # may raise (a cancelled page event): the batcher stops before its next compile
+                progress(0.5 * batcher.compiled / max(1, total), f"{settings.strategy}: compiled {batcher.compiled}/{total} shapes")
+    except BaseException:
+        batcher.stop()
+        raise
     records: list[Any] = []
     refused = 0
     remaining = threading.Semaphore(0)
