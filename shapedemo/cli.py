@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence, TypeAlias
 from shapedemo.planning.edges import padding_fraction_for, parse_int_list, powers_of_two, tuned
 from shapedemo.planning.plan import MAX_POSITIONS, PlanError
 from shapedemo.measure.report import compact, document, format_config, format_plan, format_table
-from shapedemo.settings import CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_STRATEGY, RunSettings, split_texts, with_config
+from shapedemo.settings import CALIBRATIONS, CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_STRATEGY, WEIGHTS, RunSettings, split_texts, with_config
 from shapedemo.shapes import DEFAULT_BATCH_SIZES, FLAGS, MAX_SEQ_STEPS, SAMPLE_FLAGS, SAMPLE_SIZE, SERVE_SEQ_BUCKETS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.planning.workloads import WORKLOADS, sample_lengths
@@ -159,7 +159,7 @@ def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
     names = getattr(args, "strategies", None)
     if names is not None:
         fields["strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
-    for key in ("model", "device", "static_only", "precision", "repeats", "max_seconds", "warmup", "jobs", "cost_table"):
+    for key in ("model", "device", "static_only", "precision", "repeats", "max_seconds", "warmup", "jobs", "cost_table", "weights", "calibration", "calibration_file"):
         if getattr(args, key, None) is not None:
             fields[key] = getattr(args, key)
     if getattr(args, "concurrent", False):
@@ -316,6 +316,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default="CPU", metavar="NAME",
         help="OpenVINO device to run on: CPU (default), GPU, NPU, AUTO, HETERO:..., MULTI:...",
     )
+    parser.add_argument("--weights", default=None, choices=WEIGHTS, help="f32 (default), f16, int8-weights (NNCF weight-only), int8 (NNCF quantized, calibrated)")
+    parser.add_argument("--calibration", default=None, choices=CALIBRATIONS, help="int8: calibrate on exact lengths (default) or the plan's padded static shapes")
+    parser.add_argument("--calibration-file", metavar="FILE", help="int8: calibrate on these texts, one per line (default: the input)")
 
 
 def _read_texts(path: str) -> list[str]:
@@ -329,12 +332,6 @@ def _progress(fraction: float, what: str) -> None:
     """A one-line progress display on stderr, only where a person watches it."""
     if sys.stderr.isatty():
         print(f"\r[{fraction:4.0%}] {what[:70]:<70}", end="", file=sys.stderr, flush=True)
-
-
-def _engine(settings: RunSettings) -> Any:
-    from shapedemo.runner import engine_for
-
-    return engine_for(settings)
 
 
 @subcommand
@@ -352,12 +349,14 @@ def _add_embed(subparsers: Subparsers) -> None:
 
 def _run_embed(args: argparse.Namespace) -> int:
     from shapedemo.measure.compare import embed
+    from shapedemo.runner import engine_for
 
     texts = _read_texts(args.texts_file)
     settings = RunSettings(
-        texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS
+        texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS,
+        weights=args.weights or "f32", calibration=args.calibration or "exact", calibration_file=args.calibration_file,
     ).validate()
-    engine = _engine(settings)
+    engine = engine_for(settings)
     encoded, embeddings = embed(engine, list(settings.texts or ()), truncate=True)
     for i, n in sorted(encoded.truncated.items()):  # stdout stays pure JSON: the note goes to stderr
         print(
@@ -427,7 +426,8 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.config:
         if args.seq_buckets or args.batch_sizes:
             raise PlanError("--config sets the buckets and batch sizes: leave out --seq-buckets and --batch-sizes")
-        settings = with_config(settings, _read_json(args.config, what="--config"), what=f"--config {args.config}")
+        doc, flags = _read_json(args.config, what="--config"), {"weights": args.weights} if args.weights else {}
+        settings = with_config(settings, {**doc, **flags} if isinstance(doc, dict) else doc, what=f"--config {args.config}")  # flags win
     if args.json not in (None, "-") and not _writable(args.json):
         raise PlanError(f"--json {args.json}: cannot write there (no such folder, or not writable)")
     comparison, _ = run(settings, progress=_progress)
@@ -508,6 +508,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         pack_seq=args.pack_seq, sample=_serve_sample(args), max_wait_ms=args.max_wait_ms, max_batch_tokens=args.max_batch_tokens,
         max_texts=args.max_texts, max_queue=args.max_queue, truncate=args.truncate,
         host=args.host, port=args.port, config_file=args.config,
+        weights=args.weights, calibration=args.calibration, calibration_file=args.calibration_file,
     )
     ray_flags = {"replicas": args.replicas, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas,
                  "target_in_flight": args.target_in_flight, "replica_cpus": args.replica_cpus}

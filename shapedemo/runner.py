@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,11 +24,11 @@ ProgressFn = Callable[[float, str], None]
 MAX_MODELS = 3
 """Loaded models kept at once (a model holds its weights: ~90 MB for MiniLM, 1.3 GB for large)."""
 MAX_ENGINES = 4
-"""Engines kept at once, one per (model, device, precision, static-only); each holds compiled
+"""Engines kept at once, one per (model, device, precision, static-only, weights); each holds compiled
 models, all of them within the process's one budget (``runtime.budget.SHARED_BUDGET``)."""
 
-_models: OrderedDict[str, Any] = OrderedDict()
-_engines: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_models: OrderedDict[Any, Any] = OrderedDict()
+_engines: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -57,14 +57,67 @@ def load(spec: str) -> Any:
         return _keep(_models, spec, lambda: load_model(spec), MAX_MODELS)
 
 
+def calibration(settings: RunSettings, base: Any) -> Any:
+    """What ``int8`` is calibrated on: ``calibration_file``'s texts where given, else the
+    settings' input (texts, lengths or a workload's token ids), laid out as ``calibration``."""
+    from shapedemo.model.compress import calibration_for
+
+    if settings.calibration_file is not None:
+        from shapedemo.settings import split_texts
+
+        try:
+            texts = split_texts(Path(settings.calibration_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"calibration file {settings.calibration_file}: {exc.__class__.__name__}") from None
+        if not texts:
+            raise PlanError(f"calibration file {settings.calibration_file} holds no text (one text per line)")
+        encoded, source = base.tokenizer.encode(texts, truncate=True), "file texts"
+    else:
+        encoded = resolve(settings, base).encoded
+        source = {"texts": "input texts", "lengths": "lengths (random ids)", "workload": f"{settings.workload} ids"}[settings.source]
+    options = replace(settings, shapes=replace(settings.shapes, max_seq=None)).plan_options(encoded.lengths, limit=base.max_length)
+    return calibration_for(encoded, shapes=settings.calibration, source=source, **options)
+
+
+def load_weights(settings: RunSettings) -> Any:
+    """The settings' model with the settings' weights (``model.compress``; f32: as loaded),
+    compressed once per process and cached on disk beside the f32 IR."""
+    from shapedemo.model.compress import compress, weights_key
+
+    spec = model_spec(settings)
+    base = load(spec)
+    if settings.weights == "f32":
+        return base
+    cal = calibration(settings, base) if settings.weights == "int8" else None
+    with _lock:
+        return _keep(_models, (spec, weights_key(settings.weights, cal)),
+                     lambda: compress(base, settings.weights, calibration=cal), MAX_MODELS)
+
+
+def load_served(serve: Any) -> Any:
+    """``serve``'s model with its weights: a ``ServeSettings`` (int8 calibrated on its
+    ``calibration_file``, padded to its buckets, batch sizes and pack length)."""
+    return load_weights(RunSettings(
+        lengths=(8,), model=serve.model, weights=serve.weights, calibration=serve.calibration,
+        calibration_file=serve.calibration_file, shapes=serve.shapes,
+    ).validate())
+
+
+def reference_settings(settings: RunSettings) -> RunSettings:
+    """Where the fidelity reference runs: f32 weights on the CPU, dynamic shapes allowed."""
+    return replace(settings, weights="f32", device="CPU", static_only=False, calibration_file=None)
+
+
 def engine_for(settings: RunSettings) -> Any:
-    """The engine for the settings' model, device, precision and static-only mode, kept for the
-    process's life (the compiled models of all engines share one budget, ``SHAPEDEMO_COMPILED_MB``)."""
+    """The engine for the settings' model, weights, device, precision and static-only mode, kept
+    for the process's life (the compiled models of all engines share one budget,
+    ``SHAPEDEMO_COMPILED_MB``)."""
     from shapedemo.runtime.engine import Engine
 
     spec = model_spec(settings)
-    loaded = load(spec)
-    key = (spec, settings.device, settings.precision, settings.static_only)
+    loaded = load_weights(settings)
+    weights = (loaded.weights_info or {}).get("cache_key") or loaded.weights
+    key = (spec, settings.device, settings.precision, settings.static_only, weights)
     with _lock:
         return _keep(
             _engines, key,
@@ -176,16 +229,19 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
 
     if progress:
         progress(0.0, "loading the model")
+    if progress and settings.weights != "f32":
+        progress(0.0, f"building {settings.weights} weights (once, then cached)")
     engine = engine_for(settings)
     inputs = resolve(settings, engine.loaded)
     table = cost_table(settings, engine, inputs, progress=progress)
     extras = plan_extras(settings, inputs)
     if "auto" in settings.strategies and "cost_model" not in extras:
         extras["cost_model"] = measured_pricing(engine, inputs.lengths, inputs.options, progress=progress)
+    reference = None if settings.weights == "f32" else engine_for(reference_settings(settings)).reference_engine()
     comparison = compare(
         engine, inputs.encoded, settings.strategies, **extras, cost_table=table,
         repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
-        jobs=settings.jobs, texts=inputs.texts, progress=progress,
+        jobs=settings.jobs, texts=inputs.texts, progress=progress, reference_engine=reference,
         max_seconds=settings.max_seconds if settings.max_seconds is not None else settings.limits.seconds,
     )
     return comparison, inputs
@@ -292,6 +348,7 @@ def tune(
         progress(0.9, "choosing shapes")
     config = tune_shapes(lengths, budget=budget, noise=noise, **options)
     config["price_noise"] = noise
+    config["weights"] = settings.weights  # serve --config and compare --config run these weights
     if curve:
         config["curve"] = budget_curve(lengths, noise=noise, **options)
         config["knee_range"] = knee_range(config["curve"])

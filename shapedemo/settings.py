@@ -35,6 +35,12 @@ SERVE_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
 """What ``serve`` and the live-traffic stream run when no strategy is named."""
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
+WEIGHTS: tuple[str, ...] = ("f32", "f16", "int8-weights", "int8")
+"""The weights a model runs (``model.compress``): as built, FP16, NNCF weight-only INT8, NNCF
+INT8 quantized (weights and activations, calibrated on texts)."""
+CALIBRATIONS: tuple[str, ...] = ("exact", "padded")
+"""How ``int8`` sees its calibration texts: each at its own length, or in the plan's padded
+static shapes (pad positions' activations then enter the quantization ranges)."""
 MAX_JOBS = 16
 """Requests in flight at once in concurrent mode (the same for every strategy)."""
 
@@ -81,7 +87,7 @@ CLI_LIMITS = Limits(
         "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "--max-seq",
         "pack length": "--pack-seq", "repeats": "--repeats", "warm-up runs": "--warmup",
         "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
-        "jobs": "--jobs", "time limit": "--max-seconds",
+        "jobs": "--jobs", "time limit": "--max-seconds", "weights": "--weights", "calibration": "--calibration",
     },
 )
 
@@ -106,7 +112,9 @@ class RunSettings:
     would. ``cost_table``: None (partitions by fewest padding rows), ``"measure"``
     (time every shape first, then least predicted latency) or a JSON file ``{"4x128": ms}``;
     ``cost_model`` the JSON form of a fitted ``CostModel`` (``tune``'s ``predicted.cost_model``)
-    that ``auto`` prices shapes with.
+    that ``auto`` prices shapes with. ``weights``: one of ``WEIGHTS``; ``int8`` is calibrated on
+    ``calibration_file``'s texts (one per line) where given, else on the input, laid out as
+    ``calibration`` (one of ``CALIBRATIONS``).
     """
 
     texts: tuple[str, ...] | None = None
@@ -130,6 +138,9 @@ class RunSettings:
     warmup: int = 1
     calls: str = "sync"
     jobs: int = 2
+    weights: str = "f32"
+    calibration: str = "exact"
+    calibration_file: str | None = None
     limits: Limits = field(default=CLI_LIMITS, compare=False)
     max_shapes: int | None = None
     """The cap on shapes this run may compile (``--max-shapes``); None: the front end's."""
@@ -196,6 +207,10 @@ class RunSettings:
         _check_range(self.jobs, 1, MAX_JOBS, what=caps.name("jobs"))
         if self.calls not in CALLS:
             raise PlanError(f"calls {self.calls!r}: choose one of {', '.join(CALLS)}")
+        if self.weights not in WEIGHTS:
+            raise PlanError(f"{caps.name('weights')} {self.weights!r}: choose one of {', '.join(WEIGHTS)}")
+        if self.calibration not in CALIBRATIONS:
+            raise PlanError(f"{caps.name('calibration')} {self.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
         if not str(self.device or "").strip():
             raise PlanError(f"{caps.name('device')} is empty: name one, e.g. CPU")
         return replace(self, **changes)
@@ -248,7 +263,8 @@ def _check_range(value: object, low: int, high: int, *, what: str) -> int:
 
 def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str = "config") -> RunSettings:
     """The settings running a deployable configuration (``tune --json``: its shapes, read by
-    ``ShapeSet.from_dict``, and ``predicted.cost_model``), which replaces the shapes.
+    ``ShapeSet.from_dict``, ``predicted.cost_model`` and ``weights`` where present), which
+    replaces the shapes and the weights.
 
     >>> doc = {"seq_buckets": [16, 64], "batch_sizes": [1, 4], "shapes": [], "predicted": {}}
     >>> s = with_config(RunSettings(lengths=(9, 40)), doc)
@@ -261,7 +277,10 @@ def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str =
         raise PlanError(f"{what}: \"predicted\" must be an object as `tune --json` prints it")
     given = settings.shapes  # a max length or pack length given next to the file wins
     shapes = replace(shapes, max_seq=given.max_seq or shapes.max_seq, pack_seq=given.pack_seq or shapes.pack_seq)
-    return replace(settings, shapes=shapes, cost_model=predicted.get("cost_model"))
+    weights = config.get("weights", settings.weights)
+    if weights not in WEIGHTS:
+        raise PlanError(f"{what}: weights {weights!r}: choose one of {', '.join(WEIGHTS)}")
+    return replace(settings, shapes=shapes, cost_model=predicted.get("cost_model"), weights=weights)
 
 
 # ==== work caps (issue 18): bounded work per page click or CLI run ========================

@@ -85,6 +85,7 @@ class Comparison:
     noise: dict[str, Any] | None = None
     decomposition: dict[str, Any] | None = None
     fastest: dict[str, Any] | None = None
+    weights: dict[str, Any] = field(default_factory=lambda: {"mode": "f32"})
 
     def result(self, strategy: str) -> dict[str, Any]:
         for r in self.results:
@@ -114,6 +115,7 @@ class Comparison:
             "noise": self.noise,
             "decomposition": self.decomposition,
             "fastest": self.fastest,
+            "weights": self.weights,
             "results": self.results,
         }
 
@@ -143,6 +145,34 @@ def fidelity(outcome: Outcome, reference: Outcome) -> dict[str, float]:
         raise EngineError(f"fidelity: embeddings {a.shape} against the reference's {b.shape}")
     cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return {"max_abs_diff": diff, "min_cosine": float(np.min(cos))}
+
+
+RECALL_K = 10
+
+
+def neighbour_recall(embeddings: np.ndarray, reference: np.ndarray, *, k: int = RECALL_K) -> float | None:
+    """Nearest-neighbour agreement: for each text, the share of its ``k`` nearest other texts
+    (cosine) under ``reference`` that are also among its ``k`` nearest under ``embeddings``,
+    averaged over texts (recall@k). With ``n <= k`` texts, ``k`` is ``n - 1``; None below 3
+    texts (one neighbour each agrees by construction).
+
+    >>> ref = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> neighbour_recall(ref, ref, k=1), neighbour_recall(ref[[0, 2, 1, 3]], ref, k=1)
+    (1.0, 0.0)
+    """
+    n = len(reference)
+    if n < 3 or embeddings.shape != reference.shape:
+        return None
+    k = min(k, n - 1)
+
+    def top(x: np.ndarray) -> np.ndarray:
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+    a, b = top(embeddings), top(reference)
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
 
 
 class CostTable(dict):
@@ -398,7 +428,8 @@ def compare(
                 "device_ms": latency_stats(entry.device),
                 "plan_ms": latency_stats(entry.plan_ms),
                 "call_latency_ms": [latency_stats(list(c)) for c in zip(*outcome.call_ms)],
-                "fidelity": fidelity(outcome, reference),
+                "fidelity": {**fidelity(outcome, reference),
+                             f"recall_at_{RECALL_K}": neighbour_recall(outcome.embeddings, reference.embeddings)},
             }
         )
         results.append(row)
@@ -451,11 +482,22 @@ def compare(
         tokenize_ms=tok_ms,
         settings={"repeats": rounds, "repeats_asked": repeats, "max_seconds": None if repeats is not None else budget,
                   "warmup": warmup, "concurrent": concurrent, "jobs": jobs,
-                  "interleaved": True, "reference_precision": reference_engine.inference_precision},
+                  "interleaved": True, "reference_precision": reference_engine.inference_precision,
+                  "reference_weights": reference_engine.loaded.weights},
         noise=noise,
         decomposition=decomposition(source, extras, base_src if base_src is not baseline_entry else None),
         fastest=fastest(entries),
+        weights=weights_summary(engine.loaded),
     )
+
+
+def weights_summary(loaded: LoadedModel) -> dict[str, Any]:
+    """The ``weights`` field of a comparison: the mode, how it was made, its size in MiB."""
+    from shapedemo.model.compress import weight_bytes
+
+    info = dict(loaded.weights_info or {"mode": loaded.weights})
+    info["weights_mb"] = round(weight_bytes(loaded.model) / 2**20, 2)
+    return info
 
 
 def embed(engine: Engine, texts: Sequence[str], *, truncate: bool = False) -> tuple[Encoded, np.ndarray]:

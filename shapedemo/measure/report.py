@@ -330,6 +330,8 @@ def format_config(config: Mapping[str, Any]) -> str:
     lines.append(f"predicted padding {predicted['padding_fraction']:.1%}{latency}")
     if predicted.get("compile_s") is not None:
         lines.append(f"compile {predicted['compile_s']:.1f} s, process memory added {predicted['memory_mb']:.0f} MiB")
+    if config.get("weights", "f32") != "f32":
+        lines.append(f"weights {config['weights']}")
     if config.get("curve"):
         lines.append("curve (objective: least predicted cost per text; padding is what it leaves, so it may rise with K):")
     for row in config.get("curve", []):

@@ -65,6 +65,13 @@ class LoadedModel:
     pooling: Pooling = Pooling()
     #: sentence_bert_config.json's max_seq_length, where the model has one
     max_seq_length: int | None = None
+    #: the IR cache entry of the f32 build (``cache/models/<ir_key>``): compressed weights are
+    #: cached beside it (``model.compress``); None where nothing was cached
+    ir_key: str | None = None
+    #: the weights this model runs: ``f32`` as built, or what ``model.compress`` made of it
+    weights: str = "f32"
+    #: how the weights were made (mode, calibration, build seconds, cache hit); None for f32
+    weights_info: dict[str, Any] | None = None
 
     @property
     def max_length(self) -> int:
@@ -203,8 +210,10 @@ def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Pa
         model = build_bert(weights, dims, name=spec, pooling=sentence.pooling)
         return model, build_packed_bert(weights, dims, name=f"{spec}-packed")
 
-    model, packed, hit = cached_build(cache, f"{kind}-{key}-{sentence.pooling.key}-g{GRAPH_VERSION}", build)
+    ir_key = f"{kind}-{key}-{sentence.pooling.key}-g{GRAPH_VERSION}"
+    model, packed, hit = cached_build(cache, ir_key, build)
     return LoadedModel(
+        ir_key=ir_key if cache is not None else None,
         spec=spec,
         kind=kind,
         model=model,
@@ -324,8 +333,10 @@ def load_model(spec: str = DEFAULT_SPEC, *, cache_dir: Path | str | None = "defa
             weights, built = synthetic_weights(size)
             return build_bert(weights, built, name=spec), build_packed_bert(weights, built, name=f"{spec}-packed")
 
-        model, packed, hit = cached_build(cache, f"synthetic-{size}-{SYNTHETIC_SEED}-g{GRAPH_VERSION}", build)
+        ir_key = f"synthetic-{size}-{SYNTHETIC_SEED}-g{GRAPH_VERSION}"
+        model, packed, hit = cached_build(cache, ir_key, build)
         return LoadedModel(
+            ir_key=ir_key if cache is not None else None,
             spec=spec,
             kind="synthetic",
             model=model,

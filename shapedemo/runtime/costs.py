@@ -83,6 +83,8 @@ def cost_key(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape
         },
         "shapes": sorted([list(s) for s in set(shapes)]),
         "packed_shapes": sorted([list(s) for s in set(packed_shapes)]),
+        # compressed weights run at other speeds (f32's key stays as it was)
+        **({} if getattr(loaded, "weights", "f32") == "f32" else {"weights": (loaded.weights_info or {}).get("cache_key") or loaded.weights}),
     }
 
 

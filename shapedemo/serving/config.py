@@ -57,6 +57,9 @@ class ServeSettings:
     port: int = 8000
     config_file: str | None = None
     config: dict[str, Any] = field(default_factory=dict, compare=False)
+    weights: str = "f32"
+    calibration: str = "exact"
+    calibration_file: str | None = None
 
     @classmethod
     def build(
@@ -79,8 +82,11 @@ class ServeSettings:
         host: str = "127.0.0.1",
         port: int = 8000,
         config_file: str | None = None,
+        weights: str | None = None, calibration: str | None = None, calibration_file: str | None = None,
     ) -> "ServeSettings":
         config = load_config(config_file) if config_file else {}
+        if (weights := weights or config.get("weights") or "f32") == "int8" and not calibration_file:
+            raise PlanError("--weights int8 needs --calibration-file FILE: texts like the traffic, one per line")
         shapes = ShapeSet.from_dict(config, what=f"--config {config_file}") if config else ShapeSet()
         shapes = shapes.override(seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq)
         if shapes.needs_sample and not sample:
@@ -102,7 +108,7 @@ class ServeSettings:
             sample=None if not sample else tuple(sample),  # type: ignore[arg-type]
             max_wait_ms=float(max_wait_ms), max_batch_tokens=max_batch_tokens, max_texts=max_texts,
             max_queue=max_queue, truncate=truncate, host=host, port=port, config_file=config_file,
-            config=config,
+            config=config, weights=weights, calibration=calibration or "exact", calibration_file=calibration_file,
         )
 
     def policy(self) -> BatchPolicy:

@@ -105,10 +105,10 @@ class Service:
     @classmethod
     def build(cls, settings: ServeSettings, *, log: Callable[[str], None] | None = None) -> "Service":
         """Load the model and the engine, check the plan options; the batcher is not started."""
+        from shapedemo.runner import load_served
         from shapedemo.runtime.engine import Engine
-        from shapedemo.model import default_spec, load_model
 
-        loaded = load_model(settings.model or default_spec())
+        loaded = load_served(settings)  # with the settings' weights (int8: calibrated on a file)
         engine = Engine(loaded, device=settings.device, precision=settings.precision)
         return cls.from_engine(settings, engine, log=log)
 
@@ -179,6 +179,7 @@ class Service:
         return {
             "model": self.loaded.spec,
             "model_description": self.loaded.describe(),
+            "weights": self.loaded.weights,
             "model_dims": dims,
             "pooling": dataclasses.asdict(pooling) if dataclasses.is_dataclass(pooling) else None,
             "device": self.engine.device,
