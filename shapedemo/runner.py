@@ -289,7 +289,7 @@ def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None
     """A ``CostModel`` fitted robustly (``measure.stats.robust_lstsq``) to shapes timed on
     ``engine`` (those of ``FIT_SHAPES`` that fit ``max_seq``, and ``(1, max_seq)``), interleaved
     over ``FIT_ROUNDS`` rounds, and the noise of its prices: the median over shapes of the
-    relative half-width of their median's interval."""
+    relative spread of the lower half of their round medians (``stats.low_spread``)."""
     from shapedemo.measure import stats
     from shapedemo.planning.strategies import fit_cost_model
 
@@ -302,7 +302,7 @@ def measure_cost_model(engine: Any, *, max_seq: int, progress: ProgressFn | None
                 progress((r * len(shapes) + i) / steps, f"timing {shape[0]} x {shape[1]} (round {r + 1}/{FIT_ROUNDS})")
             samples[shape].append(engine.measure_shape(shape, repeats=3))
     table = {s: stats.settled(xs) for s, xs in samples.items()}
-    noise = stats.median([stats.half_width(stats.median_interval(xs), stats.median(xs)) for xs in samples.values()])
+    noise = stats.median([stats.low_spread(xs) for xs in samples.values()])
     return fit_cost_model(table, solver=stats.robust_lstsq), noise
 
 

@@ -181,9 +181,17 @@ def test_the_page_fits_the_screen(browser, app_url, width, height, tmp_path):
             expect(button).to_be_in_viewport(ratio=1)
         check_layout(page, width)
 
+        page.get_by_role("tab", name="Deploy").click()  # before a run: no empty chart frame
+        for key in ("budget", "traffic-latency", "traffic-queue", "traffic-calls"):
+            expect(page.locator(f"#plot-{key}")).to_be_hidden()
+        page.get_by_role("tab", name="Compare everything").click()
+
         page.get_by_role("button", name="a few very long, a few very short").click()
         button.click()
         expect(page.locator("#results")).to_contain_text("buckets-partition", timeout=COMPARE_TIMEOUT_MS)
+        # the findings are brought into view (on a phone they sit far under the button)
+        expect(page.locator("#summary")).to_contain_text("Fastest static-shape strategy", timeout=30_000)
+        expect(page.locator("#summary")).to_be_in_viewport(timeout=10_000)
         for key in PLOT_IDS:
             expect(page.locator(f"#plot-{key} .js-plotly-plot svg.main-svg").first).to_be_visible(timeout=30_000)
         expect(page.locator(".toast-body.error")).to_have_count(0)

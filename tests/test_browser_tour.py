@@ -19,7 +19,23 @@ pytestmark = [
 STEP_TIMEOUT_MS = 180_000  # a cold step compiles its shapes on 2 busy cores
 
 
-@pytest.mark.parametrize(("width", "height", "key"), [(390, 844, "partition"), (1400, 900, "padding")])
+OUTSIDE = """(id) => {
+  const fig = document.querySelector(`#${id} .js-plotly-plot svg.main-svg`).getBoundingClientRect();
+  const out = [];
+  for (const t of document.querySelectorAll(`#${id} .js-plotly-plot text`)) {
+    const r = t.getBoundingClientRect();
+    if (!t.textContent.trim() || r.width === 0) continue;
+    if (r.left < fig.left - 1 || r.right > fig.right + 1 || r.top < fig.top - 1 || r.bottom > fig.bottom + 1)
+      out.push(`${t.textContent} [${Math.round(r.left)}-${Math.round(r.right)} of ${Math.round(fig.left)}-${Math.round(fig.right)}]`);
+  }
+  return out;
+}"""
+"""Every text of a figure whose box leaves the figure's own box (cut at its edge)."""
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "key"), [(390, 844, "partition"), (390, 844, "mask"), (1400, 900, "padding")]
+)
 def test_a_tour_step_shows_its_lesson_and_figure(browser, app_url, width, height, key, tmp_path):  # noqa: F811
     from playwright.sync_api import expect
 
@@ -34,9 +50,12 @@ def test_a_tour_step_shows_its_lesson_and_figure(browser, app_url, width, height
         page.locator(f"#tour-run-{key}").click()
         lesson = page.locator(f"#tour-lesson-{key}")
         expect(lesson).to_contain_text("Lesson.", timeout=STEP_TIMEOUT_MS)
-        expected = {"partition": "the 5 texts ran as 4 + 1", "padding": "Padding to 8 x 128 computed"}[key]
+        expected = {
+            "partition": "the 5 texts ran as 4 + 1", "padding": "Padding to 8 x 128 computed", "mask": "Without the mask",
+        }[key]
         expect(lesson).to_contain_text(expected)
-        expect(lesson).to_contain_text("native dynamic")
+        if key != "mask":
+            expect(lesson).to_contain_text("native dynamic")
         svg = page.locator(f"#tour-plot-{key} .js-plotly-plot svg.main-svg").first
         expect(svg).to_be_visible(timeout=30_000)
         expect(page.locator(".toast-body.error")).to_have_count(0)
@@ -44,6 +63,7 @@ def test_a_tour_step_shows_its_lesson_and_figure(browser, app_url, width, height
         box = svg.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
         page.wait_for_timeout(500)  # let plotly finish laying out before the picture
+        assert page.evaluate(OUTSIDE, f"tour-plot-{key}") == [], "labels outside their figure"
         shot = tmp_path / f"tour-{width}.png"
         step.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000

@@ -116,6 +116,22 @@ def live_traffic(strategy: str, rate: float, duration: float, workload: str, spe
     return (text, *plots.traffic_figures(data))
 
 
+def _shown(handler: Any, *, figures: int, first: bool = False) -> Any:
+    """``handler`` for a page event: its figures (the last ``figures`` outputs, or the first
+    with ``first``) made visible with their data, so no empty chart frame stands before a run."""
+    import functools
+
+    @functools.wraps(handler)
+    def event(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        out = list(handler(*args, **kwargs))
+        where = range(figures) if first else range(len(out) - figures, len(out))
+        for i in where:
+            out[i] = gr.update(value=out[i], visible=True)
+        return tuple(out)
+
+    return event
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
@@ -132,7 +148,7 @@ def build_deploy_tab(*, model: Any) -> None:
     measure = gr.Checkbox(True, label="time shapes on this device")
     tune_button = gr.Button("Find the shapes", variant="primary", elem_id="tune-button")
     tune_text = gr.Markdown(elem_id="tune-summary")
-    budget_plot = gr.Plot(show_label=False, elem_id="plot-budget")
+    budget_plot = gr.Plot(show_label=False, elem_id="plot-budget", visible=False)  # no empty frame before a run
     gr.Markdown(
         "For each number K of compiled shapes: the padding left, the predicted latency per text, the compile "
         "time and memory (the last three where timed on this device); the dashed line marks the knee.",
@@ -141,7 +157,7 @@ def build_deploy_tab(*, model: Any) -> None:
     with gr.Accordion("the knee's configuration (python -m shapedemo compare/serve --config FILE)", open=False):
         config = gr.Code(language="json", show_line_numbers=False, elem_id="tune-config")
     tune_button.click(
-        cancellable(find_shapes), [workload, sample, model, measure], [budget_plot, tune_text, config],
+        cancellable(_shown(find_shapes, figures=1, first=True)), [workload, sample, model, measure], [budget_plot, tune_text, config],
         api_name="shapes", concurrency_id="engine", concurrency_limit=1,
     )
 
@@ -152,11 +168,12 @@ def build_deploy_tab(*, model: Any) -> None:
         duration = gr.Slider(1, 20, value=5, step=1, label="duration (s)", min_width=160)
     traffic_button = gr.Button("Run the stream", variant="primary", elem_id="traffic-button")
     traffic_text = gr.Markdown(elem_id="traffic-summary")
-    latency_plot = gr.Plot(show_label=False, elem_id="plot-traffic-latency")
-    queue_plot = gr.Plot(show_label=False, elem_id="plot-traffic-queue")
-    calls_plot = gr.Plot(show_label=False, elem_id="plot-traffic-calls")
+    # hidden until the stream has run: three empty frames said nothing
+    latency_plot = gr.Plot(show_label=False, elem_id="plot-traffic-latency", visible=False)
+    queue_plot = gr.Plot(show_label=False, elem_id="plot-traffic-queue", visible=False)
+    calls_plot = gr.Plot(show_label=False, elem_id="plot-traffic-calls", visible=False)
     traffic_button.click(
-        cancellable(live_traffic), [strategy, rate, duration, workload, model],
+        cancellable(_shown(live_traffic, figures=3)), [strategy, rate, duration, workload, model],
         [traffic_text, latency_plot, queue_plot, calls_plot],
         api_name="traffic", concurrency_id="engine", concurrency_limit=1,
     )

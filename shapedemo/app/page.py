@@ -72,7 +72,7 @@ PLAN_PARAMS = (
 COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only")
 """The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
 DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False}
-TABLE_WIDTHS = ["15%", "5%", "8%", "8%", "8%", "8%", "7%", "8%", "8%", "7%", "9%", "9%"]
+TABLE_WIDTHS = ["13%", "5%", "7%", "7%", "7%", "8%", "7%", "7%", "8%", "7%", "6%", "9%", "9%"]
 """Of the table's width, at least 1200 px (``PAGE_CSS``): no header over two lines."""
 
 
@@ -374,8 +374,9 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                     model = gr.Dropdown(choices, value=default_model, label="model", allow_custom_value=custom_models_allowed(),
                                         info="minilm = all-MiniLM-L6-v2 (offline); synthetic = BERT sizes with random weights" + ("; or a Hugging Face id / local path" if custom_models_allowed() else ""))
                     with gr.Row():
-                        device = gr.Dropdown(
-                            runner.device_choices(), value="CPU", label="device", allow_custom_value=True,
+                        device = gr.Dropdown(  # wide enough for "CPU: Intel(R) Xeon(R) Processor"; a phone wraps the row
+                            runner.device_choices(), value="CPU", label="device", allow_custom_value=True, min_width=320,
+                            elem_id="device",
                             info="where the strategies run; the fidelity reference runs on the CPU",
                         )
                         static_only = gr.Checkbox(
@@ -460,6 +461,10 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             # keeps the browser busy while the strategies are being timed
             show_progress_on=[summary],
         )
+        # the summary (where the progress shows, then the findings) brought into view: on a phone
+        # it sits ~900 px under the Compare button
+        run.click(None, None, None, js=SCROLL_TO_SUMMARY, api_name=False)
+        compared.success(None, None, None, js=SCROLL_TO_SUMMARY, api_name=False)
         code_for.change(explain, [code_for, plans_state], [explanation, code], api_name=False)
         # the bucket box shows the buckets in use: at load, on a new preset, after every run
         names = {settings[n]: n for n in BUCKET_PARAMS}
@@ -476,6 +481,12 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
     return demo
 
 
+SCROLL_TO_SUMMARY = (
+    "() => { const el = document.getElementById('summary');"
+    " if (el) el.scrollIntoView({block: 'start', behavior: 'instant'}); }"
+)
+"""Browser-side: bring the summary into view (after Compare is pressed, and when it is done)."""
+
 PAGE_CSS = """
 /* Gradio scopes these rules to the page's content (rules inside @media only there): the
    margins around it are set here without a media query, 2% of the width up to Gradio's 32 px,
@@ -487,6 +498,9 @@ PAGE_CSS = """
   h1 { font-size: 1.6rem !important; }
 }
 #actions button { white-space: nowrap; padding-left: 8px; padding-right: 8px; }
+/* the device dropdown takes a whole row on a phone, wide enough for its value ("CPU: Intel(R) Xeon(R) Processor") */
+#device input { text-overflow: ellipsis; }
+@media (max-width: 640px) { #device { min-width: 100% !important; } }
 /* the results table: its columns keep a readable width (headers break between words, at most
    two lines) and the table scrolls sideways inside its box where the page is narrower */
 #results .table-wrap { min-width: 1200px; }

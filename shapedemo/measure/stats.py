@@ -97,6 +97,18 @@ def spread(samples: Sequence[float]) -> float:
     return 0.0 if mid <= 0 else MAD_SCALE * mad(samples) / mid
 
 
+def low_spread(samples: Sequence[float]) -> float:
+    """The relative spread of the lower half of repeated timings (the median included): how
+    uncertain a ``settled`` figure is. Bursts of other load land in the upper half and do not
+    count: they add time, they do not blur the machine's own speed.
+
+    >>> round(low_spread([10.0, 10.2, 10.4, 30.0, 90.0]), 4)
+    0.0291
+    """
+    low = sorted(samples)[: len(samples) // 2 + 1]
+    return spread(low)
+
+
 def noise(series: Iterable[Sequence[float]]) -> float:
     """The noise of a run: the median relative spread of its contenders' repeated timings.
 

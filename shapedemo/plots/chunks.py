@@ -112,7 +112,8 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
             calls["x"].append(call.batch)
             calls["base"].append(x)
             calls["y"].append(k)
-            calls["text"].append(_shape_label(call))
+            # one-row calls (dynamic-single) are too narrow for a shape: their number, n of N
+            calls["text"].append(str(ci + 1) if _numbered(plan) else _shape_label(call))
             calls["hover"].append(_call_hover(plan, dec, ci, call))
             if plan.packed:
                 for ri, row in enumerate(call.rows):
@@ -191,7 +192,11 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
     height = 90 + 18 * _title_lines(full_title) + _ROW_PX * len(plans) + (40 if has_pad else 0)
     _base_layout(fig, title=full_title, height=height, legend=has_pad)
     fig.update_layout(barmode="overlay", uniformtext={"minsize": 9, "mode": "hide"})
-    fig.update_xaxes(title_text="rows (batch axis), call after call", range=[0, widest * 1.01], tickfont={"size": 11})
+    numbered = [p for p in plans if _numbered(p)]
+    axis = "rows (batch axis), call after call"
+    if numbered:
+        axis += f"; {numbered[0].strategy}: call n of {numbered[0].num_calls}, one row each"
+    fig.update_xaxes(title_text=axis, range=[0, widest * 1.01], tickfont={"size": 11})
     fig.update_yaxes(
         tickmode="array",
         tickvals=list(range(len(plans))),
@@ -204,10 +209,20 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
     return fig
 
 
+def _numbered(plan: Plan) -> bool:
+    """Whether the plan's calls are labelled by number: several calls of one row each.
+
+    >>> from shapedemo.planning.strategies import make_plan
+    >>> _numbered(make_plan("dynamic-single", [3, 5])), _numbered(make_plan("dynamic", [3, 5]))
+    (True, False)
+    """
+    return plan.num_calls > 1 and all(c.batch == 1 for c in plan.calls)
+
+
 def _call_hover(plan: Plan, dec: str, ci: int, call: Call) -> str:
     """Everything about one call, for the chunk figure's hover."""
     used = call.batch - call.padding_rows
-    lines = [f"<b>{plan.strategy}</b>: {dec}", f"call {ci}: shape {call.batch} x {call.seq}"]
+    lines = [f"<b>{plan.strategy}</b>: {dec}", f"call {ci + 1} of {plan.num_calls}: shape {call.batch} x {call.seq}"]
     if plan.dynamic:
         lines.append("runs on the dynamic-shape model")
     if plan.packed:

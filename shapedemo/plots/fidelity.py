@@ -82,10 +82,6 @@ def fidelity_figure(results: list[dict[str, Any]], *, precision: str = "f32") ->
         go.Bar(
             x=diffs,
             name="max abs diff",
-            text=[_diff_text(name, d) for name, d, _ in rows],
-            textposition="outside",
-            textfont={"size": 12},
-            cliponaxis=False,
             customdata=["n/a" if d is None else f"{d:.3g}" for _, d, _ in rows],
             hovertemplate="%{y}<br>max abs diff %{customdata}<extra></extra>",
             **bar,
@@ -133,6 +129,12 @@ def fidelity_figure(results: list[dict[str, Any]], *, precision: str = "f32") ->
     cos_lo = min([0.0] + cos_present)
     fig.update_xaxes(range=[cos_lo if cos_lo == 0.0 else cos_lo - 0.05, 1.0], tickfont={"size": 11}, row=2, col=1)
     _nomask_notes(fig, rows, floor=lo, line=line if line is not None else ROUNDOFF)
+    for name, d, _ in rows:  # after each bar, on white: the round-off line runs behind, never through
+        if d is not None and _diff_text(name, d):
+            fig.add_annotation(
+                x=math.log10(max(d, _LOG_FLOOR)), y=name, xref="x", yref="y", xanchor="left", xshift=3, showarrow=False,
+                text=_diff_text(name, d), font={"size": 12}, bgcolor="rgba(255,255,255,1)",
+            )
     height = 130 + 2 * panel_px + gap_px + 60
     _base_layout(fig, title=title_text(title, ["one call per sequence, no padding", *notes]), height=height)
     fig.update_layout(margin={"t": fig.layout.margin.t + 20})
@@ -142,7 +144,7 @@ def fidelity_figure(results: list[dict[str, Any]], *, precision: str = "f32") ->
 def _roundoff_line(fig: go.Figure, line: float, precision: str) -> None:
     """The dashed round-off line over the diff panel, its label above the panel's top (never
     under a bar)."""
-    fig.add_vline(x=line, line={"dash": "dash", "color": _NOTE_COLOR, "width": 1.5}, row=1, col=1)
+    fig.add_vline(x=line, line={"dash": "dash", "color": _NOTE_COLOR, "width": 1.5}, layer="below", row=1, col=1)
     # The label is an annotation of its own: on a log axis an annotation's x is the exponent,
     # which add_vline's annotation_text gets wrong.
     fig.add_annotation(
@@ -167,15 +169,15 @@ def _nomask_notes(fig: go.Figure, rows: list[tuple[str, float | None, float | No
         if name != "padding-nomask" or d is None or d <= line:
             continue
         text = "<b>no mask: outputs scrambled</b>"
-        fig.add_annotation(
+        fig.add_annotation(  # on the bar's own colour: the round-off line passes behind it
             x=math.log10(floor), y=name, xref="x", yref="y", xanchor="left", xshift=4, showarrow=False,
-            text=text, font={"color": "#ffffff", "size": 11},
+            text=text, font={"color": "#ffffff", "size": 11}, bgcolor=STRATEGY_COLORS["padding-nomask"],
         )
         if c is not None:
             inside = c > 0.6  # a long bar holds the note; a short one has room after it
-            fig.add_annotation(
+            fig.add_annotation(  # after a short bar, the short word: the long one ran off a phone's edge
                 x=0.0 if inside else max(c, 0.0), y=name, xref="x2", yref="y2", xanchor="left", xshift=4 if inside else 6,
-                showarrow=False, text=text,
+                showarrow=False, text=text if inside else "<b>scrambled</b>",
                 font={"color": "#ffffff" if inside else STRATEGY_COLORS["padding-nomask"], "size": 11 if inside else 12},
             )
 
