@@ -124,6 +124,28 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
         e.release_all()
 
 
+def groups_lengths(lengths: list[int], batch: int) -> list[list[int]]:
+    return [lengths[i : i + batch] for i in range(0, len(lengths), batch)]
+
+
+def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
+    """The same question on the cost table's own prices (timed in CPU time per thread, so other
+    processes' load does not move it): auto's predicted device rate as a fraction of the table's
+    best full-shape rate, and the length-aware bound (each text at the best rate of any declared
+    shape long enough for it: no plan of these texts can beat it)."""
+    from shapedemo.planning.strategies import make_plan
+
+    best = max(rates.values())
+    tokens = sum(sum(g) for g in groups)
+    device_ms = sum(model.price_plan(make_plan("auto", g, **options, cost_model=model)) for g in groups)
+    bound_ms = sum(n / max(v for (_, _, s), v in rates.items() if s >= n) * 1e3 for g in groups for n in g)
+    print(
+        f"       on the table's prices: auto {tokens / device_ms * 1e3:,.0f} real tok/s of device time = "
+        f"{tokens / device_ms * 1e3 / best:.2f} of the table's best {best:,.0f}; length-aware bound "
+        f"{tokens / bound_ms * 1e3 / best:.2f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="minilm")
@@ -214,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             floor_rates = {k: k[1] * k[2] / min(ms) * 1e3 for k, ms in full.items()}
             (packed_best, b_best, s_best), floor_rate = max(floor_rates.items(), key=lambda kv: kv[1])
             real = sum(lengths)
+            predicted_line(model, rates, groups_lengths(lengths, batch), options)
             print(f"{batch:>5}  {f'full {b_best}x{s_best}' + (' packed' if packed_best else ''):<22} {floor_rate:>10,.0f}  {1.0:>7.2f}  {'':>8}  {'':>6}")
             for name in names:
                 s, st = best_round[name]
