@@ -185,10 +185,14 @@ def _draw_padding_plan(fig: go.Figure, plan: Plan, *, row: int, col: int, index:
     # Thin out call labels so they never overlap: about one label per 14 px of picture height.
     max_labels = max(1, (sub_h - 10) // 14)
     stride = max(1, math.ceil(len(tickvals) / max_labels))
+    shown = ticktext[::stride]
+    if stride > 1:  # a label for every other call (or fewer): each says which of how many it is
+        n = len(plan.calls)
+        shown = [f"call {i + 1} of {n}: " + text.split(": ", 1)[1] for i, text in zip(range(0, n, stride), shown)]
     fig.update_yaxes(
         tickmode="array",
         tickvals=tickvals[::stride],
-        ticktext=ticktext[::stride],
+        ticktext=shown,
         autorange="reversed",
         showgrid=False,
         zeroline=False,
