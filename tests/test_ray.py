@@ -207,6 +207,10 @@ def test_sixteen_concurrent_clients_get_their_own_rows_from_both_replicas(ray_se
     assert {r["replica"] for r in info["replicas"]} == set(served)
     for row in info["replicas"]:
         assert row["ready"] and row["device"] == "CPU" and row["cpu_threads"] == 1
+        if row["pinned_cores"]:  # every thread of the replica's process runs on its own core
+            tasks = Path(f"/proc/{row['pid']}/task")
+            allowed = {re.search(r"Cpus_allowed_list:\s*(\S+)", (t / "status").read_text()).group(1) for t in tasks.iterdir()}
+            assert allowed == {",".join(map(str, row["pinned_cores"]))}, (row["replica"], allowed)
         assert sorted(tuple(s["shape"]) for s in row["compiled_shapes"]) == [(1, 32), (1, 128), (4, 32), (4, 128)]
     assert "replica=" not in httpx.get(ray_server + "/health", timeout=30).text
 

@@ -169,7 +169,13 @@ def pin_cpus(cpus: int, local_rank: int) -> list[int] | None:
     if cpus < 1 or start + cpus > len(allowed):
         return None
     cores = allowed[start : start + cpus]
-    os.sched_setaffinity(0, cores)
+    # every thread of the process (0 is only the calling one); threads made later inherit it
+    tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]
+    for tid in tasks:
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except OSError:  # a thread that ended meanwhile
+            pass
     return cores
 
 
