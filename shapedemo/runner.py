@@ -1,7 +1,8 @@
 """Run what a ``RunSettings`` describes, the same way for the page and the command line.
 
-``load`` and ``engine_for`` keep models and engines for the life of the process (bounded, least
-recently used dropped first), so a shape compiled once is not compiled again; ``resolve`` turns
+``load`` and ``engine_for`` take models and engines from the process's session
+(``shapedemo.session``: bounded, least recently used dropped first), so a shape compiled once is
+not compiled again; ``resolve`` turns
 the settings into tokens and plan options; ``preview`` plans without running; ``run`` plans,
 compiles, warms up and times every strategy (``compare.compare``).
 """
@@ -9,38 +10,16 @@ compiles, warms up and times every strategy (``compare.compare``).
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from shapedemo import session
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.settings import RunSettings
 from shapedemo.planning.strategies import CostModel, make_plan
 
 ProgressFn = Callable[[float, str], None]
-
-MAX_MODELS = 3
-"""Loaded models kept at once (a model holds its weights: ~90 MB for MiniLM, 1.3 GB for large)."""
-MAX_ENGINES = 4
-"""Engines kept at once, one per (model, device, precision, static-only, weights); each holds compiled
-models, all of them within the process's one budget (``runtime.budget.SHARED_BUDGET``)."""
-
-_models: OrderedDict[Any, Any] = OrderedDict()
-_engines: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_lock = threading.Lock()
-
-
-def _keep(cache: OrderedDict, key: Any, make: Callable[[], Any], limit: int) -> Any:
-    """``cache[key]``, made on first use; the least recently used entries beyond ``limit`` go."""
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    value = cache[key] = make()
-    while len(cache) > limit:
-        cache.popitem(last=False)
-    return value
 
 
 def model_spec(settings: RunSettings) -> str:
@@ -50,11 +29,8 @@ def model_spec(settings: RunSettings) -> str:
 
 
 def load(spec: str) -> Any:
-    """The loaded model for ``spec`` (built or read from the IR cache once per process)."""
-    from shapedemo.model import load_model
-
-    with _lock:
-        return _keep(_models, spec, lambda: load_model(spec), MAX_MODELS)
+    """The loaded model for ``spec`` (built or read from the IR cache once per session)."""
+    return session.current().load(spec)
 
 
 def calibration(settings: RunSettings, base: Any) -> Any:
@@ -81,7 +57,7 @@ def calibration(settings: RunSettings, base: Any) -> Any:
 
 def load_weights(settings: RunSettings) -> Any:
     """The settings' model with the settings' weights (``model.compress``; f32: as loaded),
-    compressed once per process and cached on disk beside the f32 IR."""
+    compressed once per session and cached on disk beside the f32 IR."""
     from shapedemo.model.compress import compress, weights_key
 
     spec = model_spec(settings)
@@ -89,9 +65,7 @@ def load_weights(settings: RunSettings) -> Any:
     if settings.weights == "f32":
         return base
     cal = calibration(settings, base) if settings.weights == "int8" else None
-    with _lock:
-        return _keep(_models, (spec, weights_key(settings.weights, cal)),
-                     lambda: compress(base, settings.weights, calibration=cal), MAX_MODELS)
+    return session.current().model((spec, weights_key(settings.weights, cal)), lambda: compress(base, settings.weights, calibration=cal))
 
 
 def load_served(serve: Any) -> Any:
@@ -109,22 +83,16 @@ def reference_settings(settings: RunSettings) -> RunSettings:
 
 
 def engine_for(settings: RunSettings) -> Any:
-    """The engine for the settings' model, weights, device, precision and static-only mode, kept
-    for the process's life (the compiled models of all engines share one budget,
-    ``SHAPEDEMO_COMPILED_MB``)."""
-    from shapedemo.runtime.engine import Engine
-
+    """The session's engine for the settings' model, weights, device, precision, static-only
+    mode and OpenVINO properties (the compiled models of all engines share the session's one
+    budget, ``SHAPEDEMO_COMPILED_MB``)."""
     spec = model_spec(settings)
     loaded = load_weights(settings)
     weights = (loaded.weights_info or {}).get("cache_key") or loaded.weights
-    key = (spec, settings.device, settings.precision, settings.static_only, weights)
-    with _lock:
-        return _keep(
-            _engines, key,
-            lambda: Engine(loaded, device=settings.device, precision=settings.precision, static_only=settings.static_only),
-            MAX_ENGINES,
-        )
-
+    return session.current().engine(
+        loaded, model_key=(spec, weights), device=settings.device, precision=settings.precision,
+        static_only=settings.static_only, ov_config=getattr(settings, "ov_config", None),
+    )
 
 def device_choices() -> list[tuple[str, str]]:
     """``(label, device name)`` for the page's device dropdown: every device OpenVINO finds here
@@ -136,8 +104,7 @@ def device_choices() -> list[tuple[str, str]]:
 
 def engines() -> list[Any]:
     """The engines alive now (for the page's memory report and tests)."""
-    with _lock:
-        return list(_engines.values())
+    return session.current().engines
 
 
 @dataclass
@@ -243,6 +210,7 @@ def run(settings: RunSettings, *, progress: ProgressFn | None = None) -> tuple[A
         repeats=settings.repeats, warmup=settings.warmup, concurrent=settings.calls == "concurrent",
         jobs=settings.jobs, texts=inputs.texts, progress=progress, reference_engine=reference,
         max_seconds=settings.max_seconds if settings.max_seconds is not None else settings.limits.seconds,
+        memo=session.current().memo,
     )
     return comparison, inputs
 

@@ -10,6 +10,16 @@ import pytest
 os.environ.setdefault("SHAPEDEMO_BLOB_CACHE_MB", "256")
 
 
+@pytest.fixture
+def fresh_session():
+    """A new process session (models, engines, compiled-model budget, plan memo) for one test,
+    cleared after it; the next user of ``shapedemo.session.current()`` starts from nothing."""
+    from shapedemo import session
+
+    yield session.fresh()
+    session.fresh()
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory):
     return tmp_path_factory.mktemp("shapedemo-cache")

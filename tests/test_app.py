@@ -329,7 +329,8 @@ def test_compiled_shapes_are_reused_across_runs(client):
     entries = compiled_entries()
     lengths = runner.load("minilm").tokenizer.encode(TEXTS).lengths
     needed = {s for p in expected_plans(lengths, names, seq_buckets=(24, 256), batch_sizes=(3, 5), max_seq=256).values() for s in p.compiled_shapes}
-    assert needed <= {e.shape for e in runner._engines[("minilm", "CPU", "f32", False)].compiled_entries()}
+    (engine,) = [e for e in runner.engines() if (e.loaded.spec, e.device, e.precision, e.static_only) == ("minilm", "CPU", "f32", False)]
+    assert needed <= {e.shape for e in engine.compiled_entries()}
     second = client.predict(*args, api_name="/compare")
     again = compiled_entries()
     assert len(again) == len(entries)

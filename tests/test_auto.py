@@ -207,15 +207,16 @@ def test_fit_recovers_exact_coefficients(coef: tuple, shapes: list) -> None:
 @FAST
 @given(inputs=auto_inputs(), models=st.lists(cost_models(), min_size=2, max_size=3))
 def test_auto_plans_the_same_with_chunk_tables_kept_across_plans(inputs: dict, models: list) -> None:
-    """Chunk tables shared between plans (``shared_chunks``) are keyed by sizes and prices: a
-    plan made after others, with other cost models, equals the one made on an empty cache."""
-    from shapedemo.planning.strategies import auto
+    """Tables kept across plans (a ``PlanMemo``: fitted prices, chunk tables) are keyed by
+    value: plans made after others, with other cost models, equal those made without a memo."""
+    from shapedemo.planning.strategies.memo import PlanMemo
+
+    memo = PlanMemo()
 
     def plans() -> list[Plan]:
-        return [auto_plan(inputs, cost_model=m) for m in models]
+        return [auto_plan(inputs, cost_model=m, memo=memo) for m in models]
 
-    auto._shared.chunks = {}
-    cold = [auto_plan(inputs, cost_model=m) for m in models for _ in [auto._shared.chunks.clear()]]
+    cold = [auto_plan(inputs, cost_model=m) for m in models]
     warm = plans() + plans()
     assert warm == cold + cold
 

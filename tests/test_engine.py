@@ -193,3 +193,33 @@ def test_rounds_until_tight_stop_by_the_time_limit(tiny_engine):
     assert result.settings["repeats"] == noise["rounds"] and result.settings["max_seconds"] == 0.5
     assert noise["rounds"] >= 3  # never fewer, however short the time limit
     assert noise["stopped"] == "max_seconds" or noise["rounds"] >= 5
+
+
+BLOB_RUN = """
+import json, sys
+from shapedemo.model import load_model
+from shapedemo.runtime.engine import Engine
+loaded = load_model("synthetic:tiny", cache_dir=sys.argv[1])
+engine = Engine(loaded, precision="f32", cache_dir=sys.argv[1])
+print(json.dumps([engine.compile((1, 16)).from_cache, engine.compile((2, 16), packed=True).from_cache]))
+"""
+
+
+def test_the_second_process_on_a_fresh_cache_hits_the_blob_cache(tmp_path):
+    """The first process builds the model from opsets and saves its IR; the second reads that IR.
+    Both must compile the same model (the blob key is a hash of the model), so the blobs the
+    first one wrote are imported by the second."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SHAPEDEMO_BLOB_CACHE_MB": "256"}
+
+    def run() -> list[bool]:
+        out = subprocess.run([sys.executable, "-c", BLOB_RUN, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert run() == [False, False]  # a fresh cache: compiled cold, blobs written
+    assert run() == [True, True]  # the same model read back from the IR: the blobs are hit

@@ -78,7 +78,7 @@ def test_blob_budget_holds_after_every_compile(tiny, tmp_path, monkeypatch):
     engine = Engine(tiny, precision="f32", cache_dir=tmp_path)
     engine.compile((1, 16))
     blob = max(p.stat().st_size for p in (tmp_path / "blobs").rglob("*.blob")) / 2**20
-    monkeypatch.setenv("SHAPEDEMO_BLOB_CACHE_MB", str(int(1.5 * blob)))  # room for one blob
+    engine.blob_budget_mb = int(1.5 * blob)  # room for one blob (the environment is read once, at start)
     for shape in [(1, 8), (2, 8), (4, 8)]:
         engine.compile(shape)
         total = sum(p.stat().st_size for p in (tmp_path / "blobs").rglob("*.blob")) / 2**20

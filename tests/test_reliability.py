@@ -325,21 +325,22 @@ def test_25_comparisons_with_distinct_buckets_stay_within_the_budgets(budget_app
 
 # ------------------------------------------------------------------------------ one budget per process
 @pytest.mark.model
-def test_engines_share_the_compiled_budget(tiny, monkeypatch):
+def test_engines_share_the_compiled_budget(tiny):
     """The page keeps an engine per (model, device, precision, static-only), each static-only or
     non-CPU one with a CPU reference engine: with a budget each, a visitor varying precision and
-    static-only held 6 x SHAPEDEMO_COMPILED_MB. One budget for the process: a compile in one
+    static-only held 6 x SHAPEDEMO_COMPILED_MB. One budget for the session: a compile in one
     engine releases the least recently used model of another."""
     from shapedemo.runtime.engine import Engine
+    from shapedemo.session import Session
 
-    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "100000")
-    first = Engine(tiny, precision="f32", cache_dir=None)
-    second = Engine(tiny, precision="f32", cache_dir=None, static_only=True)
+    budget = Session(compiled_mb=100000).budget
+    first = Engine(tiny, precision="f32", cache_dir=None, compiled_budget=budget)
+    second = Engine(tiny, precision="f32", cache_dir=None, static_only=True, compiled_budget=budget)
     old = first.compile((1, 8))
     new = second.compile((1, 16))
     weight = [max(e.memory_mb or 0.0, 1.0) for e in (old, new)]
     # room for the newer model, not for both (nor for any other engine's models in this process)
-    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", str(math.ceil(weight[1])))  # whole MiB; each weighs >= 1
+    budget.mb = math.ceil(weight[1])  # whole MiB; each weighs >= 1
     second.unpin(new)  # the budget is enforced again
     assert old.evicted and not new.evicted
     assert first.compiled_entries() == [] and second.compiled_entries() == [new]
@@ -347,15 +348,29 @@ def test_engines_share_the_compiled_budget(tiny, monkeypatch):
     assert second.reference_engine().budget is second.budget is first.budget
 
 
+def test_the_session_makes_engines_on_one_budget_read_once(monkeypatch, fresh_session):
+    """The session reads SHAPEDEMO_COMPILED_MB once; its engines share its budget, and a later
+    change of the environment does not move it."""
+    from shapedemo import session
+
+    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "1234")
+    s = session.fresh()
+    a = s.engine("synthetic:tiny", precision="f32")
+    b = s.engine("synthetic:tiny", precision="f32", static_only=True)
+    monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "1")
+    assert a.budget is b.budget is s.budget and s.budget.mb == 1234
+    assert s.engine("synthetic:tiny", precision="f32") is a and s.engines == [b, a]
+    s.clear()
+    assert s.engines == [] and s.models == []
+
+
 # ------------------------------------------------------------------------------ a model too large
 @pytest.mark.model
-def test_a_model_too_large_for_the_memory_left_is_one_line(monkeypatch, tmp_path, capsys):
+def test_a_model_too_large_for_the_memory_left_is_one_line(monkeypatch, tmp_path, capsys, fresh_session):
     """Checked before anything is built or compiled: otherwise OpenVINO fails mid-compile, or
     the kernel kills the process (no line at all)."""
-    from collections import OrderedDict
-
     import shapedemo.model.sources as sources
-    from shapedemo import runner
+    from shapedemo import session
     from shapedemo.cli import main
     from shapedemo.model import ModelError, load_model
 
@@ -367,7 +382,7 @@ def test_a_model_too_large_for_the_memory_left_is_one_line(monkeypatch, tmp_path
     monkeypatch.setattr(sources, "available_memory_mb", lambda: 50.0)
     with pytest.raises(ModelError, match="needs more memory than is left"):
         load_model(str(folder), cache_dir=tmp_path)
-    monkeypatch.setattr(runner, "_models", OrderedDict())  # nothing loaded yet in this process
+    session.fresh()  # nothing loaded yet in this process
     monkeypatch.setenv("SHAPEDEMO_CACHE", str(tmp_path / "cache"))
     assert main(["compare", "--model", "synthetic:large", "--lengths", "5,9"]) == 2
     err = capsys.readouterr().err

@@ -293,6 +293,7 @@ def compare(
     cost_model: Any = None,
     max_seconds: float | None = None,
     decompose: bool = True,
+    memo: Any = None,
 ) -> Comparison:
     """Plan and run every strategy on ``encoded`` on ``engine`` (the target).
 
@@ -307,6 +308,7 @@ def compare(
     ``MAX_SECONDS``) of timed rounds have passed, never fewer than ``stats.FLOOR_ROUNDS`` (an
     interval of one round says nothing). ``decompose``: time dynamic at a static plan's
     call shapes and a static model at dynamic's shape besides (``Comparison.decomposition``).
+    ``memo``: a ``PlanMemo`` (the session's) keeping fitted prices and chunk tables across plans.
     """
     start = time.perf_counter()
     lengths = encoded.lengths
@@ -316,7 +318,7 @@ def compare(
     # auto packs only where the model has a packed graph, and prices shapes with cost_model
     options = dict(
         seq_buckets=seq_buckets, batch_sizes=batch_sizes, max_seq=max_seq, pack_seq=pack_seq,
-        allow_packing=engine.loaded.packed is not None, cost_model=cost_model,
+        allow_packing=engine.loaded.packed is not None, cost_model=cost_model, memo=memo,
     )
     names = list(dict.fromkeys(strategies))
     reference_engine = reference_engine or engine.reference_engine()

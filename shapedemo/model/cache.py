@@ -105,6 +105,15 @@ def cached_build(
     finally:
         if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
+    # Hand on the model read back from the IR, as every later process reads it: OpenVINO's blob
+    # key is a hash of the model, and the graph built from opsets hashes differently from the
+    # same graph read back, so a blob compiled from the built one would never be hit again.
+    try:
+        core = ov.Core()
+        model = core.read_model(folder / "model.xml")
+        packed = core.read_model(folder / "packed.xml") if (folder / "packed.xml").exists() else None
+    except Exception:  # published, then pruned or damaged by another process: the built one runs
+        pass
     return model, packed, False
 
 

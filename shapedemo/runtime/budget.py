@@ -24,7 +24,7 @@ class Holder(Protocol):
 
 
 def compiled_budget_mb() -> int:
-    """Memory budget of an engine's compiled models: ``$SHAPEDEMO_COMPILED_MB`` (default 4096
+    """Memory budget of the compiled models: ``$SHAPEDEMO_COMPILED_MB`` (default 4096
     MiB, a quarter of a 16 GB Space: about 60 compiled shapes of MiniLM, 3 of BERT-large).
 
     Beyond it the least recently used compiled models not held by a running plan are released.
@@ -33,25 +33,21 @@ def compiled_budget_mb() -> int:
 
 
 class CompiledBudget:
-    """The memory budget that a group of engines' compiled models share, least recently used
-    first released beyond it. Every engine made without its own ``compiled_budget`` joins
-    :data:`SHARED_BUDGET`, the process's one (``SHAPEDEMO_COMPILED_MB``, read when enforced), so
-    engines for other precisions, devices or static-only mode, and their CPU reference engines,
-    do not each get a budget of their own. Engines of one budget share its lock.
+    """The memory budget (``mb`` MiB) that a group of engines' compiled models share, least
+    recently used first released beyond it. The session makes one for the process
+    (``SHAPEDEMO_COMPILED_MB``, read once) and every engine it makes joins it, so engines for
+    other precisions, devices or static-only mode, and their CPU reference engines, do not each
+    get a budget of their own. Engines of one budget share its lock.
 
-    >>> CompiledBudget(300).mb, SHARED_BUDGET.mb == compiled_budget_mb()
-    (300, True)
+    >>> CompiledBudget(300).mb
+    300
     """
 
-    def __init__(self, mb: float | None = None) -> None:
-        self._mb = mb
+    def __init__(self, mb: float) -> None:
+        self.mb = mb
         self.lock = threading.RLock()
         self.engines: "weakref.WeakSet[Holder]" = weakref.WeakSet()
         self._clock = itertools.count(1)
-
-    @property
-    def mb(self) -> float:
-        return compiled_budget_mb() if self._mb is None else self._mb
 
     def tick(self) -> int:
         """A use stamp: the least recently used compiled model has the smallest."""
@@ -71,7 +67,3 @@ class CompiledBudget:
                     continue
                 total -= max(entry.memory_mb or 0.0, 1.0)
                 engine.evict(entry)
-
-
-SHARED_BUDGET = CompiledBudget()
-"""The process's compiled-model budget, shared by every engine made without one of its own."""

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from shapedemo.measure.stats import settled
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
+from shapedemo.runtime.devices import parse_device
 
 __all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing"]
 
@@ -55,7 +56,8 @@ def cpu_name() -> str:
 
 
 def _device_name(engine: Any) -> str:
-    if engine.device.split(".")[0] in ("CPU", "AUTO") or engine.device.startswith(("HETERO", "MULTI")):
+    name = parse_device(engine.device)
+    if name.type in ("CPU", "AUTO", "HETERO", "MULTI"):
         return f"{engine.device} ({cpu_name()}, {os.cpu_count()} logical cores)"
     try:
         return f"{engine.device} ({engine.core.get_property(engine.device, 'FULL_DEVICE_NAME')})"

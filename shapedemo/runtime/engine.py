@@ -18,13 +18,13 @@ import statistics
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from shapedemo.model import Encoded, LoadedModel, default_cache_dir, usable_cache_dir
 from shapedemo.model.cache import cache_warning
 from shapedemo.planning.plan import Plan
 from shapedemo.runtime.blobs import blob_budget_mb, blob_folder, compile_cached, prune_blobs
-from shapedemo.runtime.budget import SHARED_BUDGET, CompiledBudget
+from shapedemo.runtime.budget import CompiledBudget, compiled_budget_mb
 from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn, RequestPool, feed_for
 from shapedemo.runtime.devices import STATIC_ONLY_REASON, Capabilities, check_device, device_rules, parse_device
 from shapedemo.runtime.errors import EngineError, ShapesUnsupported, one_line
@@ -36,9 +36,11 @@ class Engine:
     """Runs plans for one loaded model on one device at one precision.
 
     ``static_only`` refuses dynamic and bounded shapes as the strictest device would, on any
-    device. ``compiled_budget`` bounds the process memory its compiled models hold: by default
-    the process's :data:`SHARED_BUDGET` (``SHAPEDEMO_COMPILED_MB``, shared with every other
-    engine), a number of MiB for a budget of its own, or a :class:`CompiledBudget` to share.
+    device. ``compiled_budget`` bounds the process memory its compiled models hold: a
+    :class:`CompiledBudget` to share (the session's, for every engine it makes), a number of MiB,
+    or by default a budget of its own of ``SHAPEDEMO_COMPILED_MB`` (read once, here).
+    ``ov_config``: OpenVINO properties passed through to ``compile_model`` (as optimum-intel's
+    ``ov_config``), over the engine's own (``PERFORMANCE_HINT``, ``INFERENCE_PRECISION_HINT``).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Engine:
         core: Any | None = None,
         static_only: bool = False,
         compiled_budget: "float | CompiledBudget | None" = None,
+        ov_config: Mapping[str, Any] | None = None,
     ) -> None:
         import openvino as ov
 
@@ -62,12 +65,11 @@ class Engine:
         self.device = check_device(self.core, device)
         self.precision = precision
         self.static_only = static_only
-        if compiled_budget is None:
-            self.budget = SHARED_BUDGET
-        elif isinstance(compiled_budget, CompiledBudget):
+        if isinstance(compiled_budget, CompiledBudget):
             self.budget = compiled_budget
         else:
-            self.budget = CompiledBudget(compiled_budget)
+            self.budget = CompiledBudget(compiled_budget_mb() if compiled_budget is None else compiled_budget)
+        self.ov_config = {str(k): v for k, v in (ov_config or {}).items()}
         if precision == "bf16":
             for part in parse_device(self.device).named:
                 try:
@@ -79,16 +81,18 @@ class Engine:
         self.cache_dir: Path | None = None if not cache_dir else Path(default_cache_dir() if cache_dir == "default" else cache_dir)
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint}
         self.blob_dir: Path | None = None
-        if self.cache_dir is not None and blob_budget_mb() > 0:
+        self.blob_budget_mb = blob_budget_mb()  # read once
+        if self.cache_dir is not None and self.blob_budget_mb > 0:
             # one blob folder per device and precision: OpenVINO 2026.4's CPU plugin imported a
             # blob compiled at f32 into a bf16 session here and crashed in infer()
-            prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
+            prune_blobs(self.cache_dir / "blobs", budget_mb=self.blob_budget_mb)
             # unusable (a file in the way, read-only, full): one warning line, compiled without it
             self.blob_dir = usable_cache_dir(self.cache_dir / "blobs" / blob_folder(self.device, precision))
             if self.blob_dir is not None:
                 self.config["CACHE_DIR"] = str(self.blob_dir)
         if precision != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = precision
+        self.config.update(self.ov_config)
         self._compiled: OrderedDict[ModelKey, Compiled] = OrderedDict()
         self._lock = self.budget.lock  # one lock per budget: eviction reaches into other engines
         self.budget.engines.add(self)
@@ -195,6 +199,7 @@ class Engine:
             self._reference = Engine(
                 self.loaded, device="CPU", precision=self.precision, cache_dir=self.cache_dir,
                 performance_hint=self.config["PERFORMANCE_HINT"], core=self.core, compiled_budget=self.budget,
+                ov_config=self.ov_config if parse_device(self.device).head == "CPU" else None,  # CPU properties only
             )
         return self._reference
 
@@ -327,7 +332,7 @@ class Engine:
         engine or another on the same budget), and prune the blob cache to its disk budget."""
         self.budget.enforce()
         if self.blob_dir is not None and self.cache_dir is not None:
-            prune_blobs(self.cache_dir / "blobs", budget_mb=blob_budget_mb())
+            prune_blobs(self.cache_dir / "blobs", budget_mb=self.blob_budget_mb)
 
     def evict(self, entry: Compiled) -> None:
         """Release ``entry`` (the budget's way to free memory, under its lock): its requests are

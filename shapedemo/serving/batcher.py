@@ -196,6 +196,8 @@ class Batcher:
     cost_model: Any = None
     """What ``auto`` prices with (a ``CostModel``); None: measured on this device at start-up."""
     on_drop: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    memo: Any = None
+    """A ``PlanMemo`` (the session's): fitted prices and chunk tables kept from batch to batch."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
@@ -467,7 +469,7 @@ class Batcher:
             encoded = Encoded(ids, types)
             plan = make_plan(
                 self.strategy, encoded.lengths, **self.plan_options, allow_packing=self.allow_packing,
-                cost_model=self.cost_model if self.strategy == "auto" else None,
+                cost_model=self.cost_model if self.strategy == "auto" else None, memo=self.memo,
             )
             have = self._compiled_keys()
             compiled_now = sum(1 for s in shapes_of(plan) if s.model_key not in have)

@@ -60,6 +60,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from shapedemo import session
 from shapedemo.serving.batcher import Batcher, NotReady, QueueFull
 from shapedemo.serving.inputs import (
     BODY_TIMEOUT_S,
@@ -106,10 +107,13 @@ class Service:
     def build(cls, settings: ServeSettings, *, log: Callable[[str], None] | None = None) -> "Service":
         """Load the model and the engine, check the plan options; the batcher is not started."""
         from shapedemo.runner import load_served
-        from shapedemo.runtime.engine import Engine
 
         loaded = load_served(settings)  # with the settings' weights (int8: calibrated on a file)
-        engine = Engine(loaded, device=settings.device, precision=settings.precision)
+        weights = (loaded.weights_info or {}).get("cache_key") or loaded.weights
+        engine = session.current().engine(
+            loaded, model_key=(loaded.spec, weights), device=settings.device, precision=settings.precision,
+            ov_config=getattr(settings, "ov_config", None),
+        )
         return cls.from_engine(settings, engine, log=log)
 
     @classmethod
@@ -117,6 +121,7 @@ class Service:
         shapes = settings.resolve_shapes(model_limit=engine.loaded.max_length, tokenizer=engine.loaded.tokenizer)
         kwargs: dict[str, Any] = {"log": log} if log else {}
         batcher = Batcher(engine, settings.strategy, shapes, settings.policy(), **kwargs)
+        batcher.memo = session.current().memo
         metrics = metrics or Metrics()
         metrics.watch(batcher)
         limit = min(batcher.longest, engine.loaded.max_length)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from shapedemo import session
 from shapedemo.serving.batcher import (
     BatchPolicy,
     Batcher,
@@ -182,7 +183,8 @@ def run_traffic(
         max_batch_texts=shapes.batch_sizes[-1], max_queue_texts=settings.max_queue_texts,
     )
     batches: list[BatchRecord] = []
-    batcher = Batcher(engine, settings.strategy, shapes, policy, log=log or (lambda line: None), on_batch=[batches.append])
+    batcher = Batcher(engine, settings.strategy, shapes, policy, log=log or (lambda line: None), on_batch=[batches.append],
+                      memo=session.current().memo)
     limit = min(batcher.longest, engine.loaded.max_length)
     schedule = arrivals(rate=settings.rate, duration_s=settings.duration_s, seed=settings.seed)
     per = settings.texts_per_request

@@ -29,6 +29,7 @@ from shapedemo.planning.strategies.base import (
 from shapedemo.planning.strategies.auto import declare_auto, plan_auto
 from shapedemo.planning.strategies.buckets import declare_buckets, plan_buckets
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
+from shapedemo.planning.strategies.memo import PlanMemo
 from shapedemo.planning.strategies.dynamic import (
     declare_dynamic,
     declare_dynamic_bounded,
@@ -173,6 +174,7 @@ def make_plan(
     pack_seq: int | None = None,
     allow_packing: bool = True,
     cost_model: CostModel | None = None,
+    memo: PlanMemo | None = None,
 ) -> Plan:
     """The plan of strategy ``name`` for ``lengths`` (request order), checked by ``validate``.
 
@@ -186,7 +188,8 @@ def make_plan(
     ``auto`` only: ``allow_packing=False`` for a model without a packed graph; ``cost_model`` (a
     ``CostModel``, e.g. from ``fit_cost_model``) prices the shapes ``cost_table`` lacks (without
     either, auto minimises computed token slots). ``auto`` ignores ``pack_seq``: its packing
-    rows are the sequence buckets.
+    rows are the sequence buckets. ``memo`` (a ``PlanMemo``, the session's) keeps fitted prices
+    and chunk tables for the next plans; the plan is the same without it.
     """
     builder = _strategy(name)
     args = resolve_args(
@@ -198,6 +201,7 @@ def make_plan(
         pack_seq=pack_seq,
         allow_packing=allow_packing,
         cost_model=cost_model,
+        memo=memo,
     )
     plan = builder(args)
     plan.validate()

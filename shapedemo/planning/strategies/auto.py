@@ -20,7 +20,6 @@ candidates are priced on histograms of lengths, never laid out.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from dataclasses import dataclass, replace
 from itertools import product
@@ -30,6 +29,7 @@ from shapedemo.planning.edges import bucket_for
 from shapedemo.planning.plan import Call, Plan, Row, Segment, fill_calls, one_per_row
 from shapedemo.planning.strategies.base import PlanArgs, shape_list
 from shapedemo.planning.strategies.cost import CostModel
+from shapedemo.planning.strategies.memo import PlanMemo
 from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
 from shapedemo.planning.strategies.partition import Chunks
 from shapedemo.shapes import Shape
@@ -61,37 +61,11 @@ class Choice:
     """The row length in ``name`` (it may be longer than ``row_length`` when rows coincide)."""
 
 
-SHARED_CHUNKS = 256
-"""Chunk tables kept per thread across plans (one per batch-size set and prices)."""
-
-_shared = threading.local()
-
-
-def shared_chunks(batch_sizes: tuple[int, ...], weights: tuple[float, ...]) -> Chunks:
-    """The ``Chunks`` of ``batch_sizes`` priced ``weights`` (one per size), kept across plans in
-    this thread: a server planning request after request with the same shapes and cost model
-    grows each table once instead of once per request (a table grows on demand and is not
-    safe to share between threads).
-
-    >>> shared_chunks((1, 2, 4), (5.0, 6.0, 8.0)) is shared_chunks((1, 2, 4), (5.0, 6.0, 8.0))
-    True
-    """
-    cache = getattr(_shared, "chunks", None)
-    if cache is None:
-        cache = _shared.chunks = {}
-    key = (batch_sizes, weights)
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= SHARED_CHUNKS:
-            cache.clear()
-        found = cache[key] = Chunks(batch_sizes, cost=dict(zip(batch_sizes, weights)).__getitem__)
-    return found
-
-
 class AutoPlanner:
     """Prices and builds ``auto`` plans for one set of shapes and one cost model.
 
-    Keep one per configuration when planning many requests (the chunk tables are cached).
+    Keep one per configuration when planning many requests (its chunk tables grow once); a
+    ``memo`` keeps the chunk tables across planners too.
 
     >>> planner = AutoPlanner((16, 64), (1, 2, 4), CostModel({(b, s): 5.0 + b * s / 16 for b in (1, 2, 4) for s in (16, 64)}))
     >>> best, others = planner.choose([12, 40, 7, 30, 9])
@@ -106,8 +80,10 @@ class AutoPlanner:
         model: CostModel,
         *,
         allow_packing: bool = True,
+        memo: PlanMemo | None = None,
     ):
         self.buckets = tuple(buckets)
+        self.memo = memo
         self.batch_sizes = tuple(batch_sizes)
         self.model = model
         self.allow_packing = allow_packing
@@ -118,7 +94,9 @@ class AutoPlanner:
         if key not in self._chunks:
             price = self.model.price
             weights = tuple(price(b, seq, packed=packed) for b in self.batch_sizes)
-            self._chunks[key] = shared_chunks(self.batch_sizes, weights)
+            table = dict(zip(self.batch_sizes, weights))
+            make = lambda: Chunks(self.batch_sizes, cost=table.__getitem__)  # noqa: E731
+            self._chunks[key] = make() if self.memo is None else self.memo.keep("chunks", (self.batch_sizes, weights), make)
         return self._chunks[key]
 
     def by_bucket(self, counts: Counter[int] | dict[int, int]) -> list[int]:
@@ -273,7 +251,7 @@ def plan_auto(args: PlanArgs) -> Plan:
     declared = declare_auto(args)  # the planner lays calls out on these shapes only
     planner = AutoPlanner(
         sorted({s.seq for s in declared}), sorted({s.batch for s in declared}), model,
-        allow_packing=any(s.packed for s in declared),
+        allow_packing=any(s.packed for s in declared), memo=args.memo,
     )
     best, others = planner.choose(args.lengths)
     calls = planner.build(args.lengths, best)

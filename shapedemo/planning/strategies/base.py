@@ -9,7 +9,8 @@ caller typed once (defaults, sorting, limits), so each strategy only lays out ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from shapedemo.planning.edges import (
@@ -20,17 +21,12 @@ from shapedemo.planning.edges import (
     powers_of_two,
 )
 from shapedemo.planning.strategies.cost import CostModel, check_cost_table, fit_cost_model
+from shapedemo.planning.strategies.memo import PlanMemo
 from shapedemo.planning.plan import MAX_POSITIONS, Call, Plan, PlanError, Row, fill_calls, one_per_row
 from shapedemo.shapes import DEFAULT_BATCH_SIZES, default_max_seq
 
 CostTable = Mapping[tuple[int, int], float]
 """Measured latency in ms per compiled shape ``(batch, seq)``."""
-
-
-PRICING_CACHE = 32
-"""Cost models made from a table (``PlanArgs.pricing``) kept across plans."""
-
-_pricing: dict[tuple[int, tuple], tuple[CostModel | None, CostModel]] = {}
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,8 @@ class PlanArgs:
     cost_table: dict[tuple[int, int], float] | None = None
     allow_packing: bool = True
     cost_model: CostModel | None = None
+    memo: PlanMemo | None = field(default=None, compare=False, repr=False)
+    """Tables kept across plans by the caller (``PlanMemo``); None keeps nothing."""
 
     @property
     def longest(self) -> int:
@@ -57,22 +55,20 @@ class PlanArgs:
     def pricing(self) -> CostModel:
         """The cost model ``auto`` minimises: the measured table first (exact lookups), the
         fitted ``cost_model`` (or one fitted to the table) for shapes the table lacks, else
-        computed token slots. The model made from a table is kept for the next plans with
-        the same table (and model): fitting it costs more than planning a small request."""
+        computed token slots. With a ``memo``, the model made from a table is kept for the next
+        plans with the same table and model: fitting it costs more than planning a small request."""
         if self.cost_table is None:
             return CostModel() if self.cost_model is None else self.cost_model
-        key = (id(self.cost_model), tuple(sorted(self.cost_table.items())))
-        kept = _pricing.get(key)
-        if kept is not None and kept[0] is self.cost_model:  # the same model, not a new one at its id
-            return kept[1]
+        if self.memo is None:
+            return self._fit_pricing()
+        model_key = None if self.cost_model is None else json.dumps(self.cost_model.to_dict(), sort_keys=True, default=str)
+        return self.memo.keep("pricing", (model_key, tuple(sorted(self.cost_table.items()))), self._fit_pricing)
+
+    def _fit_pricing(self) -> CostModel:
+        assert self.cost_table is not None
         if self.cost_model is None:
-            model = fit_cost_model(self.cost_table)
-        else:
-            model = replace(self.cost_model, table={**self.cost_model.table, **self.cost_table})
-        if len(_pricing) >= PRICING_CACHE:
-            _pricing.clear()
-        _pricing[key] = (self.cost_model, model)
-        return model
+            return fit_cost_model(self.cost_table)
+        return replace(self.cost_model, table={**self.cost_model.table, **self.cost_table})
 
     def batch_cost(self, seq: int) -> Callable[[int], float] | None:
         """The cost table as ``batch -> ms`` at sequence length ``seq`` (None without a table).
@@ -95,6 +91,7 @@ def resolve_args(
     pack_seq: object | None = None,
     allow_packing: bool = True,
     cost_model: CostModel | None = None,
+    memo: PlanMemo | None = None,
 ) -> PlanArgs:
     """Check the caller's arguments and fill in defaults; raise ``PlanError`` with one line.
 
@@ -146,7 +143,7 @@ def resolve_args(
     table = None if cost_table is None else check_cost_table(cost_table)
     if cost_model is not None and not isinstance(cost_model, CostModel):
         raise PlanError(f"cost_model must be a CostModel, not {type(cost_model).__name__}")
-    return PlanArgs(checked, buckets, sizes, top, pack, table, bool(allow_packing), cost_model)
+    return PlanArgs(checked, buckets, sizes, top, pack, table, bool(allow_packing), cost_model, memo)
 
 
 def latency_of(cost_table: CostTable, shape: tuple[int, int]) -> float:

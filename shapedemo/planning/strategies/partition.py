@@ -9,6 +9,7 @@ group. With a measured cost table both minimise predicted latency instead of pad
 from __future__ import annotations
 
 import math
+import threading
 from itertools import product
 from typing import Callable, Iterable, Sequence
 
@@ -80,8 +81,13 @@ class Chunks:
         self._best: list[tuple[float, float]] = [(0.0, 0)]
         self._pick = [0]
         self._cover: dict[int, int] = {}
+        self._growing = threading.Lock()  # a table kept in a PlanMemo may be asked from two threads
 
     def _grow(self, limit: int) -> None:
+        with self._growing:
+            self._grow_to(limit)
+
+    def _grow_to(self, limit: int) -> None:
         best, pick = self._best, self._pick
         for t in range(len(best), limit + 1):
             here, chunk = (math.inf, math.inf), 0
