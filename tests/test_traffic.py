@@ -76,7 +76,7 @@ def test_a_blob_budget_that_cannot_hold_the_set_is_said_at_start_up(tiny_engine,
     the next start is one line at start-up, not a silent recompile next time."""
     from shapedemo.serving.batcher import Batcher
 
-    monkeypatch.setenv("SHAPEDEMO_BLOB_CACHE_MB", "1")
+    monkeypatch.setattr(tiny_engine, "blob_budget_mb", 1)  # SHAPEDEMO_BLOB_CACHE_MB=1, read by the engine once
     lines: list[str] = []
     batcher = Batcher(tiny_engine, "buckets-partition", ShapeSet((16, 32, 48), (1, 2, 3), 48), log=lines.append).start()
     try:

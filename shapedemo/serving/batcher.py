@@ -390,9 +390,7 @@ class Batcher:
     def _check_blob_room(self) -> None:
         """Say so at start-up when the compiled-blob cache cannot hold this whole set (the next
         start then compiles what was pruned instead of importing it)."""
-        from shapedemo.runtime.blobs import blob_budget_mb
-
-        folder, budget = getattr(self.engine, "blob_dir", None), blob_budget_mb()
+        folder, budget = getattr(self.engine, "blob_dir", None), getattr(self.engine, "blob_budget_mb", 0)
         if folder is None or not folder.is_dir() or budget <= 0:
             return
         sizes = [p.stat().st_size / 2**20 for p in folder.glob("*.blob")]
