@@ -131,3 +131,56 @@ def test_serve_int8_without_calibration_texts_is_one_line():
     with pytest.raises(PlanError, match="--weights int8 needs --calibration-file"):
         ServeSettings.build(weights="int8")
     assert ServeSettings.build(weights="f16").weights == "f16"
+
+
+@pytest.mark.model
+def test_tour_step_runs_each_weights_mode_and_words_the_lesson(cache_dir, monkeypatch):
+    from shapedemo.measure import lessons as tour
+
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(cache_dir))
+    settings = tour.step_settings("weights", texts=tour.TOUR_TEXTS, model="synthetic:tiny", repeats=1)
+    r = tour.run_step("weights", settings)
+    names = [row["strategy"] for row in r.data["results"]]
+    assert names == ["dynamic", "buckets-partition", "dynamic · f16", "buckets-partition · f16",
+                     "dynamic · int8", "buckets-partition · int8"]
+    assert set(r.data["by_weights"]) == {"f32", "f16", "int8"}
+    assert "**f16**" in r.lesson and "**int8**" in r.lesson and "min cosine" in r.lesson
+    assert r.figure.data and "compile_model" in r.code
+
+
+def test_deploy_tab_budget_takes_the_weights_and_the_knee_config_carries_them():
+    import json
+
+    from shapedemo.app import deploy_tab
+
+    _, _, config_json = deploy_tab.find_shapes("sst2-like", 64, "synthetic:tiny", False, "f16", progress=lambda *a, **k: None)
+    assert json.loads(config_json)["weights"] == "f16"
+    assert with_config(RunSettings(lengths=(9,)), json.loads(config_json)).weights == "f16"
+
+
+def test_page_settings_take_weights_and_calibration_at_the_end_of_compare():
+    from shapedemo.app import page
+
+    assert page.COMPARE_PARAMS[-2:] == ("weights", "calibration")
+    assert page.COMPARE_PARAMS[: len(page.PLAN_PARAMS)] == page.PLAN_PARAMS
+    s = page.page_settings({"mode": "texts", "text": "a\nb", "weights": "int8", "calibration": "padded"})
+    assert (s.weights, s.calibration) == ("int8", "padded")
+    assert page.page_settings({"mode": "texts", "text": "a"}).weights == "f32"
+
+
+@pytest.mark.model
+def test_page_compare_with_f16_weights_shows_them_next_to_speed(cache_dir, monkeypatch):
+    from shapedemo.app import page
+
+    monkeypatch.setenv("SHAPEDEMO_CACHE", str(cache_dir))
+    values = {"mode": "texts", "text": "\n".join(TEXTS[:8]), "workload": "sst2-like", "batch": 8, "seed": 0,
+              "spec": "synthetic:tiny", "strategies": ["dynamic", "packing"], "preset": "powers of two",
+              "buckets_text": "", "k": 4, "batch_sizes_text": "1,2,4,8", "max_len": "auto", "precision": "f32",
+              "repeats": 1, "calls": "sync", "objective": "fewest padding rows", "device": "CPU",
+              "static_only": False, "weights": "f16", "calibration": "exact"}
+    view = page.run_comparison(*[values[k] for k in page.COMPARE_PARAMS])
+    assert "f16 weights" in view.summary and "**f16** weights" in view.summary
+    from shapedemo.measure.report import TABLE_HEADERS
+
+    assert TABLE_HEADERS[-1] == "recall@10" and all(len(row) == len(TABLE_HEADERS) for row in view.table)
+    assert view.table[0][-1] is not None  # 8 texts: each one's 7 neighbours against f32 weights'

@@ -19,7 +19,7 @@ from shapedemo import plots, runner
 
 from shapedemo.app.common import cancellable
 from shapedemo.measure import report
-from shapedemo.settings import PAGE_LIMITS, SERVE_STRATEGY, RunSettings
+from shapedemo.settings import PAGE_LIMITS, SERVE_STRATEGY, WEIGHTS, RunSettings
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.planning.workloads import WORKLOADS
 
@@ -43,9 +43,13 @@ TRAFFIC_INTRO = (
 )
 
 
-def find_shapes(workload: str, sample: float, spec: str, measure: bool, progress: Any = gr.Progress()) -> tuple[Any, str, str]:
+def find_shapes(
+    workload: str, sample: float, spec: str, measure: bool, weights: str = "f32", progress: Any = gr.Progress()
+) -> tuple[Any, str, str]:
     """The budget curve for a workload sample: figure, the knee's configuration in words, and
-    the knee's configuration as JSON (``compare --config`` / ``serve --config`` take it)."""
+    the knee's configuration as JSON (``compare --config`` / ``serve --config`` take it).
+    ``weights``: the weights the shapes are timed, compiled and measured with (int8 calibrated
+    on the sample's token ids)."""
     from shapedemo.app.common import check_model, errors_to_ui
 
     with errors_to_ui("tuning"):
@@ -54,6 +58,7 @@ def find_shapes(workload: str, sample: float, spec: str, measure: bool, progress
             raise ValueError(f"sample {n}: choose 1 to {MAX_SAMPLE} lengths")
         settings = RunSettings(
             workload=workload, batch=n, model=check_model(spec), limits=replace(PAGE_LIMITS, batch=MAX_SAMPLE),
+            weights=weights or "f32",
         ).validate()
         config = runner.tune(
             settings, budget=8, measure=bool(measure), curve=True,
@@ -70,6 +75,7 @@ def find_shapes(workload: str, sample: float, spec: str, measure: bool, progress
         f"With 8: {report.format_config(config).splitlines()[1]}.{near} Decided by the rule: "
         f"{config.get('knee_rule', 'the fewest shapes within 5% of the least predicted cost')}. The objective is the "
         f"predicted latency per text (token slots where nothing was timed), so padding may rise from one K to the next."
+        + (f" Timed, compiled and measured with **{config['weights']}** weights." if measure and config.get("weights", "f32") != "f32" else "")
     )
     return plots.shape_budget_figure(rows), text, json.dumps(knee_config(knee, config), indent=1)
 
@@ -86,6 +92,7 @@ def knee_config(knee: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
             "ms_per_text": knee.get("predicted_ms"),
             "cost_model": config["predicted"]["cost_model"],
         },
+        "weights": config.get("weights", "f32"),
     }
 
 
@@ -146,6 +153,7 @@ def build_deploy_tab(*, model: Any) -> None:
     # under the row, not in it: a checkbox in a row keeps its place on a phone and its label
     # is squeezed to a word per line
     measure = gr.Checkbox(True, label="time shapes on this device")
+    weights = gr.Radio(list(WEIGHTS), value="f32", label="weights (what each shape costs to compile and hold)")
     tune_button = gr.Button("Find the shapes", variant="primary", elem_id="tune-button")
     tune_text = gr.Markdown(elem_id="tune-summary")
     budget_plot = gr.Plot(show_label=False, elem_id="plot-budget", visible=False)  # no empty frame before a run
@@ -157,7 +165,7 @@ def build_deploy_tab(*, model: Any) -> None:
     with gr.Accordion("the knee's configuration (python -m shapedemo compare/serve --config FILE)", open=False):
         config = gr.Code(language="json", show_line_numbers=False, elem_id="tune-config")
     tune_button.click(
-        cancellable(_shown(find_shapes, figures=1, first=True)), [workload, sample, model, measure], [budget_plot, tune_text, config],
+        cancellable(_shown(find_shapes, figures=1, first=True)), [workload, sample, model, measure, weights], [budget_plot, tune_text, config],
         api_name="shapes", concurrency_id="engine", concurrency_limit=1,
     )
 

@@ -29,7 +29,7 @@ from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS
 from shapedemo.app.common import USER_ERRORS, cancellable, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401
-from shapedemo.settings import DEFAULT_STRATEGIES, PAGE_LIMITS, RunSettings, split_texts, with_config
+from shapedemo.settings import CALIBRATIONS, DEFAULT_STRATEGIES, PAGE_LIMITS, WEIGHTS, RunSettings, split_texts, with_config
 from shapedemo.shapes import DEFAULT_BATCH_SIZES, MAX_SEQ_STEPS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.planning.workloads import WORKLOADS
@@ -69,10 +69,10 @@ PLAN_PARAMS = (
     "preset", "buckets_text", "k", "batch_sizes_text", "max_len",
 )
 """The ``/plan`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
-COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only")
+COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only", "weights", "calibration")
 """The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
-DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False}
-TABLE_WIDTHS = ["13%", "5%", "7%", "7%", "7%", "8%", "7%", "7%", "8%", "7%", "6%", "9%", "9%"]
+DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False, "weights": "f32", "calibration": "exact"}
+TABLE_WIDTHS = ["12%", "5%", "7%", "7%", "7%", "7%", "7%", "7%", "7%", "7%", "6%", "8%", "7%", "6%"]
 """Of the table's width, at least 1200 px (``PAGE_CSS``): no header over two lines."""
 
 
@@ -124,6 +124,7 @@ def page_settings(values: Mapping[str, Any]) -> RunSettings:
         repeats=_whole(values.get("repeats"), 0) or None,  # 0: rounds until the intervals are tight
         calls=values.get("calls") or "sync",
         cost_table="measure" if values.get("objective") == OBJECTIVES[1] else None,
+        weights=values.get("weights") or "f32", calibration=values.get("calibration") or "exact",
         limits=PAGE_LIMITS,
     )
     if config is not None:
@@ -385,7 +386,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                         )
                     strategies = gr.CheckboxGroup(list(STRATEGY_NAMES), value=PAGE_STRATEGIES, label="strategies",
                                                   info="padding-nomask leaves the attention mask out, to show what that breaks; dynamic-single (one call per sequence, on the CPU) is the fidelity reference: it always runs, unticked it is left out of the table")
-                    with gr.Accordion("settings: buckets, batch sizes, precision, repeats", open=False):
+                    with gr.Accordion("settings: buckets, batch sizes, precision, weights, repeats", open=False):
                         with gr.Row():
                             preset = gr.Radio(BUCKET_PRESETS, value="powers of two", label="sequence buckets")
                             k = gr.Slider(1, 8, value=4, step=1, label="k (tuned buckets)")
@@ -395,6 +396,9 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                         with gr.Row():
                             precision = gr.Radio(["auto", "f32", "bf16"], value="auto", label="precision", info="auto = the device default; f32 for fidelity")
                             calls = gr.Radio(["sync", "concurrent"], value="sync", label="calls", info="concurrent: AsyncInferQueue")
+                        with gr.Row():
+                            weights = gr.Radio(list(WEIGHTS), value="f32", label="weights", info="f16 / int8 as an NPU runs them (NNCF; built once, cached); fidelity against f32 weights in the table")
+                            calibration = gr.Radio(list(CALIBRATIONS), value="exact", label="int8 calibration", info="on the input at exact lengths, or padded to the plan's static shapes")
                         repeats = gr.Slider(
                             0, PAGE_LIMITS.repeats, value=0, step=1, label="repeats (after one warm-up)",
                             info=f"0: rounds until every ratio's interval is tight, at most {PAGE_LIMITS.seconds:.0f} s",
@@ -441,7 +445,7 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             "strategies": strategies, "preset": preset, "buckets_text": buckets_text, "k": k,
             "batch_sizes_text": batch_sizes, "max_len": max_len, "precision": precision,
             "repeats": repeats, "calls": calls, "objective": objective, "device": device,
-            "static_only": static_only,
+            "static_only": static_only, "weights": weights, "calibration": calibration,
         }
         shown = {
             "summary": summary, "waste": waste, "chunks": chunks, "latency": latency, "costs": costs,

@@ -21,7 +21,8 @@ from shapedemo.model import default_spec
 INTRO = (
     "## A guided tour\n"
     f"The ways OpenVINO's guide [{tour.GUIDE}]({tour.GUIDE_URL}) gets by without dynamic shapes, "
-    "in its order, then two steps beyond it. Each step runs **native dynamic next to one strategy** "
+    "in its order, then steps beyond it (packing, auto, native dynamic taken apart, the weights an NPU "
+    "runs). Each step runs **native dynamic next to one strategy** "
     f"on the texts below ({tour.PRECISION}, median of {tour.REPEATS} runs after a warm-up), draws one "
     "picture and says in one sentence what it measured. Open a step and press its button; shapes "
     "compiled once are reused by the steps after."

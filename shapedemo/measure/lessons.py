@@ -16,7 +16,7 @@ tour" tab and ``notebooks/tour.ipynb`` both run these steps. No gradio here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from shapedemo import plots, runner
@@ -71,6 +71,8 @@ class Step:
     focus: str
     plot: str
     drawn: tuple[str, ...] = ()
+    #: weights modes the step runs one after the other (``settings.WEIGHTS``); empty: the settings'
+    weights: tuple[str, ...] = ()
 
 
 _STEPS: tuple[Step, ...] = (
@@ -132,6 +134,15 @@ _STEPS: tuple[Step, ...] = (
         "to the longest row costs it, the second what being dynamic costs it. The picture: latency "
         "of both strategies.",
         runs=("dynamic", "buckets-partition"), focus="dynamic", plot="latency",
+    ),
+    Step(
+        "weights", "The weights an NPU runs", "beyond the guide",
+        "An NPU computes in FP16, and deployments ship INT8 models (NNCF, as sentence-transformers "
+        "and optimum-intel do). The same static plan with **f32**, **f16** and **int8** weights (int8 "
+        "calibrated on these texts): how much faster, and how far from f32 weights. The picture: "
+        "latency of each, named strategy · weights.",
+        runs=("dynamic", "buckets-partition"), focus="buckets-partition", plot="latency",
+        weights=("f32", "f16", "int8"),
     ),
 )
 
@@ -197,6 +208,8 @@ def run_step(
     """Time the step's strategies (``runner.run``: compiled shapes are kept between steps),
     plan what its figure draws besides, and word the lesson from these numbers."""
     s = step(which) if isinstance(which, str) else which
+    if s.weights:
+        return _run_weights_step(s, settings, progress=progress)
     comparison, inputs = runner.run(settings, progress=progress)
     data = report.document(comparison)
     plans = dict(comparison.plans)
@@ -209,6 +222,31 @@ def run_step(
         plans=plans,
         lesson=lesson(s, data, plans),
         figure=figure(s, data, plans),
+        code=plan_code(plans[s.focus], device=settings.device),
+    )
+
+
+def _run_weights_step(s: Step, settings: RunSettings, *, progress: ProgressFn | None) -> StepResult:
+    """The step once per weights mode; one document whose results are f32's rows, then every
+    other mode's rows named ``strategy · mode``; ``by_weights`` keeps each mode's document."""
+    docs: dict[str, dict[str, Any]] = {}
+    plans: dict[str, Plan] = {}
+    for i, mode in enumerate(s.weights):
+        def step_progress(frac: float, what: str, i: int = i, mode: str = mode) -> None:
+            if progress:
+                progress((i + frac) / len(s.weights), f"{mode} weights: {what}")
+
+        comparison, _ = runner.run(replace(settings, weights=mode), progress=step_progress)
+        docs[mode] = report.document(comparison)
+        plans = plans or dict(comparison.plans)
+    data = dict(docs[s.weights[0]])
+    data["results"] = [
+        dict(r, strategy=r["strategy"] if mode == s.weights[0] else f"{r['strategy']} · {mode}")
+        for mode, doc in docs.items() for r in doc["results"]
+    ]
+    data["by_weights"] = docs
+    return StepResult(
+        step=s, data=data, plans=plans, lesson=lesson(s, data, plans), figure=figure(s, data, plans),
         code=plan_code(plans[s.focus], device=settings.device),
     )
 
@@ -381,6 +419,30 @@ def _lesson_auto(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
     )
 
 
+def _lesson_weights(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
+    docs = data["by_weights"]
+    base_mode, *others = list(docs)
+    focus = "buckets-partition"
+    base = median(_results(docs[base_mode])[focus])
+    parts = []
+    for mode in others:
+        doc = docs[mode]
+        row = _results(doc)[focus]
+        mine, fid = median(row), row.get("fidelity") or {}
+        speed = speed_words(mine / base) if mine and base else "not timed against"
+        recall = fid.get("recall_at_10")
+        parts.append(
+            f"**{mode}** ({doc['weights'].get('weights_mb', 0):.0f} MiB of weights) ran `{focus}` {speed} {base_mode}, "
+            f"min cosine {fid.get('min_cosine', 0):.4f}" + (f", nearest-neighbour recall {recall:.2f}" if recall is not None else "")
+        )
+    return (
+        f"At {data['precision']} inference, against {base_mode} weights "
+        f"({docs[base_mode]['weights'].get('weights_mb', 0):.0f} MiB) running each text alone: " + "; ".join(parts)
+        + ". Each mode was timed in its own run, one after the other, so the speed ratios carry this "
+        "machine's drift; `benchmarks/weights.py` interleaves them."
+    )
+
+
 LESSONS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Plan]], str]] = {
     "padding": _lesson_padding,
     "mask": _lesson_mask,
@@ -390,6 +452,7 @@ LESSONS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Plan]], str]] = {
     "packing": _lesson_packing,
     "auto": _lesson_auto,
     "dynamic": _lesson_dynamic,
+    "weights": _lesson_weights,
 }
 
 

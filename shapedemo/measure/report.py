@@ -118,6 +118,7 @@ COLUMNS: tuple[Column, ...] = (
         _fmt(".2e"),
     ),
     Column("min cosine", "min cos", 8, lambda r: _rounded(_fidelity(r, "min_cosine"), 5), _fmt(".5f")),
+    Column("recall@10", "recall@10", 9, lambda r: _rounded(_fidelity(r, "recall_at_10"), 3), _fmt(".3f")),
 )
 TABLE_HEADERS: list[str] = [c.header for c in COLUMNS]
 
@@ -139,6 +140,7 @@ def csv_text(data: Mapping[str, Any]) -> str:
 def headline(data: Mapping[str, Any]) -> str:
     """``model M on CPU (f32), 5 sequences, 87 real tokens``."""
     mode = ", static-only mode" if data.get("static_only") else ""
+    mode += _weights_words(data)
     return (
         f"model {data['model']} on {data['device']} ({data['precision']}{mode}), "
         f"{data['num_sequences']} sequences, {sum(data['lengths'])} real tokens"
@@ -177,7 +179,7 @@ def summarize(data: Mapping[str, Any]) -> str:
     results = {r["strategy"]: r for r in data["results"]}
     lines = [
         f"**{count(len(data['lengths']), 'sequence')}, {count(sum(data['lengths']), 'real token')}** on "
-        f"`{data['model']}`, {data['device']} ({data['precision']}); {data.get('wall_s', 0.0):.1f} s in all.",
+        f"`{data['model']}`, {data['device']} ({data['precision']}{_weights_words(data)}); {data.get('wall_s', 0.0):.1f} s in all.",
         "",
     ]
     for r in data["results"]:
@@ -235,9 +237,40 @@ def summarize(data: Mapping[str, Any]) -> str:
         how = "exactly (0 difference)" if diff == 0 else f"within **{diff:.1e}**"
         roundoff = (data.get("roundoff") or {}).get("max_abs_diff")
         bound = f"; round-off at {data['precision']} is up to {roundoff:.0e}" if roundoff else ""
-        lines.append(f"- Every masked strategy matches one-call-per-sequence {how} ({data['precision']}{bound}).")
+        weights = (data.get("weights") or {}).get("mode", "f32")
+        if weights != "f32":
+            lines.append(weights_finding(data, masked))
+        else:
+            lines.append(f"- Every masked strategy matches one-call-per-sequence {how} ({data['precision']}{bound}).")
     lines += ["", finding(data)]
     return "\n".join(lines)
+
+
+def _weights_words(data: Mapping[str, Any]) -> str:
+    """``, int8 weights`` where the run's weights are not f32, else nothing."""
+    weights = (data.get("weights") or {}).get("mode", "f32")
+    return f", {weights} weights" if weights != "f32" else ""
+
+
+def weights_finding(data: Mapping[str, Any], masked: Sequence[Mapping[str, Any]]) -> str:
+    """What the weights mode cost in fidelity: worst min cosine and recall@10 of the masked
+    strategies against f32 weights' one-call-per-sequence, and the weights' size.
+
+    >>> rows = [{"fidelity": {"max_abs_diff": 0.7, "min_cosine": 0.989, "recall_at_10": 0.958}}]
+    >>> weights_finding({"precision": "f32", "weights": {"mode": "int8", "weights_mb": 21.9,
+    ...     "calibration": {"texts": 62, "source": "input texts", "shapes": "exact"}}}, rows)
+    '- **int8** weights (21.9 MiB; calibrated on 62 input texts, exact shapes) against f32 weights, one call per sequence: min cosine **0.989**, recall@10 **0.958** (worst masked strategy, at f32).'
+    """
+    info = data.get("weights") or {}
+    cal = info.get("calibration")
+    how = f"; calibrated on {cal['texts']} {cal['source']}, {cal['shapes']} shapes" if cal else ""
+    cos = min(_fidelity(r, "min_cosine") or 0.0 for r in masked)
+    recalls = [_fidelity(r, "recall_at_10") for r in masked if _fidelity(r, "recall_at_10") is not None]
+    recall = f", recall@10 **{min(recalls):.3f}**" if recalls else ""
+    return (
+        f"- **{info.get('mode')}** weights ({info.get('weights_mb', 0):.1f} MiB{how}) against f32 weights, one call "
+        f"per sequence: min cosine **{cos:.3f}**{recall} (worst masked strategy, at {data['precision']})."
+    )
 
 
 def plans_summary(plans: Sequence[Plan], *, lengths: Sequence[int], options: Mapping[str, Any]) -> str:
