@@ -159,7 +159,7 @@ def settings_from_args(args: argparse.Namespace, **fields: Any) -> RunSettings:
     names = getattr(args, "strategies", None)
     if names is not None:
         fields["strategies"] = tuple(n.strip() for n in names.split(",") if n.strip())
-    for key in ("model", "device", "static_only", "precision", "repeats", "max_seconds", "warmup", "jobs", "cost_table", "weights", "calibration", "calibration_file"):
+    for key in ("model", "device", "static_only", "precision", "repeats", "max_seconds", "warmup", "jobs", "cost_table", "weights", "calibration", "calibration_file", "ov_config"):
         if getattr(args, key, None) is not None:
             fields[key] = getattr(args, key)
     if getattr(args, "concurrent", False):
@@ -319,6 +319,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, choices=WEIGHTS, help="f32 (default), f16, int8-weights (NNCF weight-only), int8 (NNCF quantized, calibrated)")
     parser.add_argument("--calibration", default=None, choices=CALIBRATIONS, help="int8: calibrate on exact lengths (default) or the plan's padded static shapes")
     parser.add_argument("--calibration-file", metavar="FILE", help="int8: calibrate on these texts, one per line (default: the input)")
+    parser.add_argument("--ov-config", default=None, metavar="JSON", help='OpenVINO properties passed to compile_model, e.g. \'{"NUM_STREAMS": 2}\' (as optimum-intel\'s ov_config)')
 
 
 def _read_texts(path: str) -> list[str]:
@@ -354,7 +355,7 @@ def _run_embed(args: argparse.Namespace) -> int:
     texts = _read_texts(args.texts_file)
     settings = RunSettings(
         texts=tuple(texts), model=args.model, device=args.device, precision=args.precision, limits=CLI_LIMITS,
-        weights=args.weights or "f32", calibration=args.calibration or "exact", calibration_file=args.calibration_file,
+        weights=args.weights or "f32", calibration=args.calibration or "exact", calibration_file=args.calibration_file, ov_config=args.ov_config,
     ).validate()
     engine = engine_for(settings)
     encoded, embeddings = embed(engine, list(settings.texts or ()), truncate=True)
@@ -508,7 +509,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         pack_seq=args.pack_seq, sample=_serve_sample(args), max_wait_ms=args.max_wait_ms, max_batch_tokens=args.max_batch_tokens,
         max_texts=args.max_texts, max_queue=args.max_queue, truncate=args.truncate,
         host=args.host, port=args.port, config_file=args.config,
-        weights=args.weights, calibration=args.calibration, calibration_file=args.calibration_file,
+        weights=args.weights, calibration=args.calibration, calibration_file=args.calibration_file, ov_config=args.ov_config,
     )
     ray_flags = {"replicas": args.replicas, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas,
                  "target_in_flight": args.target_in_flight, "replica_cpus": args.replica_cpus}

@@ -91,7 +91,7 @@ def engine_for(settings: RunSettings) -> Any:
     weights = (loaded.weights_info or {}).get("cache_key") or loaded.weights
     return session.current().engine(
         loaded, model_key=(spec, weights), device=settings.device, precision=settings.precision,
-        static_only=settings.static_only, ov_config=getattr(settings, "ov_config", None),
+        static_only=settings.static_only, ov_config=settings.ov_config,
     )
 
 def device_choices() -> list[tuple[str, str]]:
@@ -317,6 +317,8 @@ def tune(
     config = tune_shapes(lengths, budget=budget, noise=noise, **options)
     config["price_noise"] = noise
     config["weights"] = settings.weights  # serve --config and compare --config run these weights
+    if settings.ov_config:
+        config["ov_config"] = dict(settings.ov_config)  # compare --config and serve --config compile with them
     if curve:
         config["curve"] = budget_curve(lengths, noise=noise, **options)
         config["knee_range"] = knee_range(config["curve"])

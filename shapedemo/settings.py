@@ -18,6 +18,7 @@ shapedemo.planning.plan.PlanError: batch 0: choose 1 to 256
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
@@ -87,7 +88,7 @@ CLI_LIMITS = Limits(
         "batch": "--batch", "batch sizes": "--batch-sizes", "max length": "--max-seq",
         "pack length": "--pack-seq", "repeats": "--repeats", "warm-up runs": "--warmup",
         "sequence buckets": "--seq-buckets", "precision": "--precision", "device": "--device",
-        "jobs": "--jobs", "time limit": "--max-seconds", "weights": "--weights", "calibration": "--calibration",
+        "jobs": "--jobs", "time limit": "--max-seconds", "weights": "--weights", "calibration": "--calibration", "ov_config": "--ov-config",
     },
 )
 
@@ -144,6 +145,9 @@ class RunSettings:
     limits: Limits = field(default=CLI_LIMITS, compare=False)
     max_shapes: int | None = None
     """The cap on shapes this run may compile (``--max-shapes``); None: the front end's."""
+    ov_config: Mapping[str, Any] | None = field(default=None, compare=False)
+    """OpenVINO properties passed through to ``compile_model`` (as optimum-intel's ``ov_config``):
+    a JSON object, or its text (``--ov-config '{"NUM_STREAMS": 2}'``); None: the engine's own."""
 
     @property
     def source(self) -> str:
@@ -213,6 +217,7 @@ class RunSettings:
             raise PlanError(f"{caps.name('calibration')} {self.calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
         if not str(self.device or "").strip():
             raise PlanError(f"{caps.name('device')} is empty: name one, e.g. CPU")
+        changes["ov_config"] = parse_ov_config(self.ov_config, what=caps.name("ov_config"))
         return replace(self, **changes)
 
     def input_lengths(self, *, limit: int = MAX_POSITIONS) -> list[int]:
@@ -261,6 +266,37 @@ def _check_range(value: object, low: int, high: int, *, what: str) -> int:
     return value
 
 
+def parse_ov_config(value: str | Mapping[str, Any] | None, *, what: str = "ov_config") -> dict[str, Any] | None:
+    """OpenVINO properties for ``compile_model``: a JSON object (or its text) of names to
+    strings, numbers or booleans; empty is None. Anything else is a one-line ``PlanError``.
+
+    >>> parse_ov_config('{"NUM_STREAMS": 2, "PERFORMANCE_HINT": "THROUGHPUT"}')
+    {'NUM_STREAMS': 2, 'PERFORMANCE_HINT': 'THROUGHPUT'}
+    >>> parse_ov_config("  "), parse_ov_config({})
+    (None, None)
+    >>> parse_ov_config("[1, 2]")
+    Traceback (most recent call last):
+    ...
+    shapedemo.planning.plan.PlanError: ov_config: not a JSON object of OpenVINO properties, e.g. {"NUM_STREAMS": 2} (got a list)
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    example = 'e.g. {"NUM_STREAMS": 2}'
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise PlanError(f"{what}: not JSON ({str(exc).split(':')[0]}); give an object of OpenVINO properties, {example}") from None
+    if not isinstance(value, Mapping):
+        raise PlanError(f"{what}: not a JSON object of OpenVINO properties, {example} (got a {type(value).__name__})")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise PlanError(f"{what}: property names must be non-empty strings, {example}")
+        if not isinstance(item, (str, int, float, bool)):
+            raise PlanError(f"{what}: property {key} must be a string, number or boolean, not {type(item).__name__}")
+    return dict(value) or None
+
+
 def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str = "config") -> RunSettings:
     """The settings running a deployable configuration (``tune --json``: its shapes, read by
     ``ShapeSet.from_dict``, ``predicted.cost_model`` and ``weights`` where present), which
@@ -280,7 +316,8 @@ def with_config(settings: RunSettings, config: Mapping[str, Any], *, what: str =
     weights = config.get("weights", settings.weights)
     if weights not in WEIGHTS:
         raise PlanError(f"{what}: weights {weights!r}: choose one of {', '.join(WEIGHTS)}")
-    return replace(settings, shapes=shapes, cost_model=predicted.get("cost_model"), weights=weights)
+    ov_config = settings.ov_config or parse_ov_config(config.get("ov_config"), what=f"{what}: ov_config")  # a flag wins
+    return replace(settings, shapes=shapes, cost_model=predicted.get("cost_model"), weights=weights, ov_config=ov_config)
 
 
 # ==== work caps (issue 18): bounded work per page click or CLI run ========================

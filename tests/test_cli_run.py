@@ -60,6 +60,10 @@ def test_embed_truncates_to_the_models_max_seq_length_and_says_so_on_stderr(tmp_
         (["compare", "--lengths", "5,6", "--max-seq", "1024", "--model", "synthetic:tiny"], "limit of 512"),
         (["compare", "--lengths", "5,6", "--repeats", "0", "--model", "synthetic:tiny"], "--repeats"),
         (["compare", "--lengths", "5,6", "--max-seconds", "0", "--model", "synthetic:tiny"], "--max-seconds"),
+        (["compare", "--lengths", "5,6", "--model", "synthetic:tiny", "--ov-config", "[1]"], "--ov-config: not a JSON object"),
+        (["embed", "--texts-file", "TEXTS", "--model", "synthetic:tiny", "--ov-config", "{bad"], "--ov-config: not JSON"),
+        (["tune", "--lengths", "5,6", "--budget", "2", "--measure", "--ov-config", '{"A": [1]}'], "property A must be"),
+        (["serve", "--model", "synthetic:tiny", "--ov-config", "{bad"], "--ov-config: not JSON"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, texts_file, cache_dir):
@@ -148,3 +152,26 @@ def test_tune_measure_curve_reports_the_knee_range_and_its_rule(cache_dir):
     assert lo == knee <= hi and config["price_noise"] >= 0
     assert [r["k"] for r in config["curve"] if r["within_noise"]] == list(range(lo, hi + 1))
     assert "fewest shapes" in config["knee_rule"]
+
+
+def test_ov_config_reaches_compile_model(tmp_path, cache_dir):
+    """``--ov-config`` is passed through to ``compile_model``: the compiled model says so."""
+    out_file = tmp_path / "out.json"
+    out = run("compare", "--lengths", "5,9", "--model", "synthetic:tiny", "--strategies", "padding", "--repeats", "1",
+              "--precision", "f32", "--ov-config", '{"NUM_STREAMS": 1, "PERFORMANCE_HINT": "THROUGHPUT"}',
+              "--json", str(out_file), cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    props = json.loads(out_file.read_text())["device_properties"]
+    assert props["NUM_STREAMS"] == 1 and props["PERFORMANCE_HINT"] == "THROUGHPUT"
+
+
+def test_a_tune_config_carries_ov_config_to_compare(tmp_path, cache_dir):
+    from shapedemo.settings import RunSettings, with_config
+
+    doc = {"seq_buckets": [16, 64], "batch_sizes": [1, 4], "shapes": [], "predicted": {}, "ov_config": {"NUM_STREAMS": 1}}
+    assert with_config(RunSettings(lengths=(9,)), doc).ov_config == {"NUM_STREAMS": 1}
+    given = RunSettings(lengths=(9,), ov_config={"NUM_STREAMS": 2})
+    assert with_config(given, doc).ov_config == {"NUM_STREAMS": 2}  # the flag wins
+    bad = {**doc, "ov_config": "[1]"}
+    with pytest.raises(Exception, match="ov_config: not a JSON object"):
+        with_config(RunSettings(lengths=(9,)), bad)

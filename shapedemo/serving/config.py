@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from shapedemo.planning.plan import PlanError
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.serving.batcher import DEFAULT_STRATEGY, BatchPolicy
+from shapedemo.settings import parse_ov_config
 from shapedemo.shapes import SAMPLE_FLAGS, ShapeSet
 
 __all__ = ["ServeSettings", "load_config"]
@@ -60,6 +61,8 @@ class ServeSettings:
     weights: str = "f32"
     calibration: str = "exact"
     calibration_file: str | None = None
+    ov_config: dict[str, Any] | None = None
+    """OpenVINO properties passed through to ``compile_model`` (``--ov-config``, else the file's)."""
 
     @classmethod
     def build(
@@ -83,8 +86,10 @@ class ServeSettings:
         port: int = 8000,
         config_file: str | None = None,
         weights: str | None = None, calibration: str | None = None, calibration_file: str | None = None,
+        ov_config: str | Mapping[str, Any] | None = None,
     ) -> "ServeSettings":
         config = load_config(config_file) if config_file else {}
+        properties = parse_ov_config(ov_config, what="--ov-config") or parse_ov_config(config.get("ov_config"), what=f"--config {config_file}: ov_config")
         if (weights := weights or config.get("weights") or "f32") == "int8" and not calibration_file:
             raise PlanError("--weights int8 needs --calibration-file FILE: texts like the traffic, one per line")
         shapes = ShapeSet.from_dict(config, what=f"--config {config_file}") if config else ShapeSet()
@@ -108,7 +113,7 @@ class ServeSettings:
             sample=None if not sample else tuple(sample),  # type: ignore[arg-type]
             max_wait_ms=float(max_wait_ms), max_batch_tokens=max_batch_tokens, max_texts=max_texts,
             max_queue=max_queue, truncate=truncate, host=host, port=port, config_file=config_file,
-            config=config, weights=weights, calibration=calibration or "exact", calibration_file=calibration_file,
+            config=config, weights=weights, calibration=calibration or "exact", calibration_file=calibration_file, ov_config=properties,
         )
 
     def policy(self) -> BatchPolicy:

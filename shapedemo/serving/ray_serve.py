@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from shapedemo.planning.plan import PlanError
+from shapedemo.runtime.devices import parse_device
 from shapedemo.serving.server import Metrics, ServeSettings, Service, create_app
 
 __all__ = [
@@ -152,7 +153,7 @@ def replica_device(device: str, local_rank: int, available: Sequence[str]) -> st
     >>> replica_device("NPU", 3, ["CPU", "NPU"]), replica_device("GPU", 2, ["GPU.0", "GPU.1"])
     ('NPU', 'GPU.0')
     """
-    family = [d for d in available if d.split(".")[0] == device and "." in d]
+    family = [d for d in available if parse_device(d).type == device and "." in d]
     if device == "CPU" or len(family) < 2:
         return device
     return sorted(family)[local_rank % len(family)]
@@ -274,8 +275,8 @@ def build_service(settings: ServeSettings, *, replica: str, local_rank: int, cpu
     core = ov.Core()
     device = replica_device(settings.device, local_rank, core.available_devices)
     loaded = load_model(settings.model or default_spec())
-    engine = Engine(loaded, device=device, precision=settings.precision, core=core)
-    if engine.device.split(".")[0] == "CPU":
+    engine = Engine(loaded, device=device, precision=settings.precision, core=core, ov_config=settings.ov_config)
+    if parse_device(engine.device).type == "CPU":
         engine.config["INFERENCE_NUM_THREADS"] = threads
     settings = replace(settings, device=device)
     import ray

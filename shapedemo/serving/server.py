@@ -112,7 +112,7 @@ class Service:
         weights = (loaded.weights_info or {}).get("cache_key") or loaded.weights
         engine = session.current().engine(
             loaded, model_key=(loaded.spec, weights), device=settings.device, precision=settings.precision,
-            ov_config=getattr(settings, "ov_config", None),
+            ov_config=settings.ov_config,
         )
         return cls.from_engine(settings, engine, log=log)
 
