@@ -52,3 +52,27 @@ def test_live_traffic_answers_every_request_and_draws_three_figures():
 def test_live_traffic_refuses_a_stream_over_the_cap():
     with pytest.raises(gr.Error, match="over the cap"):
         ui_deploy.live_traffic("auto", 1000, 20, "sst2-like", "synthetic:tiny", progress=no_progress)
+
+
+def test_the_deploy_tab_runs_on_the_pages_device_and_static_only_mode(fresh_session):
+    """Shape timing and live traffic take the page's device dropdown and static-only checkbox
+    (they ran on a plain CPU engine whatever the page said)."""
+    from shapedemo import runner
+
+    ui_deploy.live_traffic("buckets-partition", 10, 1, "sst2-like", "synthetic:tiny", "CPU", True, progress=no_progress)
+    assert [(e.device, e.static_only) for e in runner.engines()] == [("CPU", True)]
+    with pytest.raises(gr.Error, match="static-only"):  # dynamic shapes refused, as an NPU would
+        ui_deploy.live_traffic("dynamic", 10, 1, "sst2-like", "synthetic:tiny", "CPU", True, progress=no_progress)
+    with pytest.raises(gr.Error, match="not available here"):
+        ui_deploy.find_shapes("sst2-like", 64, "synthetic:tiny", True, "f32", "NO_SUCH_DEVICE", False, progress=no_progress)
+
+
+def test_the_tour_runs_on_the_pages_device_and_static_only_mode(fresh_session):
+    from shapedemo import runner
+    from shapedemo.app.tour_tab import tour_step
+
+    lesson, figure, code = tour_step("buckets", "a short text\nanother, somewhat longer text than that", "1,2", "synthetic:tiny", "CPU", True)
+    assert lesson.startswith("**Lesson.**") and figure is not None
+    assert ("CPU", True) in [(e.device, e.static_only) for e in runner.engines()]
+    with pytest.raises(gr.Error, match="not available here"):
+        tour_step("buckets", "a text", "1,2", "synthetic:tiny", "NO_SUCH_DEVICE", False)

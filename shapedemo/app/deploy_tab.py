@@ -44,12 +44,13 @@ TRAFFIC_INTRO = (
 
 
 def find_shapes(
-    workload: str, sample: float, spec: str, measure: bool, weights: str = "f32", progress: Any = gr.Progress()
+    workload: str, sample: float, spec: str, measure: bool, weights: str = "f32", device: str = "CPU",
+    static_only: bool = False, progress: Any = gr.Progress(),
 ) -> tuple[Any, str, str]:
     """The budget curve for a workload sample: figure, the knee's configuration in words, and
     the knee's configuration as JSON (``compare --config`` / ``serve --config`` take it).
     ``weights``: the weights the shapes are timed, compiled and measured with (int8 calibrated
-    on the sample's token ids)."""
+    on the sample's token ids). ``device`` and ``static_only``: the page's, where shapes are timed."""
     from shapedemo.app.common import check_model, errors_to_ui
 
     with errors_to_ui("tuning"):
@@ -58,7 +59,7 @@ def find_shapes(
             raise ValueError(f"sample {n}: choose 1 to {MAX_SAMPLE} lengths")
         settings = RunSettings(
             workload=workload, batch=n, model=check_model(spec), limits=replace(PAGE_LIMITS, batch=MAX_SAMPLE),
-            weights=weights or "f32",
+            weights=weights or "f32", device=(device or "CPU").strip(), static_only=bool(static_only),
         ).validate()
         config = runner.tune(
             settings, budget=8, measure=bool(measure), curve=True,
@@ -96,13 +97,19 @@ def knee_config(knee: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def live_traffic(strategy: str, rate: float, duration: float, workload: str, spec: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any, Any]:
-    """A Poisson stream through the batcher: a summary and the three traffic figures."""
+def live_traffic(
+    strategy: str, rate: float, duration: float, workload: str, spec: str, device: str = "CPU",
+    static_only: bool = False, progress: Any = gr.Progress(),
+) -> tuple[str, Any, Any, Any]:
+    """A Poisson stream through the batcher on the page's device (static-only: as an NPU would
+    refuse dynamic shapes): a summary and the three traffic figures."""
     from shapedemo.serving.stream import TrafficSettings, run_traffic
     from shapedemo.app.common import check_model, errors_to_ui
 
     with errors_to_ui("the traffic run"):
-        engine = runner.engine_for(RunSettings(workload=workload, model=check_model(spec)).validate())
+        engine = runner.engine_for(RunSettings(
+            workload=workload, model=check_model(spec), device=(device or "CPU").strip(), static_only=bool(static_only),
+        ).validate())
         run = run_traffic(
             engine,
             TrafficSettings(strategy=strategy, rate=float(rate), duration_s=float(duration), workload=workload),
@@ -143,9 +150,9 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
-def build_deploy_tab(*, model: Any) -> None:
-    """The tab's widgets and events, inside the caller's ``gr.Tab`` (``model``: the page's
-    model dropdown, shared)."""
+def build_deploy_tab(*, model: Any, device: Any, static_only: Any) -> None:
+    """The tab's widgets and events, inside the caller's ``gr.Tab`` (``model``, ``device`` and
+    ``static_only``: the page's widgets, shared)."""
     gr.Markdown(SHAPES_INTRO)
     with gr.Row(equal_height=False):
         workload = gr.Dropdown(list(WORKLOADS), value="sst2-like", label="traffic: workload", min_width=160)
@@ -165,7 +172,7 @@ def build_deploy_tab(*, model: Any) -> None:
     with gr.Accordion("the knee's configuration (python -m shapedemo compare/serve --config FILE)", open=False):
         config = gr.Code(language="json", show_line_numbers=False, elem_id="tune-config")
     tune_button.click(
-        cancellable(_shown(find_shapes, figures=1, first=True)), [workload, sample, model, measure, weights], [budget_plot, tune_text, config],
+        cancellable(_shown(find_shapes, figures=1, first=True)), [workload, sample, model, measure, weights, device, static_only], [budget_plot, tune_text, config],
         api_name="shapes", concurrency_id="engine", concurrency_limit=1,
     )
 
@@ -181,7 +188,7 @@ def build_deploy_tab(*, model: Any) -> None:
     queue_plot = gr.Plot(show_label=False, elem_id="plot-traffic-queue", visible=False)
     calls_plot = gr.Plot(show_label=False, elem_id="plot-traffic-calls", visible=False)
     traffic_button.click(
-        cancellable(_shown(live_traffic, figures=3)), [strategy, rate, duration, workload, model],
+        cancellable(_shown(live_traffic, figures=3)), [strategy, rate, duration, workload, model, device, static_only],
         [traffic_text, latency_plot, queue_plot, calls_plot],
         api_name="traffic", concurrency_id="engine", concurrency_limit=1,
     )

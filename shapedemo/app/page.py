@@ -432,11 +432,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
         with gr.Tab("Guided tour", elem_id="tab-tour"):
             from shapedemo.app.tour_tab import build_tour_tab
 
-            build_tour_tab(spec=default_model)
+            build_tour_tab(spec=default_model, device=device, static_only=static_only)
         with gr.Tab("Deploy", elem_id="tab-deploy"):  # short: three tab labels fit a phone
             from shapedemo.app.deploy_tab import build_deploy_tab
 
-            build_deploy_tab(model=model)
+            build_deploy_tab(model=model, device=device, static_only=static_only)
 
         # every setting by its endpoint name (PLAN_PARAMS / COMPARE_PARAMS), every output by the
         # handlers' field names: the events below are built from these two tables

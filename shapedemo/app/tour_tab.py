@@ -29,8 +29,12 @@ INTRO = (
 )
 
 
-def tour_step(key: str, text: str, batch_sizes: str, spec: str | None, *, progress: Any = None) -> tuple[str, Any, str]:
-    """Run step ``key`` on the page's values: the lesson (Markdown), the figure, the code."""
+def tour_step(
+    key: str, text: str, batch_sizes: str, spec: str | None, device: str = "CPU", static_only: bool = False,
+    *, progress: Any = None,
+) -> tuple[str, Any, str]:
+    """Run step ``key`` on the page's values (its device and static-only mode too): the lesson
+    (Markdown), the figure, the code."""
 
     def step(fraction: float, what: str) -> None:
         if progress is not None:
@@ -38,7 +42,8 @@ def tour_step(key: str, text: str, batch_sizes: str, spec: str | None, *, progre
 
     with errors_to_ui(f"tour step {key}"):
         settings = tour.step_settings(
-            key, texts=split_texts(text), batch_sizes=batch_sizes or tour.BATCH_SIZES, model=check_model(spec)
+            key, texts=split_texts(text), batch_sizes=batch_sizes or tour.BATCH_SIZES, model=check_model(spec),
+            device=(device or "CPU").strip(), static_only=bool(static_only),
         )
         result = tour.run_step(key, settings, progress=step)
     data = result.data
@@ -52,8 +57,10 @@ def tour_step(key: str, text: str, batch_sizes: str, spec: str | None, *, progre
 
 
 def _event(key: str) -> Callable[..., tuple[Any, Any, str]]:
-    def run(text: str, batch_sizes: str, spec: str, progress: Any = gr.Progress()) -> tuple[Any, Any, str]:
-        lesson, figure, code = tour_step(key, text, batch_sizes, spec, progress=progress)
+    def run(
+        text: str, batch_sizes: str, spec: str, device: str = "CPU", static_only: bool = False, progress: Any = gr.Progress(),
+    ) -> tuple[Any, Any, str]:
+        lesson, figure, code = tour_step(key, text, batch_sizes, spec, device, static_only, progress=progress)
         return lesson, gr.update(value=figure, visible=True), code
 
     run.__name__ = f"tour_{key}"
@@ -61,8 +68,9 @@ def _event(key: str) -> Callable[..., tuple[Any, Any, str]]:
     return run
 
 
-def build_tour_tab(*, spec: str | None = None) -> None:
-    """The tour's widgets and events, in the current Blocks context (a ``gr.Tab``)."""
+def build_tour_tab(*, spec: str | None = None, device: Any = None, static_only: Any = None) -> None:
+    """The tour's widgets and events, in the current Blocks context (a ``gr.Tab``); ``device``
+    and ``static_only``: the page's widgets, shared (every step runs there)."""
     default_model = spec or default_spec()
     choices = model_choices()
     if default_model not in choices:
@@ -92,6 +100,7 @@ def build_tour_tab(*, spec: str | None = None) -> None:
         if previous is not None:
             previous.success(lambda: gr.Accordion(open=True), None, accordion, api_name=False)
         previous = run.click(
-            _event(s.key), [text, batch_sizes, model], [lesson, plot, code], api_name=f"tour_{s.key}",
+            _event(s.key), [text, batch_sizes, model, *[w for w in (device, static_only) if w is not None]],
+            [lesson, plot, code], api_name=f"tour_{s.key}",
             concurrency_limit=1, concurrency_id="engine", show_progress_on=[lesson],
         )

@@ -169,12 +169,13 @@ def step_settings(
     repeats: int | None = REPEATS,
     limits: Limits = PAGE_LIMITS,
     max_seconds: float = TOUR_SECONDS,
+    static_only: bool = False,
 ) -> RunSettings:
     """The validated settings of one step on ``texts``: its strategies, buckets in powers of
     two, the default max length (the smallest of 128..512 that fits), few repeats."""
     s = step(which) if isinstance(which, str) else which
     return RunSettings(
-        texts=tuple(texts), model=model, device=device, precision=precision, strategies=s.runs,
+        texts=tuple(texts), model=model, device=device, static_only=static_only, precision=precision, strategies=s.runs,
         shapes=ShapeSet.parse(seq_buckets="pow2", batch_sizes=batch_sizes, names=limits.shape_names),
         repeats=repeats, warmup=WARMUP, limits=limits, max_seconds=max_seconds,
     ).validate()
