@@ -75,7 +75,9 @@ def test_a_torn_cost_file_is_measured_again(tiny, tmp_path):
     assert not again["reused"] and json.loads(Path(again["path"]).read_text())["key"] == document["key"]
 
 
-def test_a_run_times_the_table_and_the_next_preview_prices_by_it(tmp_path, monkeypatch):
+def test_a_run_times_the_table_and_the_next_preview_prices_by_it(tmp_path, monkeypatch, fresh_session):
+    # a fresh session: an engine kept by an earlier test would read that test's cache (and its
+    # cost table) instead of this test's empty one
     from shapedemo import runner
     from shapedemo.settings import RunSettings
     from shapedemo.shapes import ShapeSet

@@ -397,37 +397,65 @@ def _texts_of_every_length(tokenizer, top: int) -> dict[int, str]:
     return found
 
 
-def test_default_serve_compiles_nothing_under_traffic(cache_dir, minilm):
-    """`serve` with its defaults (auto, pow2:32, batch sizes 1,2,4,8): real texts of every length
-    up to its longest compiled length, alone and in requests of up to 8 texts from 16 clients at
-    once, and not one shape is compiled after start-up."""
+def _traffic_compiles_nothing(url: str, tokenizer) -> set[tuple[str, bool]]:
+    """Real texts of every length up to the server's longest compiled length, alone and in
+    requests of up to 8 texts from 16 clients at once: all answered, not one shape compiled
+    after start-up, every call on a shape compiled at start-up. Returns the (shape, packed)
+    pairs that ran."""
     import random
     from concurrent.futures import ThreadPoolExecutor
 
-    with running_server(cache_dir, "--max-wait-ms", "20", timeout=900) as (url, _):
+    info = httpx.get(url + "/info").json()
+    top = info["max_tokens_per_text"]
+    by_length = _texts_of_every_length(tokenizer, top)
+    assert set(range(3, top + 1)) - set(by_length) == set(), "a length the corpus cannot make"
+    texts = list(by_length.values())
+    rng = random.Random(0)
+    rng.shuffle(texts)
+    requests, i = [], 0
+    while i < len(texts):
+        n = rng.choice([1, 1, 2, 3, 5, 8])
+        requests.append(texts[i:i + n])
+        i += n
+
+    def send(batch: list[str]) -> int:
+        return _post(url + "/v1/embeddings", {"input": batch, "model": "x"}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(send, requests))
+    assert codes == [200] * len(requests)
+    metrics = httpx.get(url + "/metrics").text
+    assert _samples(metrics, "shapedemo_compiled_under_traffic_total") == [0.0]
+    ran = set()
+    for line in metrics.splitlines():
+        if line.startswith("shapedemo_calls_total{") and float(line.split()[-1]) > 0:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("{")[1].split("}")[0]))
+            ran.add((labels["shape"], labels["packed"] == "true"))
+    compiled = {(f"{s['shape'][0]}x{s['shape'][1]}", s["packed"]) for s in info["compiled_shapes"] if s["shape"]}
+    assert ran and ran <= compiled, ran - compiled
+    return ran
+
+
+def test_default_serve_compiles_nothing_under_traffic(cache_dir, tiny):
+    """`serve` with its default shapes and strategy (auto, pow2:32, batch sizes 1,2,4,8, packed
+    shapes declared): no shape is compiled under traffic. On synthetic:tiny (MiniLM's tokenizer and
+    length limit, the same graph; its start-up, auto's cost table included, takes seconds where
+    MiniLM's takes minutes). auto's measured prices decide whether these texts are packed: the
+    packed calls run in the test below."""
+    with running_server(cache_dir, "--model", "synthetic:tiny", "--max-wait-ms", "20", timeout=900) as (url, _):
         info = httpx.get(url + "/info").json()
-        top = info["max_tokens_per_text"]
         assert info["strategy"] == "auto" and info["plan_options"]["seq_buckets"] == [32, 64, 128, 256, 512]
-        assert top == 512 and any(s["packed"] for s in info["compiled_shapes"])
-        by_length = _texts_of_every_length(minilm.tokenizer, top)
-        assert set(range(3, top + 1)) - set(by_length) == set(), "a length the corpus cannot make"
-        texts = list(by_length.values())
-        rng = random.Random(0)
-        rng.shuffle(texts)
-        requests, i = [], 0
-        while i < len(texts):
-            n = rng.choice([1, 1, 2, 3, 5, 8])
-            requests.append(texts[i:i + n])
-            i += n
+        assert info["plan_options"]["batch_sizes"] == [1, 2, 4, 8] and info["max_tokens_per_text"] == 512
+        compiled = {(tuple(s["shape"]), s["packed"]) for s in info["compiled_shapes"]}
+        full = {(b, s) for b in (1, 2, 4, 8) for s in (32, 64, 128, 256, 512)}
+        assert {shape for shape, packed in compiled if not packed} == full  # every plain shape
+        assert {shape for shape, packed in compiled if packed} == full  # and every packed one
+        _traffic_compiles_nothing(url, tiny.tokenizer)
 
-        def send(batch: list[str]) -> int:
-            return _post(url + "/v1/embeddings", {"input": batch, "model": "x"}).status_code
 
-        with ThreadPoolExecutor(16) as pool:
-            codes = list(pool.map(send, requests))
-        assert codes == [200] * len(requests)
-        metrics = httpx.get(url + "/metrics").text
-        assert _samples(metrics, "shapedemo_compiled_under_traffic_total") == [0.0]
-        calls = {line.split("{")[1].split("}")[0] for line in metrics.splitlines()
-                 if line.startswith("shapedemo_calls_total{") and not line.endswith(" 0.0")}
-        assert any('packed="true"' in c for c in calls) and any('packed="false"' in c for c in calls)
+def test_packing_serve_compiles_nothing_under_traffic(cache_dir, tiny):
+    """The same traffic on `serve --strategy packing` (default shapes): every call is packed, on
+    a shape compiled at start-up."""
+    with running_server(cache_dir, "--model", "synthetic:tiny", "--strategy", "packing", "--max-wait-ms", "20", timeout=900) as (url, _):
+        ran = _traffic_compiles_nothing(url, tiny.tokenizer)
+        assert {packed for _, packed in ran} == {True}
