@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shapedemo.measure.compare import REFERENCE, compare, encode_inputs, fidelity, measure_cost_table, roundoff
+from shapedemo.measure.rounds import DYNAMIC_AT_STATIC, STATIC_AT_DYNAMIC
 from shapedemo.runtime.engine import Engine
 from shapedemo.runtime.errors import EngineError
 from shapedemo.runtime.harness import Outcome
@@ -103,9 +104,13 @@ def test_repeats_are_interleaved_round_robin(tiny_engine, monkeypatch):
 
     monkeypatch.setattr(harness.PlanRunner, "run_once", spy)
     encoded = encode_inputs(tiny_engine.loaded, lengths=[5, 30, 9])
-    compare(tiny_engine, encoded, ["dynamic", "padding", "partition"], repeats=3, warmup=0, **OPTIONS)
+    compare(tiny_engine, encoded, ["dynamic", "padding", "buckets-partition"], repeats=3, warmup=0, **OPTIONS)
     assert seen[:2] == [REFERENCE, "dynamic"]  # once per input: the reference and the batched reference
-    assert seen[2:] == ["dynamic", "padding", "partition", "padding", "partition", "dynamic", "partition", "dynamic", "padding"]
+    # every round times every contender once, each round's order rotated by one: the strategies
+    # asked for, then what takes native dynamic apart (a static model at dynamic's shape, and
+    # dynamic at the least-padded static plan's call shapes)
+    contenders = ["dynamic", "padding", "buckets-partition", STATIC_AT_DYNAMIC, DYNAMIC_AT_STATIC.format("buckets-partition")]
+    assert seen[2:] == [name for r in range(3) for name in contenders[r:] + contenders[:r]]
 
 
 def test_concurrent_requests_in_flight_are_bounded_by_jobs(tiny_engine):

@@ -2,15 +2,16 @@
 core (``make_plan`` on the same lengths, the comparison's medians), on a real model.
 
 The model tests run every step once on ``synthetic:tiny`` (the packaged tokenizer, so the same
-lengths as MiniLM) with one repeat: the lessons are worded from whatever was measured, and the
-test re-derives each number from the core and looks for it in the sentence.
+lengths as MiniLM) with the fewest rounds that give an interval (``stats.FLOOR_ROUNDS``): the
+lessons are worded from whatever was measured, and the test re-derives each number from the core
+and looks for it in the sentence.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from shapedemo.measure import report
+from shapedemo.measure import report, stats
 
 from shapedemo.measure import lessons as tour
 from shapedemo.planning.plan import PlanError
@@ -69,10 +70,11 @@ def tour_env(cache_dir):
 
 @pytest.fixture(scope="module")
 def ran(tour_env):
-    """Every step, once, on the tour's texts (one repeat: the numbers only need to agree)."""
+    """Every step, once, on the tour's texts (the fewest rounds with an interval: the numbers
+    only need to agree)."""
     out = {}
     for s in tour.STEPS:
-        settings = tour.step_settings(s, texts=tour.TOUR_TEXTS, model=MODEL, repeats=1)
+        settings = tour.step_settings(s, texts=tour.TOUR_TEXTS, model=MODEL, repeats=stats.FLOOR_ROUNDS)
         out[s.key] = tour.run_step(s, settings)
     return out
 
@@ -94,7 +96,9 @@ def medians_ratio(result: tour.StepResult, strategy: str) -> tuple[str, float, f
 def check_vs_dynamic(result: tour.StepResult, strategy: str) -> None:
     words, mine, base = medians_ratio(result, strategy)
     lo, hi = result.result(strategy)["ratio_interval"]
-    assert f"**{words}** native dynamic ({mine:.1f} vs {base:.1f} ms, interval [{lo:.2f}-{hi:.2f}])" in result.lesson
+    ratio = mine / base
+    assert lo <= ratio <= hi  # the interval printed is the ratio's own, so it holds it
+    assert f"**{words}** native dynamic ({mine:.1f} vs {base:.1f} ms, ratio {ratio:.2f}, interval [{lo:.2f}-{hi:.2f}])" in result.lesson
 
 
 @pytest.mark.model
@@ -105,7 +109,12 @@ def test_every_step_gives_a_figure_the_code_and_one_sentence(ran):
         assert "import openvino as ov" in r.code
         compile(r.code, f"{key}.py", "exec")
         assert r.data["model"] == MODEL and r.data["precision"] == "f32"
-        assert [x["strategy"] for x in r.data["results"]] == list(r.step.runs)
+        # a step over several weights modes: the first mode's rows, then each other mode's named "strategy · mode"
+        modes = r.step.weights or (None,)
+        assert [x["strategy"] for x in r.data["results"]] == list(r.step.runs) + [
+            f"{name} · {mode}" for mode in modes[1:] for name in r.step.runs
+        ], key
+        assert list(r.data.get("by_weights", {None: None})) == list(modes), key
 
 
 @pytest.mark.model
@@ -183,9 +192,19 @@ def test_combined_and_packing_lessons(ran):
 def test_auto_lesson(ran):
     if "auto" not in ran:
         pytest.skip("no strategy named auto in shapedemo.planning.strategies yet")
+    from shapedemo import runner
+    from shapedemo.runtime.costs import kept_cost_model
+
     r = ran["auto"]
-    (plan,) = core_plans(r, "auto")
-    assert report.calls_and_shapes(plan) in r.lesson
+    # auto is priced by this device's measured cost table of its declared set (timed by the run,
+    # kept beside the blob cache): the core, given that table, plans what the lesson describes
+    settings = tour.step_settings(r.step, texts=tour.TOUR_TEXTS, model=MODEL)
+    lengths = r.data["lengths"]
+    model = kept_cost_model(runner.engine_for(settings), *runner.declared_set(lengths, settings.plan_options(lengths, limit=512)))
+    assert model is not None and model.unit == "ms"
+    (plan,) = core_plans(r, "auto", cost_model=model)
+    assert plan == r.plans["auto"] and plan.params["pricing"] == model.pricing
+    assert f"`auto` chose {report.calls_and_shapes(plan)}:" in r.lesson
     check_vs_dynamic(r, "auto")
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from shapedemo import plots, runner
 
-from shapedemo.measure import report
+from shapedemo.measure import report, stats
 from shapedemo.planning.codegen import plan_code
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import count, numbers, speed_words
@@ -276,23 +276,41 @@ def median(result: Mapping[str, Any]) -> float | None:
 
 
 def vs_dynamic(data: Mapping[str, Any], strategy: str) -> str:
-    """``2.43x slower than native dynamic (550.0 vs 226.4 ms, interval [2.30-2.60])``: the
-    measured medians' ratio in ``report.speed_words`` wording, decided by its interval where the
-    run has one; where either did not run, says so.
+    """``2.43x slower than native dynamic (550.0 vs 226.4 ms, ratio 2.43, interval [2.30-2.60])``:
+    the measured medians' ratio in ``report.speed_words`` wording, decided by its interval where
+    the run has one worth the name (``_ratio_words``); where either did not run, says so.
 
     >>> data = {"results": [{"strategy": "dynamic", "latency_ms": {"median": 2.0}},
-    ...                     {"strategy": "padding", "latency_ms": {"median": 5.0}, "ratio_interval": [2.4, 2.7]}]}
+    ...                     {"strategy": "padding", "latency_ms": {"median": 1.0}, "ratio_interval": [0.4, 0.6]}]}
     >>> vs_dynamic(data, "padding")
-    '**2.50x slower than** native dynamic (5.0 vs 2.0 ms, interval [2.40-2.70])'
+    '**2.00x faster than** native dynamic (1.0 vs 2.0 ms, ratio 0.50, interval [0.40-0.60])'
+    >>> vs_dynamic({**data, "noise": {"rounds": 1}}, "padding")
+    '**2.00x faster than** native dynamic (1.0 vs 2.0 ms, 1 round: too few for an interval)'
     """
     results = _results(data)
     mine, base = median(results[strategy]), median(results.get("dynamic", {}))
     if mine is None or base is None or base <= 0:
         why = results[strategy].get("reason") or results.get("dynamic", {}).get("reason") or "not run here"
         return f"could not be timed against native dynamic ({why})"
-    interval = results[strategy].get("ratio_interval")
-    shown = f", interval {interval_text(interval)}" if interval else ""
-    return f"**{speed_words(mine / base, interval)}** native dynamic ({mine:.1f} vs {base:.1f} ms{shown})"
+    words, shown = _ratio_words(data, mine / base, results[strategy].get("ratio_interval"))
+    return f"**{words}** native dynamic ({mine:.1f} vs {base:.1f} ms{shown})"
+
+
+def _ratio_words(data: Mapping[str, Any], ratio: float, interval: Sequence[float] | None) -> tuple[str, str]:
+    """The speed words of a time ratio (mine / theirs) and the clause that backs them: the ratio
+    itself next to its interval (``1.42x faster`` is a ratio of 0.70: the interval is the
+    ratio's, so it holds the ratio), or, where the run timed fewer than ``stats.FLOOR_ROUNDS``
+    rounds, that there is no interval (one round's is a point: it would decide "faster" alone).
+
+    >>> _ratio_words({}, 0.7, (0.65, 0.75))
+    ('1.43x faster than', ', ratio 0.70, interval [0.65-0.75]')
+    >>> _ratio_words({"noise": {"rounds": 2}}, 0.7, (0.7, 0.7))
+    ('1.43x faster than', ', 2 rounds: too few for an interval')
+    """
+    rounds = (data.get("noise") or {}).get("rounds")
+    if not interval or (rounds is not None and rounds < stats.FLOOR_ROUNDS):
+        return speed_words(ratio), "" if not interval else f", {count(rounds, 'round')}: too few for an interval"
+    return speed_words(ratio, interval), f", ratio {ratio:.2f}, interval {interval_text(interval)}"
 
 
 def blowup(plan: Plan) -> float:
@@ -330,11 +348,11 @@ def _overhead_clause(data: Mapping[str, Any]) -> str:
         return ""
     b, s = d["dynamic_call_shape"]
     over, (lo, hi) = d["dynamic_overhead"], d["dynamic_overhead_interval"]
-    ratio = 1 + over
+    words, shown = _ratio_words(data, 1 + over, (1 + lo, 1 + hi))
     return (
-        f"; native dynamic itself was {speed_words(ratio, (1 + lo, 1 + hi))} a static model compiled at its own "
+        f"; native dynamic itself was {words} a static model compiled at its own "
         f"{b}x{s} shape ({d['dynamic_device_ms']['median']:.1f} vs {d['static_at_dynamic_shape_device_ms']['median']:.1f} ms "
-        f"of device time, interval {interval_text((1 + lo, 1 + hi))})"
+        f"of device time{shown})"
     )
 
 
