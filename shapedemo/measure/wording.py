@@ -257,7 +257,8 @@ def decomposition_lines(data: Mapping[str, Any]) -> str:
     if o_int[0] > 0:
         overhead = f"being dynamic costs **{over:+.0%}** {_pct_interval(o_int)} at the same shape"
     elif o_int[1] < 0:
-        overhead = f"being dynamic is **{-over:.0%} faster** {_pct_interval(o_int)} than static at the same shape"
+        faster = [-o_int[1], -o_int[0]]  # the interval of the figure shown, not of the signed overhead
+        overhead = f"being dynamic is **{-over:.0%} faster** [{faster[0]:.0%} to {faster[1]:.0%}] than static at the same shape"
     else:
         overhead = (
             f"being dynamic costs **nothing measurable** ({over:+.0%}, {_pct_interval(o_int)}, "
