@@ -72,7 +72,7 @@ PLAN_PARAMS = (
 COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only", "weights", "calibration")
 """The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
 DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False, "weights": "f32", "calibration": "exact"}
-TABLE_WIDTHS = ["12%", "5%", "7%", "7%", "7%", "7%", "7%", "7%", "7%", "7%", "6%", "8%", "7%", "6%"]
+TABLE_WIDTHS = ["11%", "5%", "7%", "7%", "7%", "7%", "6%", "7%", "9%", "7%", "6%", "8%", "7%", "6%"]
 """Of the table's width, at least 1200 px (``PAGE_CSS``): no header over two lines."""
 
 
