@@ -8,7 +8,7 @@ sizes, on the plain graph and, where the model packs, on the packed one) once, a
 the OpenVINO version and the shape set; a second start with the same key reads it back.
 
 Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
-order rotated each round), each shape's figure the median of ``REPEATS`` calls (``time_call``:
+order rotated each round), each shape's figure the median of ``REPEATS`` calls (``Engine.measure_shape`` with ``cpu_time``:
 on the CPU, a call's process CPU time per inference thread where that is less than its wall
 time, which other processes' load stretches), and each shape
 keeps the settled figure of its rounds (``measure.stats.settled``, their lower quartile: load
@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 from dataclasses import replace
@@ -150,41 +149,6 @@ def latest_cost_model(engine: Any) -> tuple[CostModel, dict[str, Any]] | None:
     return _model_of(best[1]), best[1]
 
 
-def time_call(engine: Any, shape: Shape, *, packed: bool = False, repeats: int = REPEATS) -> float:
-    """One shape's figure (ms): the median over ``repeats`` calls (after one warm-up call) of
-    each call's wall time or, on the CPU, its process CPU time per inference thread where that
-    is less. Other processes' load stretches wall time (a 4 ms call took 130 ms at a load
-    average of 31 on 2 cores) but not the CPU time this process spends; a quiet machine gives
-    the same figure either way."""
-    from shapedemo.runtime.compiled import feed_for
-
-    entry = engine.compile(shape, packed=packed, pin=True)
-    try:
-        threads = 0
-        if engine.device == "CPU":
-            try:
-                threads = int(entry.compiled.get_property("INFERENCE_NUM_THREADS"))
-            except Exception:  # noqa: BLE001 - no thread count: wall time only
-                threads = 0
-        assert entry.pool is not None
-        request = entry.pool.acquire()
-        try:
-            feed = feed_for(entry.compiled, shape, seed=shape[0] * 1000 + shape[1])
-            request.infer(feed)
-            figures = []
-            for _ in range(max(1, repeats)):
-                wall0, cpu0 = time.perf_counter(), time.process_time()
-                request.infer(feed)
-                wall = (time.perf_counter() - wall0) * 1e3
-                cpu = (time.process_time() - cpu0) * 1e3 / threads if threads > 0 else wall
-                figures.append(min(wall, cpu))
-        finally:
-            entry.pool.release(request)
-    finally:
-        engine.unpin(entry)
-    return float(statistics.median(figures))
-
-
 def time_shapes(
     engine: Any,
     jobs: Sequence[tuple[bool, Shape]],
@@ -193,7 +157,7 @@ def time_shapes(
     repeats: int = REPEATS,
     progress: ProgressFn | None = None,
 ) -> dict[tuple[bool, Shape], list[float]]:
-    """``{(packed, shape): [ms per round]}``: every job timed once per round (``time_call``),
+    """``{(packed, shape): [ms per round]}``: every job timed once per round (``Engine.measure_shape`` with ``cpu_time``),
     the order rotated each round."""
     samples: dict[tuple[bool, Shape], list[float]] = {job: [] for job in jobs}
     steps = max(1, rounds * len(jobs))
@@ -203,7 +167,7 @@ def time_shapes(
         for packed, shape in list(jobs[k:]) + list(jobs[:k]):
             if progress:
                 progress(done / steps, f"timing {shape[0]} x {shape[1]}{' packed' if packed else ''} (round {r + 1}/{rounds})")
-            samples[packed, shape].append(time_call(engine, shape, packed=packed, repeats=repeats))
+            samples[packed, shape].append(engine.measure_shape(shape, packed=packed, repeats=repeats, cpu_time=True))
             done += 1
     return samples
 

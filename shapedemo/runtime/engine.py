@@ -393,12 +393,31 @@ class Engine:
             raise
         return entries, fresh
 
-    def measure_shape(self, shape: tuple[int, int], *, packed: bool = False, repeats: int = 5, warmup: int = 1) -> float:
+    def measure_shape(
+        self,
+        shape: tuple[int, int],
+        *,
+        packed: bool = False,
+        repeats: int = 5,
+        warmup: int = 1,
+        cpu_time: bool = False,
+    ) -> float:
         """Median latency (ms) of one call at a static ``shape`` (random token ids, full rows;
         ``packed``: on the packed model): an entry of the cost table that lets plans be chosen
-        by measured latency."""
+        by measured latency.
+
+        ``cpu_time`` (on the CPU): each call's figure is its process CPU time per inference
+        thread where that is less than its wall time. Other processes' load stretches wall time
+        (a 4 ms call took 130 ms at a load average of 31 on 2 cores) but not the CPU time this
+        process spends; a quiet machine gives the same figure either way."""
         entry = self.compile(shape, packed=packed, pin=True)
         try:
+            threads = 0
+            if cpu_time and self.device == "CPU":
+                try:
+                    threads = int(entry.compiled.get_property("INFERENCE_NUM_THREADS"))
+                except Exception:  # noqa: BLE001 - no thread count: wall time only
+                    threads = 0
             assert entry.pool is not None
             request = entry.pool.acquire()
             try:
@@ -407,9 +426,11 @@ class Engine:
                     request.infer(feed)
                 samples = []
                 for _ in range(max(1, repeats)):
-                    t0 = time.perf_counter()
+                    wall0, cpu0 = time.perf_counter(), time.process_time()
                     request.infer(feed)
-                    samples.append((time.perf_counter() - t0) * 1e3)
+                    wall = (time.perf_counter() - wall0) * 1e3
+                    cpu = (time.process_time() - cpu0) * 1e3 / threads if threads > 0 else wall
+                    samples.append(min(wall, cpu))
             finally:
                 entry.pool.release(request)
         finally:
