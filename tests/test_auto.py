@@ -300,3 +300,27 @@ def test_why_and_alternatives_name_the_same_packing(lengths: list[int]) -> None:
     assert rows, why
     names = [k for k in plan.params["alternatives"] if k.startswith("packed rows of")]
     assert names == [f"packed rows of {rows.group(2)}"], (why, plan.params["alternatives"])
+
+
+@FAST
+@given(
+    buckets=st.lists(st.sampled_from([16, 32, 48, 64, 96, 128, 256]), min_size=1, max_size=5, unique=True),
+    sizes=st.lists(st.sampled_from([1, 2, 3, 4, 8, 16, 32]), min_size=1, max_size=5, unique=True),
+    prices=st.lists(st.floats(0.5, 50.0), min_size=35, max_size=35),
+    counts=st.lists(st.integers(0, 45), min_size=5, max_size=5),
+    packed=st.booleans(),
+)
+def test_auto_assigns_rows_the_same_state_by_state_and_by_arrays(
+    buckets: list[int], sizes: list[int], prices: list[float], counts: list[int], packed: bool
+) -> None:
+    """``assign``'s two ways through its dynamic programme (state by state for a few rows,
+    arrays for more) give the same cost and the same rows per bucket, ties included."""
+    from shapedemo.planning.strategies.auto import AutoPlanner
+
+    buckets, sizes = sorted(buckets), sorted(sizes)
+    table = {(b, s): prices[i * 5 + j] + b * s / 64 for i, b in enumerate(sizes) for j, s in enumerate(buckets)}
+    planner = AutoPlanner(buckets, sizes, CostModel(table, packed_table=table))
+    counts = counts[: len(buckets)]
+    assume(sum(counts) > 0)
+    limit = min(sizes[-1] - 1, 31, sum(counts))
+    assert planner._carry_arrays(counts, packed, limit) == planner._carry_states(counts, packed, limit)

@@ -8,9 +8,11 @@ sizes, on the plain graph and, where the model packs, on the packed one) once, a
 the OpenVINO version and the shape set; a second start with the same key reads it back.
 
 Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
-order rotated each round), each shape's figure the median of ``REPEATS`` calls (``Engine.measure_shape`` with ``cpu_time``:
-on the CPU, a call's process CPU time per inference thread where that is less than its wall
-time, which other processes' load stretches), and each shape
+order rotated each round), each shape's figure the median of ``REPEATS`` calls (``Engine.measure_shape``:
+wall time on a quiet machine; on a busy one (``busy``: a load average over 1.5 per core) the
+call's process CPU time per inference thread where that is less than its wall time, which other
+processes' load stretches; a quiet machine must not use it, as a call that keeps only one of
+its threads busy for part of its time would look cheaper than it is), and each shape
 keeps the settled figure of its rounds (``measure.stats.settled``, their lower quartile: load
 from elsewhere only ever adds time). Prices are then looked up through ``CostModel``'s monotone
 envelope (a call never costs more than a larger one), with a per-call + per-slot + attention
@@ -36,8 +38,21 @@ __all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kep
 
 ROUNDS = 3
 REPEATS = 3
-FORMAT = 2
-"""Bumped when timings change meaning (2: CPU time per inference thread on the CPU)."""
+FORMAT = 3
+"""Bumped when timings change meaning (2: CPU time per inference thread on the CPU; 3: wall
+time unless the machine is busy)."""
+
+BUSY_PER_CORE = 1.5
+"""A load average above this many per logical core makes a round time in CPU time (``busy``)."""
+
+
+def busy() -> bool:
+    """Whether other work crowds this machine: the 1-minute load average over ``BUSY_PER_CORE``
+    per logical core (False where the platform has no load average)."""
+    try:
+        return os.getloadavg()[0] > BUSY_PER_CORE * (os.cpu_count() or 1)
+    except OSError:
+        return False
 
 ProgressFn = Callable[[float, str], None]
 Shape = tuple[int, int]
@@ -156,18 +171,23 @@ def time_shapes(
     rounds: int = ROUNDS,
     repeats: int = REPEATS,
     progress: ProgressFn | None = None,
+    clocks: list[str] | None = None,
 ) -> dict[tuple[bool, Shape], list[float]]:
-    """``{(packed, shape): [ms per round]}``: every job timed once per round (``Engine.measure_shape`` with ``cpu_time``),
-    the order rotated each round."""
+    """``{(packed, shape): [ms per round]}``: every job timed once per round (``Engine.measure_shape``,
+    in CPU time only in rounds that start on a ``busy`` machine), the order rotated each round.
+    ``clocks`` (when given) gets each round's clock, ``"wall"`` or ``"cpu"``."""
     samples: dict[tuple[bool, Shape], list[float]] = {job: [] for job in jobs}
     steps = max(1, rounds * len(jobs))
     done = 0
     for r in range(max(1, rounds)):
         k = r % max(1, len(jobs))
+        cpu_time = busy()
+        if clocks is not None:
+            clocks.append("cpu" if cpu_time else "wall")
         for packed, shape in list(jobs[k:]) + list(jobs[:k]):
             if progress:
                 progress(done / steps, f"timing {shape[0]} x {shape[1]}{' packed' if packed else ''} (round {r + 1}/{rounds})")
-            samples[packed, shape].append(engine.measure_shape(shape, packed=packed, repeats=repeats, cpu_time=True))
+            samples[packed, shape].append(engine.measure_shape(shape, packed=packed, repeats=repeats, cpu_time=cpu_time))
             done += 1
     return samples
 
@@ -215,7 +235,8 @@ def measured_cost_model(
     key = cost_key(engine, shapes, packed_shapes)
     jobs = [(False, s) for s in shapes] + [(True, s) for s in packed_shapes]
     start = time.perf_counter()
-    samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress)
+    clocks: list[str] = []
+    samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress, clocks=clocks)
     seconds = time.perf_counter() - start
     least = {job: settled(ms) for job, ms in samples.items()}
     document: dict[str, Any] = {
@@ -224,6 +245,7 @@ def measured_cost_model(
         "packed_table": [{"batch": b, "seq": s, "ms": least[True, (b, s)]} for b, s in packed_shapes],
         "samples": [{"packed": p, "batch": b, "seq": s, "ms": ms} for (p, (b, s)), ms in samples.items()],
         "rounds": rounds,
+        "clocks": clocks,
         "repeats": repeats,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(seconds, 2),

@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from itertools import product
 from typing import Sequence
 
+import numpy as np
+
 from shapedemo.planning.edges import bucket_for
 from shapedemo.planning.plan import Call, Plan, Row, Segment, fill_calls, one_per_row
 from shapedemo.planning.strategies.base import PlanArgs, shape_list
@@ -38,6 +40,10 @@ __all__ = ["AutoPlanner", "Choice", "declare_auto", "plan_auto"]
 
 PROMOTE_LIMIT = 31
 """At most this many rows (and fewer than the largest batch size) move up past one bucket edge."""
+
+VECTOR_ROWS = 6
+"""From this many rows on, ``assign`` works on arrays (below it, numpy's per-call overhead costs
+more than the few states it would save)."""
 
 PLAIN = "buckets + partition"
 
@@ -115,33 +121,66 @@ class AutoPlanner:
         rows carried up), and every layout of all rows in one bucket (which is what
         ``partition`` and ``padding`` do) is tried too. Moving more rows up would be a whole
         call's worth: it can pay only when a longer call costs less than a shorter one.
+
+        A few rows go through the states one by one; more (``VECTOR_ROWS``) as arrays, each
+        bucket one (carried x moved) table: the same sums, the same ties (the fewest rows
+        carried in, then the fewest moved on), in a fraction of the time.
         """
-        chunks = self.chunks  # fetched per bucket as rows land there (a bucket no row reaches is not priced)
-        buckets = self.buckets
-        limit = min(self.batch_sizes[-1] - 1, PROMOTE_LIMIT)
+        total_rows = sum(counts)
+        limit = min(self.batch_sizes[-1] - 1, PROMOTE_LIMIT, total_rows)
+        if total_rows >= VECTOR_ROWS:
+            best_cost, best_rows = self._carry_arrays(counts, packed, limit)
+        else:
+            best_cost, best_rows = self._carry_states(counts, packed, limit)
         last = len(counts) - 1
         while last > 0 and counts[last] == 0:
             last -= 1  # buckets above the last one needed only take rows moved up
+        for j in range(last, len(counts)):  # everything in one bucket
+            cost = self.chunks(self.buckets[j], packed).cost(total_rows)
+            if cost < best_cost:
+                best_cost = cost
+                best_rows = tuple(total_rows if i == j else 0 for i in range(len(counts)))
+        return best_cost, best_rows
+
+    def _carry_states(self, counts: list[int], packed: bool, limit: int) -> tuple[float, tuple[int, ...]]:
+        """``assign``'s dynamic programme, state by state."""
         states: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
         for j, count in enumerate(counts):
             nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+            chunks = self.chunks(self.buckets[j], packed)  # fetched per bucket as rows land there
             for carried, (cost, rows) in states.items():
                 here = count + carried
                 up = 0 if j == len(counts) - 1 else min(here, limit)
                 for moved in range(up + 1):
                     stay = here - moved
-                    total = cost + (chunks(buckets[j], packed).cost(stay) if stay else 0.0)
+                    total = cost + (chunks.cost(stay) if stay else 0.0)
                     if moved not in nxt or total < nxt[moved][0]:
                         nxt[moved] = (total, rows + (stay,))
             states = nxt
-        best_cost, best_rows = states[0]
-        total_rows = sum(counts)
-        for j in range(last, len(counts)):  # everything in one bucket
-            cost = chunks(buckets[j], packed).cost(total_rows)
-            if cost < best_cost:
-                best_cost = cost
-                best_rows = tuple(total_rows if i == j else 0 for i in range(len(counts)))
-        return best_cost, best_rows
+        return states[0]
+
+    def _carry_arrays(self, counts: list[int], packed: bool, limit: int) -> tuple[float, tuple[int, ...]]:
+        """``assign``'s dynamic programme, one array per bucket: ``table[c, m]`` the cost with
+        ``c`` rows carried in and ``m`` moved on; the least per ``m``, its ``c`` kept to trace
+        the rows back."""
+        costs = np.zeros(1)  # by rows carried in: none yet
+        backs = []
+        last = len(counts) - 1
+        for j, count in enumerate(counts):
+            carried = np.arange(len(costs))
+            moved = np.arange(1 if j == last else min(limit, count + len(costs) - 1) + 1)
+            stay = (count + carried)[:, None] - moved[None, :]
+            price = self.chunks(self.buckets[j], packed).cost_array(count + len(costs) - 1)
+            table = np.where(stay >= 0, costs[:, None] + price[np.maximum(stay, 0)], np.inf)
+            back = table.argmin(axis=0)  # the first least: the fewest rows carried in
+            costs = table[back, moved]
+            backs.append(back)
+        rows, on = [], 0
+        for j in range(last, -1, -1):
+            came = int(backs[j][on])
+            rows.append(counts[j] + came - on)
+            on = came
+        return float(costs[0]), tuple(reversed(rows))
 
     def _choice(
         self, name: str, packed: bool, length: int | None, counts: Counter[int]

@@ -13,6 +13,8 @@ import threading
 from itertools import product
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
 from shapedemo.planning.edges import check_cost, positive_sizes
 from shapedemo.planning.plan import Call, Plan, PlanError, Row
 from shapedemo.planning.strategies.base import PlanArgs, calls_latency, fill_calls, one_per_row, shape_list
@@ -81,6 +83,7 @@ class Chunks:
         self._best: list[tuple[float, float]] = [(0.0, 0)]
         self._pick = [0]
         self._cover: dict[int, int] = {}
+        self._costs: np.ndarray = np.zeros(1)  # cost_array's, grown on demand
         self._growing = threading.Lock()  # a table kept in a PlanMemo may be asked from two threads
 
     def _grow(self, limit: int) -> None:
@@ -134,6 +137,20 @@ class Chunks:
         """The rows ``chunks(n)`` hold, padding rows included."""
         k, m = self._split(n)
         return k * self.step + (self._total(m) if m else 0)
+
+    def cost_array(self, n: int) -> "np.ndarray":
+        """``[cost(0), cost(1), ..., cost(n)]`` as an array (kept and grown, shared like the
+        table; read-only)."""
+        with self._growing:
+            have = self._costs
+        if len(have) <= n:
+            grown = np.array([self.cost(k) for k in range(max(n + 1, 2 * len(have)))])
+            grown.flags.writeable = False
+            with self._growing:
+                if len(self._costs) < len(grown):
+                    self._costs = grown
+                have = self._costs
+        return have
 
     def cost(self, n: int) -> float:
         """The summed cost of ``chunks(n)`` (0 without a cost)."""
