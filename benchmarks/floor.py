@@ -61,7 +61,7 @@ def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[
         t1 = time.perf_counter()
         plan = make_plan(strategy, encoded.lengths, **options)
         t2 = time.perf_counter()
-        outcome = engine.run(plan, encoded, warmup=0, repeats=1)
+        outcome = engine.run(plan, encoded, warmup=0, repeats=1, hidden=False)
         t3 = time.perf_counter()
         assert outcome.embeddings.shape[0] == len(group)
         steps["tokenize"] += (t1 - t0) * 1e3
@@ -102,7 +102,7 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
         t0 = time.perf_counter()
         encoded = tokenizer.encode(group)
         plan = make_plan("auto", encoded.lengths, **options, cost_model=model)
-        engines[hint].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2)
+        engines[hint].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2, hidden=False)
         return time.perf_counter() - t0
 
     for label, hint, concurrent in SETTINGS:  # warm-up
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from shapedemo.model import load_model
+    from shapedemo.planning.strategies.memo import PlanMemo
     from shapedemo.runtime.costs import cpu_name, describe_pricing, measured_cost_model
     from shapedemo.runtime.engine import Engine
 
@@ -200,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{b}x{s}{' packed' if p else ''} {r:,.0f}" for (p, b, s), r in top))
         # the floor is timed in this run: the table's best four and every plain shape of batch >= 8
         candidates = sorted({k for k, _ in top} | {(False, b, s) for b in sizes for s in buckets if b >= 8})
-        options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], pack_seq=args.pack_seq or buckets[-1])
+        # one PlanMemo across requests, as serve keeps one (chunk tables, fitted prices)
+        options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], pack_seq=args.pack_seq or buckets[-1], memo=PlanMemo())
         header = f"{'batch':>5}  {'runner':<22} {'real tok/s':>10}  {'x floor':>7}  {'texts/s':>8}  {'host %':>6}"
         print(header)
         print("-" * len(header))

@@ -44,6 +44,7 @@ import numpy as np
 
 from shapedemo.model.export import ExportError, export_genai, genai_pipeline, pooling_of, require_peers
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
+from shapedemo.planning.strategies.memo import PlanMemo
 from shapedemo.runtime.costs import cpu_name  # noqa: F401  (benchmarks/auto.py takes it from here)
 
 TEXTS = Path(__file__).resolve().parent.parent / "assets" / "texts.txt"
@@ -74,14 +75,14 @@ def shapedemo_runner(
     (without it, token slots)."""
     sizes = shapedemo_sizes(batch, batch_sizes)
     tokenizer = engine.loaded.tokenizer  # type: ignore[attr-defined]
-    options = {"batch_sizes": sizes, "max_seq": max_seq, "seq_buckets": seq_buckets}
+    options = {"batch_sizes": sizes, "max_seq": max_seq, "seq_buckets": seq_buckets, "memo": PlanMemo()}  # kept across requests, as serve does
     if cost_model is not None:
         options["cost_model"] = cost_model
 
     def run(group: list[str]) -> np.ndarray:
         encoded = tokenizer.encode(group)
         plan = make_plan(strategy, encoded.lengths, **options)
-        return engine.run(plan, encoded, warmup=0, repeats=1).embeddings  # type: ignore[attr-defined]
+        return engine.run(plan, encoded, warmup=0, repeats=1, hidden=False).embeddings  # type: ignore[attr-defined]
 
     return run
 

@@ -78,6 +78,20 @@ def test_concurrent_calls_give_the_same_outputs(tiny_engine, strategy, sizes):
     assert len(conc.call_ms[0]) == plan.num_calls
 
 
+@pytest.mark.parametrize("strategy,sizes", [("partition", [1, 2]), ("padding", [2]), ("packing", [1]), ("buckets-partition", [1])])
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_embeddings_only_equal_the_full_gather(tiny_engine, strategy, sizes, concurrent):
+    """``hidden=False`` pools from the requests' own outputs (copying only what a later call on
+    the same request overwrites): the same embeddings, twice in a row, and no hidden states."""
+    encoded = encode_inputs(tiny_engine.loaded, lengths=[9, 40, 3, 17, 60, 2, 33, 5, 12])
+    plan = make_plan(strategy, encoded.lengths, **dict(OPTIONS, batch_sizes=sizes, pack_seq=64))
+    assert plan.num_calls > 1 and len({c.shape for c in plan.calls}) < plan.num_calls  # a request serves two calls
+    full = tiny_engine.run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent)
+    lean = tiny_engine.run(plan, encoded, warmup=0, repeats=2, concurrent=concurrent, hidden=False)
+    assert lean.hidden == [] and len(full.hidden) == len(encoded.lengths)
+    assert np.array_equal(lean.embeddings, full.embeddings)
+
+
 def test_threads_each_get_their_own_request(tiny_engine):
     """Four threads run different inputs on the same compiled shape at once; each gets its own."""
     inputs = [encode_inputs(tiny_engine.loaded, lengths=[11, 5 + i], seed=i) for i in range(4)]

@@ -516,5 +516,5 @@ def embed(engine: Engine, texts: Sequence[str], *, truncate: bool = False) -> tu
     plan = make_plan("dynamic", encoded.lengths, max_seq=engine.loaded.max_length)
     if not engine.supports(plan)[0]:
         plan = make_plan("buckets-partition", encoded.lengths, max_seq=engine.loaded.max_length)
-    outcome = engine.run(plan, encoded, warmup=0, repeats=1)
+    outcome = engine.run(plan, encoded, warmup=0, repeats=1, hidden=False)
     return encoded, outcome.embeddings

@@ -72,7 +72,9 @@ class Tokenizer:
             if bad:
                 raise TextError(f"text {i + 1} {bad}")
         heads = [self._head(t, limit) for t in texts]
-        encodings = self._tok.encode_batch(heads)
+        # without character offsets (tokenizers >= 0.21): 15-20% less time for the same ids
+        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        encodings = encode(heads)
         ids, types, truncated, at_least = [], [], {}, set()
         for i, enc in enumerate(encodings):
             n = len(enc)  # not len(enc.ids): that copies every id of a 4 MB text, holding the GIL

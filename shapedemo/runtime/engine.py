@@ -449,10 +449,12 @@ class Engine:
         concurrent: bool = False,
         jobs: int = DEFAULT_JOBS,
         progress: ProgressFn | None = None,
+        hidden: bool = True,
     ) -> "PlanRunner":
         """A prepared runner for ``plan``: its models compiled and pinned, its requests taken.
-        Close it (or use ``with``) to give them back."""
-        return PlanRunner(self, plan, encoded, concurrent=concurrent, jobs=jobs, progress=progress)
+        Close it (or use ``with``) to give them back. ``hidden=False``: sentence embeddings
+        only (no per-token states kept, so no output is copied that no later call overwrites)."""
+        return PlanRunner(self, plan, encoded, concurrent=concurrent, jobs=jobs, progress=progress, hidden=hidden)
 
     def run(
         self,
@@ -464,10 +466,13 @@ class Engine:
         concurrent: bool = False,
         jobs: int = DEFAULT_JOBS,
         progress: ProgressFn | None = None,
+        hidden: bool = True,
     ) -> Outcome:
         """Run ``plan`` on ``encoded`` (lengths must match the plan): warm-up runs, then
-        ``repeats`` timed runs; outputs from the last run, in request order, padding trimmed."""
-        with self.runner(plan, encoded, concurrent=concurrent, jobs=jobs, progress=progress) as runner:
+        ``repeats`` timed runs; outputs from the last run, in request order, padding trimmed.
+        ``hidden=False``: the sentence embeddings only (``Outcome.hidden`` empty), gathered
+        from the requests' own output tensors wherever no later call of the plan overwrites them."""
+        with self.runner(plan, encoded, concurrent=concurrent, jobs=jobs, progress=progress, hidden=hidden) as runner:
             for _ in range(warmup):
                 if progress:
                     progress(0.0, f"{plan.strategy}: warming up")

@@ -101,30 +101,33 @@ def call_inputs(call: Call, encoded: Encoded, *, masked: bool = True, packed: bo
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
-def gather_outputs(plan: Plan, outputs: list[dict[str, np.ndarray]], *, pooling: Callable[[np.ndarray], np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-sequence hidden states (padding trimmed) and pooled embeddings, in request order;
-    ``pooling`` (the model's, as sentence-transformers defines it) pools where the graph's
-    pooled output cannot be used (packed rows, no mask)."""
+def gather_outputs(
+    plan: Plan, outputs: list[dict[str, np.ndarray]], *, pooling: Callable[[np.ndarray], np.ndarray], hidden: bool = True
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-sequence hidden states (padding trimmed; none without ``hidden``) and pooled
+    embeddings, in request order; ``pooling`` (the model's, as sentence-transformers defines it)
+    pools where the graph's pooled output cannot be used (packed rows, no mask)."""
     n = len(plan.lengths)
     if len(outputs) != len(plan.calls):
         raise EngineError(f"{len(outputs)} outputs for {len(plan.calls)} calls")
-    hidden: list[np.ndarray | None] = [None] * n
+    states_of: list[np.ndarray | None] = [None] * n
     pooled: list[np.ndarray | None] = [None] * n
     for call, out in zip(plan.calls, outputs):
         states = out["last_hidden_state"]
         graph_pooled = out.get("sentence_embedding") if plan.masked and not plan.packed else None
         for r, row in enumerate(call.rows):
             for seg in row:
-                # a view of the copied output (no second copy per sequence)
+                # a view of the output (no second copy per sequence)
                 h = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
-                hidden[seg.seq] = h
+                states_of[seg.seq] = h
                 pooled[seg.seq] = (
                     np.array(graph_pooled[r], dtype=np.float32) if graph_pooled is not None else pooling(h)
                 )
-    missing = [i for i, h in enumerate(hidden) if h is None]
+    missing = [i for i, h in enumerate(states_of) if h is None]
     if missing:
         raise EngineError(f"the plan placed no output for sequence {missing[0]}")
-    return hidden, np.stack(pooled) if n else np.zeros((0, 0), np.float32)  # type: ignore[arg-type, return-value]
+    kept = states_of if hidden else []
+    return kept, np.stack(pooled) if n else np.zeros((0, 0), np.float32)  # type: ignore[arg-type, return-value]
 
 
 class PlanRunner:
@@ -140,9 +143,13 @@ class PlanRunner:
     concurrent call's time runs from its start (an idle request, once the bound admits it, so
     ``start_async`` never waits) to its completion callback; with more requests in flight than
     the device has streams it includes the wait inside the device.
+
+    ``hidden=False`` (sentence embeddings only): an output is copied only where a later call of
+    the plan runs on the same request and would overwrite it; the others are pooled straight
+    from the request's output tensor.
     """
 
-    def __init__(self, engine: Compiler, plan: Plan, encoded: Encoded, *, concurrent: bool, jobs: int, progress: ProgressFn | None) -> None:
+    def __init__(self, engine: Compiler, plan: Plan, encoded: Encoded, *, concurrent: bool, jobs: int, progress: ProgressFn | None, hidden: bool = True) -> None:
         if list(plan.lengths) != encoded.lengths:
             raise EngineError("the plan was made for other sequence lengths than the tokens given")
         if jobs < 1:
@@ -163,6 +170,10 @@ class PlanRunner:
         else:  # one request per compiled model
             own = {id(e): self._take(e) for e in self.models}
             self.requests = [own[id(e)] for e in self.call_entries]
+        self.hidden = hidden
+        # call i's output must be copied if it is kept (hidden) or a later call reuses its request
+        later = [any(r is q for q in self.requests[i + 1 :]) for i, r in enumerate(self.requests)]
+        self._copies = [hidden or (not self.concurrent and reused) for reused in later]
         self.outcome_ = Outcome(plan, [], np.zeros((0, 0), np.float32))
         self._ends = [0.0] * len(plan.calls)
         self._slots = threading.Semaphore(jobs)
@@ -187,20 +198,22 @@ class PlanRunner:
         self._slots.release()
 
     @staticmethod
-    def _copy(request: Any) -> dict[str, np.ndarray]:
-        return {o.get_any_name(): request.get_tensor(o).data.copy() for o in request.model_outputs}
+    def _copy(request: Any, copy: bool = True) -> dict[str, np.ndarray]:
+        """The request's outputs by name: copies, or (``copy=False``) views of its own tensors,
+        valid until its next call."""
+        return {o.get_any_name(): request.get_tensor(o).data.copy() if copy else request.get_tensor(o).data for o in request.model_outputs}
 
     def _device_pass(self, feeds: list[dict[str, np.ndarray]]) -> tuple[float, list[float], list[float], list[dict[str, np.ndarray]], float]:
         """Run the calls; returns (device ms, per-call ms, per-call starts, outputs, ms spent
         copying them)."""
         if not self.concurrent:  # a model's one request serves its calls in turn: copy each between
             call_ms, starts, outputs, copy_ms = [], [], [], 0.0
-            for request, feed in zip(self.requests, feeds):
+            for request, feed, copy in zip(self.requests, feeds, self._copies):
                 t0 = time.perf_counter()
                 starts.append(t0)
                 request.infer(feed)
                 t1 = time.perf_counter()
-                outputs.append(self._copy(request))
+                outputs.append(self._copy(request, copy))
                 copy_ms += (time.perf_counter() - t1) * 1e3
                 call_ms.append((t1 - t0) * 1e3)
             return sum(call_ms), call_ms, starts, outputs, copy_ms
@@ -221,7 +234,7 @@ class PlanRunner:
         for request in self.requests:
             request.wait()  # raises where a call failed
         t1 = time.perf_counter()
-        outputs = [self._copy(r) for r in self.requests]
+        outputs = [self._copy(r, c) for r, c in zip(self.requests, self._copies)]
         return total, [(e - s) * 1e3 for s, e in zip(starts, self._ends)], starts, outputs, (time.perf_counter() - t1) * 1e3
 
     def run_once(self, *, record: bool = False) -> Pass:
@@ -233,7 +246,7 @@ class PlanRunner:
         scatter = (time.perf_counter() - t0) * 1e3
         device, call_ms, starts, outputs, copy_ms = self._device_pass(feeds)
         t1 = time.perf_counter()
-        self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pooling=self.engine.loaded.pooling.pool)
+        self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pooling=self.engine.loaded.pooling.pool, hidden=self.hidden)
         gather = copy_ms + (time.perf_counter() - t1) * 1e3
         timing = Pass(scatter, device, gather, call_ms, starts)
         if record:

@@ -413,7 +413,7 @@ class Batcher:
         params = {"bounds": list(shape.bounds)} if shape.bounds else {}
         plan = Plan("warm-up", tuple(lengths), calls, dynamic=shape.dynamic, packed=shape.packed, params=params)
         encoded = self.engine.loaded.tokenizer.synthetic_ids(lengths, seed=seq)
-        outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True)
+        outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True, hidden=False)
         return float(np.median(outcome.call_ms[-1]))
 
     def _wait_for_company(self) -> bool:
@@ -473,7 +473,7 @@ class Batcher:
             compiled_now = sum(1 for s in shapes_of(plan) if s.model_key not in have)
             if compiled_now:
                 self.log(f"serve: warning: {plan.strategy} used {compiled_now} shape(s) outside its compiled set; compiling under traffic")
-            outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True)
+            outcome = self.engine.run(plan, encoded, warmup=0, repeats=1, concurrent=True, hidden=False)
         except Exception as exc:
             self.log(f"serve: batch of {len(batch)} request(s) failed: {' '.join(str(exc).split())}")
             traceback.print_exc(file=sys.stderr)
