@@ -670,3 +670,19 @@ def test_failure_between_write_and_rename_and_a_damaged_entry(tmp_path, monkeypa
     again = load_model("synthetic:tiny", cache_dir=cache)
     assert not again.from_cache and _entries(cache) == [entry]
     assert load_model("synthetic:tiny", cache_dir=cache).from_cache
+
+
+@pytest.mark.parametrize("mode", ["mean", "max", "cls"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_pooling_many_sequences_at_once_equals_one_by_one(mode, normalize):
+    """``pool_many`` (what the engine gathers a call's sequences with) gives what ``pool`` gives
+    for each sequence, to float32 round-off."""
+    from shapedemo.model.pooling import Pooling
+
+    rng = np.random.default_rng(3)
+    states = rng.normal(size=(4, 64, 384)).astype(np.float32)
+    views = [states[r, o : o + n] for r, o, n in [(0, 0, 10), (0, 10, 54), (1, 0, 1), (2, 5, 40), (3, 0, 64)]]
+    pooling = Pooling(mode=mode, normalize=normalize)
+    many = pooling.pool_many(views)
+    assert many.dtype == np.float32 and many.shape == (5, 384)
+    assert np.abs(many - np.stack([pooling.pool(v) for v in views])).max() <= 1e-6

@@ -102,11 +102,12 @@ def call_inputs(call: Call, encoded: Encoded, *, masked: bool = True, packed: bo
 
 
 def gather_outputs(
-    plan: Plan, outputs: list[dict[str, np.ndarray]], *, pooling: Callable[[np.ndarray], np.ndarray], hidden: bool = True
+    plan: Plan, outputs: list[dict[str, np.ndarray]], *, pool_many: Callable[[list[np.ndarray]], np.ndarray], hidden: bool = True
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Per-sequence hidden states (padding trimmed; none without ``hidden``) and pooled
-    embeddings, in request order; ``pooling`` (the model's, as sentence-transformers defines it)
-    pools where the graph's pooled output cannot be used (packed rows, no mask)."""
+    embeddings, in request order; ``pool_many`` (the model's pooling, as sentence-transformers
+    defines it: ``Pooling.pool_many``) pools a call's sequences together where the graph's
+    pooled output cannot be used (packed rows, no mask)."""
     n = len(plan.lengths)
     if len(outputs) != len(plan.calls):
         raise EngineError(f"{len(outputs)} outputs for {len(plan.calls)} calls")
@@ -115,14 +116,18 @@ def gather_outputs(
     for call, out in zip(plan.calls, outputs):
         states = out["last_hidden_state"]
         graph_pooled = out.get("sentence_embedding") if plan.masked and not plan.packed else None
-        for r, row in enumerate(call.rows):
-            for seg in row:
-                # a view of the output (no second copy per sequence)
-                h = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
-                states_of[seg.seq] = h
-                pooled[seg.seq] = (
-                    np.array(graph_pooled[r], dtype=np.float32) if graph_pooled is not None else pooling(h)
-                )
+        segments = [(r, seg) for r, row in enumerate(call.rows) for seg in row]
+        views = []
+        for r, seg in segments:  # views of the output (no second copy per sequence)
+            h = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
+            states_of[seg.seq] = h
+            views.append(h)
+        if graph_pooled is not None:
+            for r, seg in segments:
+                pooled[seg.seq] = np.array(graph_pooled[r], dtype=np.float32)
+        elif segments:  # the call's sequences pooled together
+            for (_, seg), v in zip(segments, pool_many(views)):
+                pooled[seg.seq] = v
     missing = [i for i, h in enumerate(states_of) if h is None]
     if missing:
         raise EngineError(f"the plan placed no output for sequence {missing[0]}")
@@ -246,7 +251,7 @@ class PlanRunner:
         scatter = (time.perf_counter() - t0) * 1e3
         device, call_ms, starts, outputs, copy_ms = self._device_pass(feeds)
         t1 = time.perf_counter()
-        self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pooling=self.engine.loaded.pooling.pool, hidden=self.hidden)
+        self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pool_many=self.engine.loaded.pooling.pool_many, hidden=self.hidden)
         gather = copy_ms + (time.perf_counter() - t1) * 1e3
         timing = Pass(scatter, device, gather, call_ms, starts)
         if record:
