@@ -6,9 +6,9 @@
 
 The floor: every shape of ``auto``'s declared set (``--buckets`` x ``--batch-sizes``, plain and
 packed graph) has been timed with full rows for the measured cost table ``auto`` prices by
-(``runtime/costs.py``, reused from the cache when it exists); the table's four best shapes and
-every plain shape of batch >= 8 are timed again in this run, once per round (median of 2 calls
-after a warm-up call), and the most token slots per second among them is this device's best
+(``runtime/costs.py``, reused from the cache when it exists); the table's six best shapes are
+timed again in this run, once per round (median of 3 calls after a warm-up call), and the most
+token slots per second among them (each its least-disturbed round) is this device's best
 full-shape rate. No strategy can beat it on real texts: every padded slot or extra call only
 takes away from it.
 
@@ -196,11 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("table", "packed_table"):
             for row in document[kind]:
                 rates[(kind == "packed_table", row["batch"], row["seq"])] = row["batch"] * row["seq"] / row["ms"] * 1e3
-        top = sorted(rates.items(), key=lambda kv: -kv[1])[:4]
+        top = sorted(rates.items(), key=lambda kv: -kv[1])[:6]
         print("best full-shape rates in the cost table (token slots/s): " + ", ".join(
             f"{b}x{s}{' packed' if p else ''} {r:,.0f}" for (p, b, s), r in top))
-        # the floor is timed in this run: the table's best four and every plain shape of batch >= 8
-        candidates = sorted({k for k, _ in top} | {(False, b, s) for b in sizes for s in buckets if b >= 8})
+        # the floor is timed in this run, on the table's best six shapes (fewer candidates, less
+        # luck: the best of many noisy minimums would overstate the floor)
+        candidates = sorted(k for k, _ in top)
         # one PlanMemo across requests, as serve keeps one (chunk tables, fitted prices)
         options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], pack_seq=args.pack_seq or buckets[-1], memo=PlanMemo())
         header = f"{'batch':>5}  {'runner':<22} {'real tok/s':>10}  {'x floor':>7}  {'texts/s':>8}  {'host %':>6}"
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             full: dict[tuple[bool, int, int], list[float]] = {k: [] for k in candidates}
             for r in range(args.rounds):
                 for p, b, s in rotated(candidates, r):  # the floor, once per round
-                    full[p, b, s].append(engine.measure_shape((b, s), packed=p, repeats=2, warmup=1))
+                    full[p, b, s].append(engine.measure_shape((b, s), packed=p, repeats=3, warmup=1))
                 seconds = dict.fromkeys(names, 0.0)
                 for name in names:
                     for k in steps[name]:

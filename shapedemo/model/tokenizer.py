@@ -87,7 +87,7 @@ class Tokenizer:
             if n > limit:  # keep the closing [SEP]
                 enc.truncate(limit)
                 truncated[i] = n
-            row, tt = list(enc.ids), list(enc.type_ids)
+            row, tt = enc.ids, enc.type_ids  # each a new list already
             if n > limit:
                 row[-1] = self.sep_id
             if all(t in (self.cls_id, self.sep_id) for t in row):
