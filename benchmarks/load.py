@@ -13,7 +13,13 @@ accept and a click over them (through ``gradio_client``), and ``serve``'s ``/hea
 ``/metrics`` latency while a 4 MB text is refused and while one is truncated.
 
 ``--budget-check N`` runs issue 12's "done when" instead: N comparisons with distinct custom
-bucket lists, one after another, RSS after each, and the blob folder against its budget.
+bucket lists, one after another, RSS after each, and the blob folder against its budget. With
+``--compiled-mb`` / ``--blob-mb`` the app gets those budgets and its growth may be the compiled
+budget + 300 MiB; without them nothing is set, so the app runs on its own defaults (the page's
+``PAGE_COMPILED_MB``, the blob cache's 4096 MB) and its growth may be 1.5 GiB (issue 18: a 16 GB,
+2-vCPU Space), the slope over the second half printed too:
+
+    python benchmarks/load.py --budget-check 40
 Everything is bounded (clients, seconds, requests) and stays on 127.0.0.1. ``tests/test_load.py``
 and ``tests/test_reliability.py`` run smaller versions of the same functions; timings are printed,
 never asserted.
@@ -397,6 +403,8 @@ class BudgetResult:
 
     compiled_mb: int
     blob_mb: int
+    defaults: bool = False
+    """Whether the budgets are the app's own defaults (no setting changed)."""
     rss: list[float] = field(default_factory=list)
     blobs: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -412,17 +420,37 @@ class BudgetResult:
     def peak_growth(self) -> float:
         return max(self.rss) - self.rss[0]
 
+    @property
+    def allowed(self) -> float:
+        """The growth allowed: 1.5 GiB on the app's defaults (issue 18), else budget + 300 MiB."""
+        return DEFAULT_GROWTH_MIB if self.defaults else self.compiled_mb + 300
+
+    @property
+    def slope(self) -> float:
+        """MiB per comparison over the second half (least squares; 0 for fewer than 4)."""
+        half = self.rss[len(self.rss) // 2:]
+        if len(half) < 2 or len(self.rss) < 4:
+            return 0.0
+        return statistics.linear_regression(range(len(half)), half).slope
+
     def lines(self) -> list[str]:
+        budgets = f"SHAPEDEMO_COMPILED_MB={self.compiled_mb}, SHAPEDEMO_BLOB_CACHE_MB={self.blob_mb}"
         return [
             f"{len(self.rss)} comparisons with distinct custom bucket lists in {self.seconds:.0f} s "
-            f"(SHAPEDEMO_COMPILED_MB={self.compiled_mb}, SHAPEDEMO_BLOB_CACHE_MB={self.blob_mb}"
+            f"({'no setting changed: the page defaults, ' + budgets.replace('=', ' ') if self.defaults else budgets}"
             + (", precision and static-only varied: 4 engines + 2 CPU reference engines" if self.vary_engines else ", one engine")
             + "):",
-            f"  server RSS after the first {self.rss[0]:.0f} MiB, after the last {self.rss[-1]:.0f} MiB "
-            f"(growth {self.growth:+.0f}, peak {self.peak_growth:+.0f}; allowed budget + 300 = {self.compiled_mb + 300} MiB)",
+            f"  server RSS after the first {self.rss[0]:.0f} MiB, at most {max(self.rss):.0f}, after the last {self.rss[-1]:.0f} MiB "
+            f"(growth {self.growth:+.0f}, peak {self.peak_growth:+.0f}; allowed {self.allowed:.0f} MiB); "
+            f"slope over the second half {self.slope:+.1f} MiB per comparison",
             f"  blob folder at most {max(self.blobs):.0f} MiB over the run, {self.blobs[-1]:.0f} MiB at the end (budget {self.blob_mb} MiB)",
             "  RSS after each: " + " ".join(f"{x:.0f}" for x in self.rss),
         ] + [f"  cross-talk: {c}" for c in self.cross_talk[:5]]
+
+
+DEFAULT_GROWTH_MIB = 1536
+"""Issue 18: on the page's default budgets, RSS after 40 comparisons with new bucket lists stays
+within 1.5 GiB of RSS after the first."""
 
 
 ENGINE_SETTINGS = [("auto", False), ("f32", False), ("auto", True), ("f32", True)]
@@ -432,6 +460,7 @@ with a CPU reference engine beside it."""
 
 def run_budget_check(
     app: App, *, comparisons: int, compiled_mb: int, blob_mb: int, seed: int = 0, vary_engines: bool = False,
+    defaults: bool = False,
 ) -> BudgetResult:
     """``comparisons`` comparisons one after another, each with its own custom bucket list (two
     shapes no earlier one compiled), RSS and blob folder read after each. ``vary_engines``
@@ -440,7 +469,7 @@ def run_budget_check(
     tok = tokenizer()
     pairs = bucket_pairs(seed)
     rng = random.Random(seed)
-    result = BudgetResult(compiled_mb, blob_mb, vary_engines=vary_engines)
+    result = BudgetResult(compiled_mb, blob_mb, defaults=defaults, vary_engines=vary_engines)
     client = connect(app.url)
     t0 = time.perf_counter()
     try:
@@ -534,6 +563,20 @@ def run_abuse(cache: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ main
+def page_compiled_mb() -> int:
+    """The compiled-model budget ``python app.py`` runs on where nothing is set (pure imports)."""
+    from shapedemo.runtime.budget import compiled_budget_mb
+    from shapedemo.settings import PAGE_COMPILED_MB
+
+    return compiled_budget_mb(PAGE_COMPILED_MB)
+
+
+def page_blob_mb() -> int:
+    from shapedemo.runtime.blobs import blob_budget_mb
+
+    return blob_budget_mb()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8, help=f"concurrent gradio_client clients (1..{MAX_CLIENTS}, default 8)")
@@ -544,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blob-mb", type=int, default=None, help="SHAPEDEMO_BLOB_CACHE_MB for the app (default: the app's)")
     parser.add_argument("--budget-check", type=int, default=0, metavar="N",
                         help="instead: N comparisons with distinct bucket lists, RSS and blobs against the budgets "
-                             "(default budgets 300 and 400 MiB)")
+                             "(--compiled-mb / --blob-mb, else the app's own defaults: growth within 1.5 GiB)")
     parser.add_argument("--vary-engines", action="store_true",
                         help="with --budget-check: cycle precision (auto, f32) and static-only mode, six engines in all")
     parser.add_argument("--abuse", action="store_true", help="instead: issue 18's timed cases (/plan at the caps, /health under a 4 MB text)")
@@ -559,16 +602,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(run_abuse(cache)))
         return 0
     if args.budget_check:
-        compiled_mb = 300 if args.compiled_mb is None else args.compiled_mb
-        blob_mb = 400 if args.blob_mb is None else args.blob_mb
-        with launch_app(cache=cache, compiled_mb=compiled_mb, blob_mb=blob_mb) as app:
+        defaults = args.compiled_mb is None and args.blob_mb is None and not any(
+            os.environ.get(name) for name in ("SHAPEDEMO_COMPILED_MB", "SHAPEDEMO_BLOB_CACHE_MB"))
+        compiled_mb = page_compiled_mb() if args.compiled_mb is None else args.compiled_mb
+        blob_mb = page_blob_mb() if args.blob_mb is None else args.blob_mb
+        from shapedemo.runtime.costs import cpu_name  # no OpenVINO at import
+
+        print(f"CPU {cpu_name()}, {os.cpu_count()} cores; comparisons at precision "
+              + ("auto and f32" if args.vary_engines else "auto"))
+        with launch_app(cache=cache, compiled_mb=args.compiled_mb, blob_mb=args.blob_mb) as app:
             budget = run_budget_check(
                 app, comparisons=args.budget_check, compiled_mb=compiled_mb, blob_mb=blob_mb, seed=args.seed,
-                vary_engines=args.vary_engines,
+                vary_engines=args.vary_engines, defaults=defaults,
             )
             tracebacks = app.log().count("Traceback")
         print("\n".join(budget.lines()) + f"\n  tracebacks in the log: {tracebacks}")
-        ok = budget.growth <= compiled_mb + 300 and max(budget.blobs) <= blob_mb and not budget.cross_talk
+        ok = budget.growth <= budget.allowed and max(budget.blobs) <= blob_mb and not budget.cross_talk
         print("within budget" if ok else "OVER BUDGET")
         return 0 if ok else 1
     with launch_app(cache=cache, compiled_mb=args.compiled_mb, blob_mb=args.blob_mb) as app:

@@ -136,6 +136,17 @@ def current() -> Session:
         return _current
 
 
+def use_budget(mb: float) -> Session:
+    """The process's session (made now if there is none) with a compiled-model budget of ``mb``
+    MiB, for a front end with a default of its own (the page's ``PAGE_COMPILED_MB``); compiled
+    models beyond it that no running plan holds are released at once."""
+    s = current()
+    with s.budget.lock:
+        s.budget.mb = mb
+        s.budget.enforce()
+    return s
+
+
 def fresh(**kwargs: Any) -> Session:
     """Clear the current session and start a new one (``kwargs``: :class:`Session`'s)."""
     global _current

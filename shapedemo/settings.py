@@ -82,6 +82,31 @@ PAGE_LIMITS = Limits(
     "this page", texts=64, batch=256, batch_size=256, repeats=30, warmup=5, max_seconds=60.0, seconds=15.0,
     shapes=64, shapes_knob="$SHAPEDEMO_MAX_SHAPES",
 )
+PAGE_COMPILED_MB = 1024
+"""The page's compiled-model budget in MiB (``python app.py``, the Space) where
+``SHAPEDEMO_COMPILED_MB`` is not set; the command line and ``serve`` keep
+``runtime.budget.DEFAULT_COMPILED_MB`` (4096: ``serve``'s default set of 40 shapes holds 1.5 to
+2.3 GiB). Sized for a 16 GB, 2-vCPU Space: a compiled MiniLM shape holds 30 to 65 MiB in bf16, 50 to
+100 MiB in f32, so 40 comparisons with new bucket lists keep the process within 1.5 GiB of its
+size after the first (``benchmarks/load.py --budget-check 40``), and the Deploy tab's live-traffic
+set (:data:`PAGE_TRAFFIC_SHAPES`, pinned while it runs) fits with room to spare."""
+PAGE_TRAFFIC_SHAPES = ShapeSet(seq_buckets=(32, 128, 512), batch_sizes=(1, 8))
+"""What the page's live-traffic stream compiles and pins (buckets above the model's limit become
+the limit): 3 buckets x 2 batch sizes, plain and packed where the strategy packs, 12 shapes of
+MiniLM, 485 MiB held in bf16 and 735 MiB in f32 as measured (``auto``), under :data:`PAGE_COMPILED_MB`. ``serve``'s
+default (5 buckets x 4 batch sizes, 40 shapes) would not fit it."""
+
+
+def page_traffic_shapes(limit: int) -> ShapeSet:
+    """:data:`PAGE_TRAFFIC_SHAPES` for a model of ``limit`` tokens.
+
+    >>> page_traffic_shapes(512).seq_buckets, page_traffic_shapes(128).seq_buckets
+    ((32, 128, 512), (32, 128))
+    """
+    buckets = tuple(sorted({min(b, limit) for b in PAGE_TRAFFIC_SHAPES.seq_buckets}))  # type: ignore[union-attr]
+    return replace(PAGE_TRAFFIC_SHAPES, seq_buckets=buckets)
+
+
 CLI_LIMITS = Limits(
     "the command line", texts=4096, batch=4096, batch_size=1024, repeats=1000, warmup=100, shapes=256,
     names={

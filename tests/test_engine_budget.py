@@ -24,6 +24,8 @@ def test_budget_from_the_environment(monkeypatch):
     assert compiled_budget_mb() == 300
     monkeypatch.setenv("SHAPEDEMO_COMPILED_MB", "lots")
     assert compiled_budget_mb() == 4096
+    monkeypatch.delenv("SHAPEDEMO_COMPILED_MB")
+    assert (compiled_budget_mb(), compiled_budget_mb(1024)) == (4096, 1024)
 
 
 def test_eviction_under_a_tiny_budget_keeps_results_correct(tiny, tiny_engine):
@@ -93,3 +95,33 @@ def test_a_recompiled_shape_reports_its_new_compile(tiny, tmp_path):
     assert first["from_cache"] is False and second["from_cache"] is True  # evicted, then imported again
     assert first["reused"] is False and second["reused"] is False
 
+
+
+def _budget_in_a_new_process(code: str, **env: str) -> int:
+    """The session budget a new Python process reports after ``code`` (run from the repository
+    root, as a Space or `python app.py` starts), with no SHAPEDEMO_COMPILED_MB unless given."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = {k: v for k, v in os.environ.items() if k != "SHAPEDEMO_COMPILED_MB"} | env
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nfrom shapedemo import session; print(session.current().budget.mb)"],
+        cwd=Path(__file__).resolve().parents[1], env=child, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int(float(out.stdout.strip().splitlines()[-1]))
+
+
+def test_the_page_runs_on_its_own_default_budget_the_command_line_on_its_own():
+    """Issue 18: the page (app.py, the Space) holds PAGE_COMPILED_MB of compiled models where
+    nothing is set, SHAPEDEMO_COMPILED_MB still overrides it, and the command line, `serve` and the
+    library keep DEFAULT_COMPILED_MB (serve's default set would not fit the page's)."""
+    from shapedemo.runtime.budget import DEFAULT_COMPILED_MB
+    from shapedemo.settings import PAGE_COMPILED_MB
+
+    assert PAGE_COMPILED_MB < DEFAULT_COMPILED_MB
+    assert _budget_in_a_new_process("import app") == PAGE_COMPILED_MB
+    assert _budget_in_a_new_process("import app", SHAPEDEMO_COMPILED_MB="777") == 777
+    assert _budget_in_a_new_process("import shapedemo.cli") == DEFAULT_COMPILED_MB

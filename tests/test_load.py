@@ -59,3 +59,17 @@ def test_the_cross_talk_check_catches_an_answer_to_another_request(app, endpoint
         client.close()
     assert load.cross_talk(first, answers[0]) == [] and load.cross_talk(second, answers[1]) == []
     assert load.cross_talk(first, answers[1]) and load.cross_talk(second, answers[0])
+
+
+def test_the_budget_check_on_the_apps_defaults_allows_1_5_gib_and_reports_the_slope():
+    """Issue 18: `--budget-check N` without --compiled-mb / --blob-mb leaves the app's defaults
+    (the page's PAGE_COMPILED_MB) and allows 1.5 GiB of growth; with budgets set, budget + 300."""
+    from shapedemo.settings import PAGE_COMPILED_MB
+
+    assert load.page_compiled_mb() == PAGE_COMPILED_MB or "SHAPEDEMO_COMPILED_MB" in __import__("os").environ
+    rss = [600.0, 700, 800, 900, 1000, 1010, 1020, 1030]
+    on_defaults = load.BudgetResult(PAGE_COMPILED_MB, 4096, defaults=True, rss=rss, blobs=[1.0])
+    assert on_defaults.allowed == 1536 and on_defaults.growth == 430
+    assert on_defaults.slope == pytest.approx(10.0)
+    assert "no setting changed" in on_defaults.lines()[0] and "slope over the second half +10.0" in on_defaults.lines()[1]
+    assert load.BudgetResult(300, 400, rss=rss, blobs=[1.0]).allowed == 600

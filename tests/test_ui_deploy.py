@@ -76,3 +76,23 @@ def test_the_tour_runs_on_the_pages_device_and_static_only_mode(fresh_session):
     assert ("CPU", True) in [(e.device, e.static_only) for e in runner.engines()]
     with pytest.raises(gr.Error, match="not available here"):
         tour_step("buckets", "a text", "1,2", "synthetic:tiny", "NO_SUCH_DEVICE", False)
+
+
+def test_live_traffic_compiles_the_pages_set_and_refuses_one_over_the_budget_in_one_line(fresh_session):
+    """Issue 18: the page's stream pins PAGE_TRAFFIC_SHAPES (buckets clipped to the model's
+    limit), so it fits the page's budget; a set over the budget stops at the first shape past it
+    with one line naming SHAPEDEMO_COMPILED_MB, and leaves nothing pinned."""
+    from shapedemo import runner, session
+    from shapedemo.settings import PAGE_TRAFFIC_SHAPES, page_traffic_shapes
+
+    text, *_ = ui_deploy.live_traffic("auto", 10, 1, "sst2-like", "synthetic:tiny", progress=no_progress)
+    (engine,) = runner.engines()
+    shapes = page_traffic_shapes(engine.loaded.max_length)
+    assert shapes.batch_sizes == PAGE_TRAFFIC_SHAPES.batch_sizes and max(shapes.seq_buckets) <= engine.loaded.max_length
+    plain = len(shapes.seq_buckets) * len(shapes.batch_sizes)
+    assert f"{2 * plain} compiled shapes" in text  # auto: plain and packed
+    session.use_budget(1)  # every compiled model counts at least 1 MiB: the second is over
+    engine.release_all()
+    with pytest.raises(gr.Error, match=r"do not fit the compiled-model memory budget \(\d+ MiB held after \d+ of them against 1 MiB; raise SHAPEDEMO_COMPILED_MB"):
+        ui_deploy.live_traffic("auto", 10, 1, "sst2-like", "synthetic:tiny", progress=no_progress)
+    assert [e for e in engine.compiled_entries() if e.pins] == []

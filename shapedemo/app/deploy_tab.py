@@ -19,7 +19,7 @@ from shapedemo import plots, runner
 
 from shapedemo.app.common import cancellable
 from shapedemo.measure import report
-from shapedemo.settings import PAGE_LIMITS, SERVE_STRATEGY, WEIGHTS, RunSettings
+from shapedemo.settings import PAGE_LIMITS, SERVE_STRATEGY, WEIGHTS, PAGE_TRAFFIC_SHAPES, RunSettings, page_traffic_shapes
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.planning.workloads import WORKLOADS
 
@@ -39,7 +39,10 @@ TRAFFIC_INTRO = (
     "### Live traffic\n"
     "Requests arrive one at a time (Poisson, at the rate you pick); the batcher waits at most a few "
     "ms, groups what has arrived, plans it with the strategy and runs it on shapes compiled up "
-    "front: what `python -m shapedemo serve` does behind HTTP."
+    "front: what `python -m shapedemo serve` does behind HTTP. Here on fewer shapes than `serve`'s "
+    f"default (sequence buckets {', '.join(map(str, PAGE_TRAFFIC_SHAPES.seq_buckets))} x batch sizes "
+    f"{', '.join(map(str, PAGE_TRAFFIC_SHAPES.batch_sizes))}, plain and packed), so they fit the "
+    "page's memory budget for compiled models."
 )
 
 
@@ -102,7 +105,8 @@ def live_traffic(
     static_only: bool = False, progress: Any = gr.Progress(),
 ) -> tuple[str, Any, Any, Any]:
     """A Poisson stream through the batcher on the page's device (static-only: as an NPU would
-    refuse dynamic shapes): a summary and the three traffic figures."""
+    refuse dynamic shapes), on the page's shapes (``PAGE_TRAFFIC_SHAPES``: they fit
+    ``PAGE_COMPILED_MB``): a summary and the three traffic figures."""
     from shapedemo.serving.stream import TrafficSettings, run_traffic
     from shapedemo.app.common import check_model, errors_to_ui
 
@@ -112,7 +116,8 @@ def live_traffic(
         ).validate())
         run = run_traffic(
             engine,
-            TrafficSettings(strategy=strategy, rate=float(rate), duration_s=float(duration), workload=workload),
+            TrafficSettings(strategy=strategy, rate=float(rate), duration_s=float(duration), workload=workload,
+                            shapes=page_traffic_shapes(engine.loaded.max_length)),
             progress=lambda frac, what: progress(frac, desc=what),
         )
     data = run.to_dict()

@@ -29,7 +29,7 @@ from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS
 from shapedemo.app.common import USER_ERRORS, cancellable, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401
-from shapedemo.settings import CALIBRATIONS, DEFAULT_STRATEGIES, PAGE_LIMITS, WEIGHTS, RunSettings, split_texts, with_config
+from shapedemo.settings import CALIBRATIONS, DEFAULT_STRATEGIES, PAGE_COMPILED_MB, PAGE_LIMITS, WEIGHTS, RunSettings, split_texts, with_config
 from shapedemo.shapes import DEFAULT_BATCH_SIZES, MAX_SEQ_STEPS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.planning.workloads import WORKLOADS
@@ -348,7 +348,12 @@ class QuietBlocks(gr.Blocks):
 
 
 def build_demo(*, spec: str | None = None) -> gr.Blocks:
-    """The app's page; a factory so tests and Spaces build it the same way."""
+    """The app's page; a factory so tests and Spaces build it the same way. The process's
+    compiled models get the page's budget (``SHAPEDEMO_COMPILED_MB``, else ``PAGE_COMPILED_MB``)."""
+    from shapedemo import session
+    from shapedemo.runtime.budget import compiled_budget_mb
+
+    session.use_budget(compiled_budget_mb(PAGE_COMPILED_MB))
     default_model = spec or default_spec()
     choices = model_choices()
     if default_model not in choices:

@@ -23,13 +23,19 @@ class Holder(Protocol):
     def evict(self, entry: Any) -> None: ...
 
 
-def compiled_budget_mb() -> int:
-    """Memory budget of the compiled models: ``$SHAPEDEMO_COMPILED_MB`` (default 4096
-    MiB, a quarter of a 16 GB Space: about 60 compiled shapes of MiniLM, 3 of BERT-large).
+DEFAULT_COMPILED_MB = 4096
+"""The compiled-model budget of the command line and the library (``serve``'s default set of 40
+MiniLM shapes holds about 1.5 GiB in bf16, 2.3 GiB in f32): a quarter of 16 GB, about 3 compiled
+shapes of BERT-large. The page has a smaller one of its own (``settings.PAGE_COMPILED_MB``)."""
+
+
+def compiled_budget_mb(default: int = DEFAULT_COMPILED_MB) -> int:
+    """Memory budget of the compiled models: ``$SHAPEDEMO_COMPILED_MB`` where set, else
+    ``default`` MiB (:data:`DEFAULT_COMPILED_MB`; the page passes its own).
 
     Beyond it the least recently used compiled models not held by a running plan are released.
     """
-    return _env_int("SHAPEDEMO_COMPILED_MB", 4096)
+    return _env_int("SHAPEDEMO_COMPILED_MB", default)
 
 
 class CompiledBudget:

@@ -208,6 +208,7 @@ class Batcher:
         self._pinned: list[Any] = []
         self.state = "new"  # new -> compiling -> ready -> stopped, or -> failed
         self.error: str | None = None
+        self._refused = False  # start-up refused the configuration (a PlanError), not crashed
         self.compiled = 0
         self.startup_s = 0.0
         self.shape_info: list[dict[str, Any]] = []
@@ -232,10 +233,11 @@ class Batcher:
         return self
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        """True once every shape is compiled; raises ``RuntimeError`` if start-up failed."""
+        """True once every shape is compiled; raises ``PlanError`` if start-up refused the
+        configuration (its shapes over the memory budget), ``RuntimeError`` if it failed."""
         self._ready.wait(timeout)
         if self.state == "failed":
-            raise RuntimeError(self.error or "the batcher failed to start")
+            raise (PlanError if self._refused else RuntimeError)(self.error or "the batcher failed to start")
         return self.state == "ready"
 
     @property
@@ -337,6 +339,7 @@ class Batcher:
                 return
             except Exception as exc:  # start-up failures are reported, not raised in a thread
                 self.error = " ".join(str(exc).split()) or type(exc).__name__
+                self._refused = isinstance(exc, PlanError)
                 self.state = "failed"
                 self._ready.set()
                 return
@@ -365,15 +368,9 @@ class Batcher:
             self.log(f"serve: compiled {shape.label} ({i}/{total}) in {entry.compile_s:.2f} s")
             info = {"shape": None if shape.dynamic else [shape.batch, shape.seq], "packed": shape.packed, "compile_s": entry.compile_s, "memory_mb": entry.memory_mb}
             self.shape_info.append(info)
+            self._check_fits(total, i)  # over the budget already: stop here, not after compiling the rest
         have = self._compiled_keys()
-        missing = [s for s in self.shapes if s.model_key not in have]
-        held = sum(max(e.memory_mb or 0.0, 1.0) for e in self._pinned)  # pinned: never evicted
-        if missing or held > self.engine.budget.mb:
-            raise RuntimeError(
-                f"the {total} compiled shapes of this configuration do not fit the compiled-model "
-                f"memory budget ({held:.0f} MiB held against {self.engine.budget.mb:.0f} MiB; raise SHAPEDEMO_COMPILED_MB "
-                "or compile fewer shapes: fewer --seq-buckets / --batch-sizes)"
-            )
+        self._check_fits(total, total, missing=any(s.model_key not in have for s in self.shapes))
         self._check_blob_room()
         for info, shape in zip(self.shape_info, self.shapes):
             info["warmup_ms"] = self._warm_up(shape)
@@ -386,6 +383,18 @@ class Batcher:
             self.log(f"serve: auto priced by {self.cost_model.pricing}")
         self.startup_s = time.perf_counter() - start
         self.log(f"serve: ready: {total} compiled model(s) warmed up in {self.startup_s:.1f} s")
+
+    def _check_fits(self, total: int, done: int, *, missing: bool = False) -> None:
+        """One line (``PlanError``) when the pinned shapes hold more than the compiled-model
+        budget (pinned: never evicted), or one of them was released meanwhile."""
+        held = sum(max(e.memory_mb or 0.0, 1.0) for e in self._pinned)
+        if missing or held > self.engine.budget.mb:
+            after = "" if done == total else f" after {done} of them"
+            raise PlanError(
+                f"the {total} compiled shapes of this configuration do not fit the compiled-model "
+                f"memory budget ({held:.0f} MiB held{after} against {self.engine.budget.mb:.0f} MiB; raise SHAPEDEMO_COMPILED_MB "
+                "or compile fewer shapes: fewer --seq-buckets / --batch-sizes)"
+            )
 
     def _check_blob_room(self) -> None:
         """Say so at start-up when the compiled-blob cache cannot hold this whole set (the next

@@ -482,7 +482,7 @@ def run_server(settings: ServeSettings, *, log: Callable[[str], None] | None = N
     def watch_startup() -> None:
         try:
             service.batcher.wait_ready()
-        except RuntimeError:
+        except (RuntimeError, PlanError):  # PlanError: the set refused (over the memory budget)
             server.should_exit = True
 
     service.batcher.start()

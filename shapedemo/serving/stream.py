@@ -173,8 +173,8 @@ def run_traffic(
 
     ``texts`` (optional) are the requests' texts, drawn at random; without them each request
     holds random words at ``settings.workload``'s lengths. A request refused by a full queue is
-    counted, not retried. Raises ``PlanError`` for bad settings, ``RuntimeError`` if the shapes
-    cannot be compiled.
+    counted, not retried. Raises ``PlanError`` for bad settings or shapes over the compiled-model
+    budget (one line), ``RuntimeError`` if the shapes cannot be compiled.
     """
     settings.check()
     shapes = settings.shapes.resolve(limit=engine.loaded.max_length, serve=True)
