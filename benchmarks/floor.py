@@ -7,9 +7,10 @@
 The floor: every shape of ``auto``'s declared set (``--buckets`` x ``--batch-sizes``, plain and
 packed graph) has been timed with full rows for the measured cost table ``auto`` prices by
 (``runtime/costs.py``, reused from the cache when it exists); the table's six best shapes are
-timed again in this run, once per round (median of 3 calls after a warm-up call), and the most
-token slots per second among them (each its least-disturbed round) is this device's best
-full-shape rate. No strategy can beat it on real texts: every padded slot or extra call only
+timed again in this run, a call each at about three points of every round, taking turns with
+the strategies' requests (the machine's speed wanders: floor and strategies see the same
+stretches); each shape's round is the median of its calls, and the most token slots per second
+among them (each its least-disturbed round) is this device's best full-shape rate. No strategy can beat it on real texts: every padded slot or extra call only
 takes away from it.
 
 Then ``auto`` (priced by that table), ``packing`` (its fixed ``--pack-seq`` rows, default the
@@ -221,18 +222,29 @@ def main(argv: list[str] | None = None) -> int:
             names = list(runners)
             best_round: dict[str, tuple[float, dict[str, float]]] = {}
             full: dict[tuple[bool, int, int], list[float]] = {k: [] for k in candidates}
+            for k in candidates:  # compiled and warm before the rounds
+                engine.measure_shape(k[1:], packed=k[0], repeats=1, warmup=1)
+            # the floor's calls are spread over each round, taking turns with the requests, so
+            # they see the same fast and slow stretches of the machine as the strategies do
+            spread = max(1, len(groups) // 3)
             for r in range(args.rounds):
-                for p, b, s in rotated(candidates, r):  # the floor, once per round
-                    full[p, b, s].append(engine.measure_shape((b, s), packed=p, repeats=3, warmup=1))
                 seconds = dict.fromkeys(names, 0.0)
+                calls: dict[tuple[bool, int, int], list[float]] = {k: [] for k in candidates}
                 for name in names:
                     for k in steps[name]:
                         steps[name][k] = 0.0  # in place: each runner holds its dict
                 for g, group in enumerate(groups):
-                    for name in rotated(names, r + g):
+                    turn = names + (["floor"] if g % spread == 0 else [])
+                    for name in rotated(turn, r + g):
+                        if name == "floor":
+                            for p, b, s in rotated(candidates, r + g):
+                                calls[p, b, s].append(engine.measure_shape((b, s), packed=p, repeats=1, warmup=0))
+                            continue
                         t0 = time.perf_counter()
                         runners[name](group)
                         seconds[name] += time.perf_counter() - t0
+                for k, ms in calls.items():
+                    full[k].append(statistics.median(ms))
                 for name in names:
                     if name not in best_round or seconds[name] < best_round[name][0]:
                         best_round[name] = (seconds[name], dict(steps[name]))

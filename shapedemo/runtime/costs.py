@@ -13,8 +13,10 @@ wall time on a quiet machine; on a busy one (``busy``: a load average over 1.5 p
 call's process CPU time per inference thread where that is less than its wall time, which other
 processes' load stretches; a quiet machine must not use it, as a call that keeps only one of
 its threads busy for part of its time would look cheaper than it is), and each shape
-keeps the settled figure of its rounds (``measure.stats.settled``, their lower quartile: load
-from elsewhere only ever adds time). Prices are then looked up through ``CostModel``'s monotone
+keeps the median of its rounds. Not their lowest: on a quiet 2-core VM the speed itself
+wanders (one round ran the same 8 x 256 packed call in 63 ms, the two others in 103 and 102),
+and a low quantile of three rounds keeps whichever shapes were timed in a fast stretch, which
+then win plans they lose when run (load from elsewhere is left to the CPU-time clock). Prices are then looked up through ``CostModel``'s monotone
 envelope (a call never costs more than a larger one), with a per-call + per-slot + attention
 model fitted robustly (Huber, ``measure.stats.robust_lstsq``) for shapes outside the table.
 """
@@ -25,12 +27,12 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Sequence
 
-from shapedemo.measure.stats import settled
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
 from shapedemo.runtime.devices import parse_device
 
@@ -38,9 +40,9 @@ __all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kep
 
 ROUNDS = 3
 REPEATS = 3
-FORMAT = 3
+FORMAT = 4
 """Bumped when timings change meaning (2: CPU time per inference thread on the CPU; 3: wall
-time unless the machine is busy)."""
+time unless the machine is busy; 4: the median of the rounds, not their lower quartile)."""
 
 BUSY_PER_CORE = 1.5
 """A load average above this many per logical core makes a round time in CPU time (``busy``)."""
@@ -224,7 +226,7 @@ def measured_cost_model(
     """The cost model of ``seq_buckets x batch_sizes`` on ``engine`` (packed too where the model
     has a packed graph and ``packed``), read from the cache or timed now and written there.
 
-    Returns the model and a document: ``key``, ``table``, ``packed_table`` (settled ms per shape),
+    Returns the model and a document: ``key``, ``table``, ``packed_table`` (median ms per shape over the rounds),
     ``rounds``, ``measured_at``, ``seconds`` (time spent timing), ``path`` and ``reused``.
     """
     shapes, packed_shapes = declared_shapes(engine, seq_buckets, batch_sizes, packed=packed)
@@ -238,7 +240,7 @@ def measured_cost_model(
     clocks: list[str] = []
     samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress, clocks=clocks)
     seconds = time.perf_counter() - start
-    least = {job: settled(ms) for job, ms in samples.items()}
+    least = {job: statistics.median(ms) for job, ms in samples.items()}
     document: dict[str, Any] = {
         "key": key,
         "table": [{"batch": b, "seq": s, "ms": least[False, (b, s)]} for b, s in shapes],

@@ -41,7 +41,7 @@ __all__ = ["AutoPlanner", "Choice", "declare_auto", "plan_auto"]
 PROMOTE_LIMIT = 31
 """At most this many rows (and fewer than the largest batch size) move up past one bucket edge."""
 
-VECTOR_ROWS = 6
+VECTOR_ROWS = 12
 """From this many rows on, ``assign`` works on arrays (below it, numpy's per-call overhead costs
 more than the few states it would save)."""
 
@@ -94,6 +94,7 @@ class AutoPlanner:
         self.model = model
         self.allow_packing = allow_packing
         self._chunks: dict[tuple[int, bool], Chunks] = {}
+        self._templates: dict[tuple[int, tuple[tuple[int, int], ...]], list] = {}  # fill_templates by (row length, histogram)
 
     def chunks(self, seq: int, packed: bool) -> Chunks:
         key = (seq, packed)
@@ -224,9 +225,17 @@ class AutoPlanner:
             rows = pack_rows(lengths, length, buckets=self.buckets)
             return Counter(sum(s.length for s in row) for row in rows)
         contents: Counter[int] = Counter()
-        for _, template, count in fill_templates(hist, length, buckets=self.buckets):
+        for _, template, count in self._fill(hist, length):
             contents[sum(n * k for n, k in template)] += count
         return contents
+
+    def _fill(self, hist: Counter[int], length: int) -> list:
+        """``fill_templates`` of ``hist`` into rows of ``length``, kept for this planner's life:
+        ``build`` lays out the rows ``choose`` priced without packing them again."""
+        key = (length, tuple(sorted(hist.items())))
+        if key not in self._templates:
+            self._templates[key] = fill_templates(hist, length, buckets=self.buckets)
+        return self._templates[key]
 
     def packed_rows(self, lengths: Sequence[int], length: int) -> list[Row]:
         """The rows of a packing into rows of ``length``, sequences at consecutive offsets."""
@@ -236,7 +245,7 @@ class AutoPlanner:
         for i in range(len(lengths) - 1, -1, -1):  # reversed, so pop() gives request order
             queues.setdefault(lengths[i], []).append(i)
         rows: list[Row] = []
-        for _, template, count in fill_templates(Counter(lengths), length, buckets=self.buckets):
+        for _, template, count in self._fill(Counter(lengths), length):
             for _ in range(count):
                 row, offset = [], 0
                 for n, k in template:
