@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from shapedemo.planning.strategies import CostModel, fit_cost_model, make_plan
 
 
@@ -96,3 +98,37 @@ def test_a_run_times_the_table_and_the_next_preview_prices_by_it(tmp_path, monke
     assert list((runner.engine_for(settings).cache_dir / "costs").glob("*.json"))
     plans, _ = runner.preview(settings)
     assert plans["auto"].params["pricing"].endswith("reused)")
+
+
+class _ModalEngine:
+    """A device whose speed switches between a fast and a slow mode (x1 or x1.8) every 12 calls,
+    as a quiet 2-core VM does: each call's cost is its shape's true cost times the mode."""
+
+    def __init__(self, true_ms):
+        self.true_ms = true_ms
+        self.calls = 0
+
+    def measure_shape(self, shape, *, packed=False, repeats=1, warmup=1, cpu_time=False):
+        figures = []
+        for _ in range(warmup + max(1, repeats)):
+            slow = (self.calls // 12) % 5 in (1, 3)  # stretches of 12 calls, 2 of every 5 slow
+            figures.append(self.true_ms[packed, shape] * (1.8 if slow else 1.0))
+            self.calls += 1
+        kept = sorted(figures[warmup:])
+        return kept[len(kept) // 2]
+
+
+def test_each_shape_is_timed_relative_to_a_reference_beside_it():
+    import statistics
+
+    from shapedemo.runtime.costs import reference_job, time_shapes
+
+    jobs = [(p, (b, s)) for p in (False, True) for b in (1, 4, 16) for s in (32, 128)]
+    true_ms = {(p, (b, s)): 1.0 + b * s / (40.0 if s == 32 else 25.0) for p, (b, s) in jobs}
+    assert reference_job(jobs) == (False, (16, 32))  # 512 slots, an octave from the mean 256 (ties: the larger batch)
+    samples = time_shapes(_ModalEngine(true_ms), jobs, rounds=3, repeats=1)
+    # every figure is the shape's cost relative to the reference call beside it, times one scale
+    # for all (the reference's median, fast or slow): the ratios hold whichever mode a call met
+    scale = statistics.median(samples[reference_job(jobs)]) / true_ms[reference_job(jobs)]
+    for job, ms in samples.items():
+        assert statistics.median(ms) / scale == pytest.approx(true_ms[job], rel=0.02), job

@@ -8,7 +8,9 @@ sizes, on the plain graph and, where the model packs, on the packed one) once, a
 the OpenVINO version and the shape set; a second start with the same key reads it back.
 
 Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
-order rotated each round), each shape's figure the median of ``REPEATS`` calls (``Engine.measure_shape``:
+order rotated each round), each shape's figure the median of ``REPEATS`` calls relative to a
+reference call on each side of it (``time_shapes``: the VM's speed switches between a fast and
+a slow mode, which a ratio of neighbours cancels) (``Engine.measure_shape``:
 wall time on a quiet machine; on a busy one (``busy``: a load average over 1.5 per core) the
 call's process CPU time per inference thread where that is less than its wall time, which other
 processes' load stretches; a quiet machine must not use it, as a call that keeps only one of
@@ -36,13 +38,19 @@ from typing import Any, Callable, Iterable, Sequence
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
 from shapedemo.runtime.devices import parse_device
 
-__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing"]
+__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing", "reference_job", "time_shapes"]
 
 ROUNDS = 3
 REPEATS = 3
-FORMAT = 4
+FORMAT = 5
 """Bumped when timings change meaning (2: CPU time per inference thread on the CPU; 3: wall
-time unless the machine is busy; 4: the median of the rounds, not their lower quartile)."""
+time unless the machine is busy; 4: the median of the rounds, not their lower quartile; 5: each
+call relative to a reference call beside it)."""
+
+SWITCH = 1.25
+"""Two reference calls around a job further apart than this factor: the speed switched in
+between, and the job is timed again (at most ``RETRIES`` times)."""
+RETRIES = 2
 
 BUSY_PER_CORE = 1.5
 """A load average above this many per logical core makes a round time in CPU time (``busy``)."""
@@ -166,6 +174,21 @@ def latest_cost_model(engine: Any) -> tuple[CostModel, dict[str, Any]] | None:
     return _model_of(best[1]), best[1]
 
 
+def reference_job(jobs: Sequence[tuple[bool, Shape]]) -> tuple[bool, Shape]:
+    """The job every other is timed next to: a plain shape (else the first job) whose token slots
+    are nearest the geometric mean of all jobs' (8 x 64 for buckets 32..256 x batch sizes 1..32):
+    long enough that a call's fixed cost does not rule it, short enough to be cheap to repeat.
+
+    >>> reference_job([(False, (1, 32)), (False, (8, 64)), (False, (32, 256)), (True, (8, 64))])
+    (False, (8, 64))
+    """
+    import math
+
+    mean = math.exp(statistics.fmean(math.log(b * s) for _, (b, s) in jobs))
+    plain = [job for job in jobs if not job[0]] or list(jobs)
+    return min(plain, key=lambda job: (round(abs(math.log(job[1][0] * job[1][1] / mean)), 9), -job[1][0]))
+
+
 def time_shapes(
     engine: Any,
     jobs: Sequence[tuple[bool, Shape]],
@@ -174,23 +197,55 @@ def time_shapes(
     repeats: int = REPEATS,
     progress: ProgressFn | None = None,
     clocks: list[str] | None = None,
+    reference: list[float] | None = None,
 ) -> dict[tuple[bool, Shape], list[float]]:
     """``{(packed, shape): [ms per round]}``: every job timed once per round (``Engine.measure_shape``,
     in CPU time only in rounds that start on a ``busy`` machine), the order rotated each round.
-    ``clocks`` (when given) gets each round's clock, ``"wall"`` or ``"cpu"``."""
+
+    Each job's figure is relative: a call of the ``reference_job`` runs before the first job
+    and after each one, and the job's median is divided by the mean of the two reference calls
+    around it, then scaled by the median of all reference calls. A quiet 2-core VM switches
+    between a fast and a slow speed (8 x 64: 12 or 22 ms; 8 x 256: 57 or 95 ms, in stretches of
+    a few calls): absolute times then scatter by 22% (coefficient of variation) where the ratio
+    of two neighbouring calls scatters by 9%, and the planner needs only ratios. A job whose
+    two reference calls disagree by more than ``SWITCH`` met a switch and is timed again.
+    ``clocks`` (when given) gets each round's clock, ``"wall"`` or ``"cpu"``; ``reference``
+    every reference call's ms."""
     samples: dict[tuple[bool, Shape], list[float]] = {job: [] for job in jobs}
+    if not jobs:
+        return samples
+    ref_packed, ref_shape = reference_job(jobs)
+    refs: list[float] = []
+    ratios: dict[tuple[bool, Shape], list[float]] = {job: [] for job in jobs}
     steps = max(1, rounds * len(jobs))
     done = 0
     for r in range(max(1, rounds)):
-        k = r % max(1, len(jobs))
+        k = r % len(jobs)
         cpu_time = busy()
         if clocks is not None:
             clocks.append("cpu" if cpu_time else "wall")
+        before = engine.measure_shape(ref_shape, packed=ref_packed, repeats=1, cpu_time=cpu_time)
+        refs.append(before)
         for packed, shape in list(jobs[k:]) + list(jobs[:k]):
             if progress:
                 progress(done / steps, f"timing {shape[0]} x {shape[1]}{' packed' if packed else ''} (round {r + 1}/{rounds})")
-            samples[packed, shape].append(engine.measure_shape(shape, packed=packed, repeats=repeats, cpu_time=cpu_time))
+            for attempt in range(1 + RETRIES):
+                ms = engine.measure_shape(shape, packed=packed, repeats=repeats, cpu_time=cpu_time)
+                after = engine.measure_shape(ref_shape, packed=ref_packed, repeats=1, warmup=0, cpu_time=cpu_time)
+                refs.append(after)
+                # the two reference calls disagree: the speed switched in between, and which
+                # speed the job met is unknown; time it again
+                switched = max(before, after) > SWITCH * max(1e-9, min(before, after))
+                before, previous = after, before
+                if not switched or attempt == RETRIES:
+                    break
+            ratios[packed, shape].append(ms / max(1e-9, (previous + after) / 2))
             done += 1
+    scale = statistics.median(refs)
+    if reference is not None:
+        reference.extend(refs)
+    for job, values in ratios.items():
+        samples[job] = [v * scale for v in values]
     return samples
 
 
@@ -238,7 +293,8 @@ def measured_cost_model(
     jobs = [(False, s) for s in shapes] + [(True, s) for s in packed_shapes]
     start = time.perf_counter()
     clocks: list[str] = []
-    samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress, clocks=clocks)
+    reference: list[float] = []
+    samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress, clocks=clocks, reference=reference)
     seconds = time.perf_counter() - start
     least = {job: statistics.median(ms) for job, ms in samples.items()}
     document: dict[str, Any] = {
@@ -248,6 +304,7 @@ def measured_cost_model(
         "samples": [{"packed": p, "batch": b, "seq": s, "ms": ms} for (p, (b, s)), ms in samples.items()],
         "rounds": rounds,
         "clocks": clocks,
+        "reference": {"packed": reference_job(jobs)[0], "batch": reference_job(jobs)[1][0], "seq": reference_job(jobs)[1][1], "ms": reference} if jobs else None,
         "repeats": repeats,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(seconds, 2),
