@@ -9,8 +9,8 @@ the OpenVINO version and the shape set; a second start with the same key reads i
 
 Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
 order rotated each round), each shape's figure the median of ``REPEATS`` calls relative to a
-reference call on each side of it (``time_shapes``: the VM's speed switches between a fast and
-a slow mode, which a ratio of neighbours cancels) (``Engine.measure_shape``:
+reference call on each side of it (``time_shapes``: a VM's speed switches between a fast and a
+slow mode, which the ratio of neighbouring calls cancels; each call timed by ``Engine.measure_shape``:
 wall time on a quiet machine; on a busy one (``busy``: a load average over 1.5 per core) the
 call's process CPU time per inference thread where that is less than its wall time, which other
 processes' load stretches; a quiet machine must not use it, as a call that keeps only one of
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -176,17 +177,21 @@ def latest_cost_model(engine: Any) -> tuple[CostModel, dict[str, Any]] | None:
 
 def reference_job(jobs: Sequence[tuple[bool, Shape]]) -> tuple[bool, Shape]:
     """The job every other is timed next to: a plain shape (else the first job) whose token slots
-    are nearest the geometric mean of all jobs' (8 x 64 for buckets 32..256 x batch sizes 1..32):
-    long enough that a call's fixed cost does not rule it, short enough to be cheap to repeat.
+    are nearest the geometric mean of all jobs', the larger batch on a tie (16 x 32 for buckets
+    32..256 x batch sizes 1..32): long enough that a call's fixed cost does not rule it, short
+    enough to be cheap to repeat.
 
     >>> reference_job([(False, (1, 32)), (False, (8, 64)), (False, (32, 256)), (True, (8, 64))])
     (False, (8, 64))
     """
-    import math
-
     mean = math.exp(statistics.fmean(math.log(b * s) for _, (b, s) in jobs))
     plain = [job for job in jobs if not job[0]] or list(jobs)
     return min(plain, key=lambda job: (round(abs(math.log(job[1][0] * job[1][1] / mean)), 9), -job[1][0]))
+
+
+def _reference_entry(job: tuple[bool, Shape], ms: list[float]) -> dict[str, Any]:
+    packed, (batch, seq) = job
+    return {"packed": packed, "batch": batch, "seq": seq, "ms": ms}
 
 
 def time_shapes(
@@ -216,7 +221,6 @@ def time_shapes(
         return samples
     ref_packed, ref_shape = reference_job(jobs)
     refs: list[float] = []
-    ratios: dict[tuple[bool, Shape], list[float]] = {job: [] for job in jobs}
     steps = max(1, rounds * len(jobs))
     done = 0
     for r in range(max(1, rounds)):
@@ -239,14 +243,12 @@ def time_shapes(
                 before, previous = after, before
                 if not switched or attempt == RETRIES:
                     break
-            ratios[packed, shape].append(ms / max(1e-9, (previous + after) / 2))
+            samples[packed, shape].append(ms / max(1e-9, (previous + after) / 2))
             done += 1
     scale = statistics.median(refs)
     if reference is not None:
         reference.extend(refs)
-    for job, values in ratios.items():
-        samples[job] = [v * scale for v in values]
-    return samples
+    return {job: [ratio * scale for ratio in ratios] for job, ratios in samples.items()}
 
 
 def declared_shapes(
@@ -304,7 +306,7 @@ def measured_cost_model(
         "samples": [{"packed": p, "batch": b, "seq": s, "ms": ms} for (p, (b, s)), ms in samples.items()],
         "rounds": rounds,
         "clocks": clocks,
-        "reference": {"packed": reference_job(jobs)[0], "batch": reference_job(jobs)[1][0], "seq": reference_job(jobs)[1][1], "ms": reference} if jobs else None,
+        "reference": None if not jobs else _reference_entry(reference_job(jobs), reference),
         "repeats": repeats,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(seconds, 2),
