@@ -36,7 +36,10 @@ def test_measured_prices_choose_short_packed_rows_where_slots_choose_long_ones()
     assert model.price_plan(measured) < model.price_plan(by_slots)
 
 
-def test_cost_table_is_timed_once_kept_beside_the_blobs_and_reused(tiny, cache_dir):
+def test_cost_table_is_timed_once_kept_beside_the_blobs_and_reused(tiny, tmp_path):
+    # a cache of its own: the session's shared one may hold a larger table for this model from
+    # another test, which `latest_cost_model` would rightly prefer
+    cache_dir = tmp_path
     from shapedemo.runtime.costs import latest_cost_model, measured_cost_model
     from shapedemo.runtime.engine import Engine
 
