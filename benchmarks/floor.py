@@ -49,9 +49,10 @@ def rotated(names: list[str], k: int) -> list[str]:
     return names[k:] + names[:k]
 
 
-def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[str, float]) -> Callable[[list[str]], int]:
-    """Embed one request of texts with ``strategy``; adds each step's ms to ``steps``; returns
-    the request's real tokens."""
+def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[str, float],
+               layouts: dict[str, int] | None = None) -> Callable[[list[str]], int]:
+    """Embed one request of texts with ``strategy``; adds each step's ms to ``steps`` (and counts
+    the plan's layout in ``layouts``: dynamic, packed or plain); returns the request's real tokens."""
     from shapedemo.planning.strategies import make_plan
 
     tokenizer = engine.loaded.tokenizer
@@ -71,6 +72,9 @@ def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[
         steps["device"] += outcome.total_ms[-1]
         steps["gather"] += outcome.gather_ms[-1]
         steps["total"] += (t3 - t0) * 1e3
+        if layouts is not None:
+            kind = "dynamic" if plan.dynamic else "packed" if plan.packed else "plain"
+            layouts[kind] = layouts.get(kind, 0) + 1
         return sum(encoded.lengths)
 
     return run
@@ -212,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
             runners: dict[str, Any] = {}
             steps: dict[str, dict[str, float]] = {}
+            layouts: dict[str, int] = {}
             for name in args.strategies.split(","):
                 extra = {"cost_model": model} if name == "auto" else {}
                 steps[name] = dict.fromkeys(("tokenize", "plan", "scatter", "device", "gather", "total"), 0.0)
-                runners[name] = end_to_end(engine, name, {**options, **extra}, steps[name])
+                runners[name] = end_to_end(engine, name, {**options, **extra}, steps[name], layouts if name == "auto" else None)
             for name, run in runners.items():  # warm-up: compiles what each needs
                 for g in groups:
                     run(g)
@@ -261,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             st = best_round["auto"][1] if "auto" in best_round else None
             if st:
                 print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+                print("       auto's plans (every request run): " + ", ".join(f"{k} {v}" for k, v in sorted(layouts.items())))
         if args.settings_check:
             settings_check(loaded, precision, texts, lengths, batch=batches[-1], options=options, model=model, rounds=args.rounds)
         engine.release_all()

@@ -299,8 +299,8 @@ def tune(
         from shapedemo.runtime.costs import latest_cost_model
 
         found = latest_cost_model(engine_for(settings))
-        if found is not None:
-            options["cost_model"] = found[0]
+        if found is not None:  # static shapes only: tune chooses what a static device compiles
+            options["cost_model"] = found[0].static_only()
     if measure:
         engine = engine_for(settings)
         top = settings.shapes.max_seq or settings.plan_options(lengths, limit=engine.loaded.max_length)["max_seq"]

@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shapedemo.planning.plan import Plan
+from shapedemo.shapes import Shape
 from shapedemo.planning.strategies import (
     STRATEGY_NAMES,
     CostModel,
@@ -324,3 +325,58 @@ def test_auto_assigns_rows_the_same_state_by_state_and_by_arrays(
     assume(sum(counts) > 0)
     limit = min(sizes[-1] - 1, 31, sum(counts))
     assert planner._carry_arrays(counts, packed, limit) == planner._carry_states(counts, packed, limit)
+
+
+def dynamic_model(extra_ms: float) -> CostModel:
+    """Static shapes at 1.5 ms a call + 0.1 ms a slot; the dynamic model at its own length,
+    ``extra_ms`` more a call."""
+    static = {(b, s): 1.5 + 0.1 * b * s for b in (1, 2, 4, 8) for s in (32, 64, 128, 256)}
+    dynamic = {(b, s): 1.5 + extra_ms + 0.1 * b * s for b in (1, 2, 4, 8) for s in (16, 32, 48, 64, 96, 128, 192, 256)}
+    return CostModel(static, static, dynamic_table=dynamic)
+
+
+def test_auto_runs_a_lone_text_dynamic_where_padding_it_costs_more() -> None:
+    options = dict(seq_buckets=[32, 64, 128, 256], batch_sizes=[1, 2, 4, 8], max_seq=256)
+    model = dynamic_model(0.5)
+    lone = make_plan("auto", [40], **options, cost_model=model)
+    assert lone.dynamic and lone.call_shapes == [(1, 40)] and lone.compiled_shapes == []
+    assert "on the dynamic model" in lone.params["why"] and "1 row of 64" in lone.params["why"]
+    assert lone.params["predicted_cost"] == pytest.approx(model.price_plan(lone)) == pytest.approx(6.0)
+    # a text at its bucket's edge pays nothing for padding: the static call wins, ties too
+    assert not make_plan("auto", [64], **options, cost_model=model).dynamic
+    assert not make_plan("auto", [40], **options, cost_model=dynamic_model(2.4)).dynamic
+    # texts of mixed lengths: one dynamic call pads them all to the longest; packing wins
+    mixed = make_plan("auto", [10, 200, 30], **options, cost_model=model)
+    assert not mixed.dynamic and "one dynamic call would cost" in mixed.params["why"]
+    # without dynamic prices (a static-only device, or tune's static deployment) never dynamic
+    assert not make_plan("auto", [40], **options, cost_model=model.static_only()).dynamic
+    assert not make_plan("auto", [40], **options).dynamic
+
+
+def test_auto_declares_the_dynamic_model_only_where_it_is_priced() -> None:
+    from shapedemo.planning.strategies.auto import declare_auto
+    from shapedemo.planning.strategies.base import resolve_args
+
+    options = dict(seq_buckets=[32, 64], batch_sizes=[1, 2], max_seq=64)
+    priced = declare_auto(resolve_args([5], **options, cost_model=dynamic_model(0.5)))
+    static = declare_auto(resolve_args([5], **options, cost_model=dynamic_model(0.5).static_only()))
+    assert priced - static == {Shape.dynamic_model()}
+    assert all(not s.dynamic for s in static) and len(static) == 8
+    assert CostModel.from_dict(json.loads(json.dumps(dynamic_model(0.5).to_dict()))) == dynamic_model(0.5)
+
+
+@FAST
+@given(
+    lengths=st.lists(st.integers(1, 256), min_size=1, max_size=12),
+    extra=st.sampled_from([0.0, 0.5, 2.0, 10.0]),
+)
+def test_auto_with_dynamic_prices_never_costs_more_than_without(lengths: list[int], extra: float) -> None:
+    options = dict(seq_buckets=[32, 64, 128, 256], batch_sizes=[1, 2, 4, 8], max_seq=256)
+    model = dynamic_model(extra)
+    both = make_plan("auto", lengths, **options, cost_model=model)
+    static = make_plan("auto", lengths, **options, cost_model=model.static_only())
+    assert both.params["predicted_cost"] == pytest.approx(model.price_plan(both))
+    assert both.params["predicted_cost"] <= static.params["predicted_cost"] + 1e-9
+    if both.dynamic:
+        assert both.call_shapes == [(len(lengths), max(lengths))]
+        assert both.params["predicted_cost"] < static.params["predicted_cost"]

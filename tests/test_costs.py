@@ -103,6 +103,32 @@ def test_a_run_times_the_table_and_the_next_preview_prices_by_it(tmp_path, monke
     assert plans["auto"].params["pricing"].endswith("reused)")
 
 
+def test_dynamic_calls_are_timed_where_the_device_compiles_them_and_auto_runs_them(tiny, tmp_path):
+    from shapedemo.runtime.costs import dynamic_shapes, measured_cost_model
+    from shapedemo.runtime.engine import Engine
+
+    engine = Engine(tiny, precision="f32", cache_dir=tmp_path)
+    model, document = measured_cost_model(engine, [16, 32], [1, 2], rounds=1, repeats=1)
+    assert document["key"]["dynamic_shapes"] == [list(s) for s in dynamic_shapes([16, 32], [1, 2])]
+    assert {(r["batch"], r["seq"]) for r in document["dynamic_table"]} == set(dynamic_shapes([16, 32], [1, 2]))
+    assert model.dynamic and "16 shapes" in model.pricing  # 4 plain, 4 packed, 8 dynamic
+    # static-only mode: the strictest device compiles no dynamic model, so none is timed or priced
+    strict = Engine(tiny, precision="f32", cache_dir=tmp_path, static_only=True)
+    static, other = measured_cost_model(strict, [16, 32], [1, 2], rounds=1, repeats=1)
+    assert not static.dynamic and "dynamic_shapes" not in other["key"] and other["path"] != document["path"]
+    assert make_plan("auto", [7], seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=32, cost_model=static).dynamic is False
+
+    # a plan auto runs dynamic gives what the dynamic strategy gives
+    texts = ["a lone text of a few words"]
+    encoded = tiny.tokenizer.encode(texts)
+    cheap = CostModel(model.table, model.packed_table, dynamic_table={(1, 8): 0.01, (1, 32): 0.02})
+    plan = make_plan("auto", encoded.lengths, seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=32, cost_model=cheap)
+    assert plan.dynamic and plan.call_shapes == [(1, encoded.lengths[0])]
+    ran = engine.run(plan, encoded, warmup=0, repeats=1, hidden=False).embeddings
+    reference = engine.run(make_plan("dynamic", encoded.lengths, max_seq=32), encoded, warmup=0, repeats=1, hidden=False).embeddings
+    assert abs(ran - reference).max() < 1e-5
+
+
 class _ModalEngine:
     """A device whose speed switches between a fast and a slow mode (x1 or x1.8) every 12 calls,
     as a quiet 2-core VM does: each call's cost is its shape's true cost times the mode."""

@@ -7,6 +7,12 @@ sizes, on the plain graph and, where the model packs, on the packed one) once, a
 ``<cache>/costs/<key>.json``, keyed by the model, the device (and its CPU name), the precision,
 the OpenVINO version and the shape set; a second start with the same key reads it back.
 
+Where the device also compiles the dynamic model (``dynamic_allowed``: a CPU outside static-only
+mode), the table holds calls on it too (``dynamic_shapes``: the batch sizes up to 4 at every
+bucket and between them), so ``auto`` may run a request natively dynamic where that costs less
+here than any static layout (a lone text of 40 tokens at f32 runs ~1.3x faster at its own
+length than padded to 64).
+
 Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
 order rotated each round), each shape's figure the median of ``REPEATS`` calls relative to a
 reference call on each side of it (``time_shapes``: a VM's speed switches between a fast and a
@@ -39,7 +45,7 @@ from typing import Any, Callable, Iterable, Sequence
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
 from shapedemo.runtime.devices import parse_device
 
-__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing", "reference_job", "time_shapes"]
+__all__ = ["ROUNDS", "REPEATS", "cost_key", "dynamic_allowed", "dynamic_shapes", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing", "reference_job", "time_shapes"]
 
 ROUNDS = 3
 REPEATS = 3
@@ -90,8 +96,9 @@ def _device_name(engine: Any) -> str:
         return engine.device
 
 
-def cost_key(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape]) -> dict[str, Any]:
-    """What a cost table is valid for: model, device, precision, OpenVINO version, shape set."""
+def cost_key(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape], dynamic: Iterable[Shape] = ()) -> dict[str, Any]:
+    """What a cost table is valid for: model, device, precision, OpenVINO version, shape set
+    (and the dynamic calls timed, where there are any)."""
     import openvino as ov
 
     loaded = engine.loaded
@@ -110,6 +117,7 @@ def cost_key(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape
         },
         "shapes": sorted([list(s) for s in set(shapes)]),
         "packed_shapes": sorted([list(s) for s in set(packed_shapes)]),
+        **({"dynamic_shapes": sorted([list(s) for s in set(dynamic)])} if dynamic else {}),
         # compressed weights run at other speeds (f32's key stays as it was)
         **({} if getattr(loaded, "weights", "f32") == "f32" else {"weights": (loaded.weights_info or {}).get("cache_key") or loaded.weights}),
     }
@@ -127,7 +135,8 @@ def _model_of(document: dict[str, Any]) -> CostModel:
     from shapedemo.measure.stats import robust_lstsq
 
     model = fit_cost_model(
-        _table(document["table"]), packed_table=_table(document["packed_table"]), solver=robust_lstsq
+        _table(document["table"]), packed_table=_table(document["packed_table"]), solver=robust_lstsq,
+        dynamic_table=_table(document.get("dynamic_table", [])),
     )
     return replace(model, origin=describe_pricing(document))
 
@@ -136,9 +145,11 @@ def _table(rows: Sequence[dict[str, Any]]) -> dict[Shape, float]:
     return {(int(r["batch"]), int(r["seq"])): float(r["ms"]) for r in rows}
 
 
-def load_cost_model(engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape] = ()) -> tuple[CostModel, dict[str, Any]] | None:
+def load_cost_model(
+    engine: Any, shapes: Iterable[Shape], packed_shapes: Iterable[Shape] = (), dynamic: Iterable[Shape] = ()
+) -> tuple[CostModel, dict[str, Any]] | None:
     """The cached model for exactly this shape set on this engine, with its document, or None."""
-    key = cost_key(engine, shapes, packed_shapes)
+    key = cost_key(engine, shapes, packed_shapes, dynamic)
     path = cost_path(engine, key)
     if path is None or not path.is_file():
         return None
@@ -157,13 +168,14 @@ def latest_cost_model(engine: Any) -> tuple[CostModel, dict[str, Any]] | None:
     whatever its shape set (``tune`` chooses shapes, so it cannot ask for one set), or None."""
     if engine.cache_dir is None:
         return None
-    want = {k: v for k, v in cost_key(engine, (), ()).items() if k not in ("shapes", "packed_shapes")}
+    sets = ("shapes", "packed_shapes", "dynamic_shapes")
+    want = {k: v for k, v in cost_key(engine, (), ()).items() if k not in sets}
     best: tuple[int, dict[str, Any]] | None = None
     for path in sorted((Path(engine.cache_dir) / "costs").glob("*.json")):
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             key = document["key"]
-            if {k: v for k, v in key.items() if k not in ("shapes", "packed_shapes")} != want:
+            if {k: v for k, v in key.items() if k not in sets} != want:
                 continue
             size = len(key["shapes"]) + len(key["packed_shapes"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -183,10 +195,19 @@ def reference_job(jobs: Sequence[tuple[bool, Shape]]) -> tuple[bool, Shape]:
 
     >>> reference_job([(False, (1, 32)), (False, (8, 64)), (False, (32, 256)), (True, (8, 64))])
     (False, (8, 64))
+
+    A job's graph is ``False`` (plain), ``True`` (packed) or ``"dynamic"`` (the dynamic model).
     """
     mean = math.exp(statistics.fmean(math.log(b * s) for _, (b, s) in jobs))
-    plain = [job for job in jobs if not job[0]] or list(jobs)
+    plain = [job for job in jobs if job[0] is False] or list(jobs)
     return min(plain, key=lambda job: (round(abs(math.log(job[1][0] * job[1][1] / mean)), 9), -job[1][0]))
+
+
+def _measure(engine: Any, job: tuple[Any, Shape], **kw: Any) -> float:
+    graph, shape = job
+    if graph == "dynamic":
+        return engine.measure_shape(shape, dynamic=True, **kw)
+    return engine.measure_shape(shape, packed=bool(graph), **kw)
 
 
 def _reference_entry(job: tuple[bool, Shape], ms: list[float]) -> dict[str, Any]:
@@ -228,14 +249,15 @@ def time_shapes(
         cpu_time = busy()
         if clocks is not None:
             clocks.append("cpu" if cpu_time else "wall")
-        before = engine.measure_shape(ref_shape, packed=ref_packed, repeats=1, cpu_time=cpu_time)
+        before = _measure(engine, (ref_packed, ref_shape), repeats=1, cpu_time=cpu_time)
         refs.append(before)
         for packed, shape in list(jobs[k:]) + list(jobs[:k]):
             if progress:
-                progress(done / steps, f"timing {shape[0]} x {shape[1]}{' packed' if packed else ''} (round {r + 1}/{rounds})")
+                graph = {True: " packed", "dynamic": " dynamic"}.get(packed, "")
+                progress(done / steps, f"timing {shape[0]} x {shape[1]}{graph} (round {r + 1}/{rounds})")
             for attempt in range(1 + RETRIES):
-                ms = engine.measure_shape(shape, packed=packed, repeats=repeats, cpu_time=cpu_time)
-                after = engine.measure_shape(ref_shape, packed=ref_packed, repeats=1, warmup=0, cpu_time=cpu_time)
+                ms = _measure(engine, (packed, shape), repeats=repeats, cpu_time=cpu_time)
+                after = _measure(engine, (ref_packed, ref_shape), repeats=1, warmup=0, cpu_time=cpu_time)
                 refs.append(after)
                 # the two reference calls disagree: the speed switched in between, and which
                 # speed the job met is unknown; time it again
@@ -260,12 +282,46 @@ def declared_shapes(
     return shapes, (shapes if packed and engine.loaded.packed is not None else [])
 
 
+DYNAMIC_MAX_BATCH = 4
+"""Dynamic calls are timed at batch sizes up to this (a larger call is priced in proportion): one
+call padded to the longest of many texts loses to packing them."""
+
+
+def dynamic_allowed(engine: Any) -> bool:
+    """Whether ``engine``'s cost table times dynamic calls too: a CPU engine outside static-only
+    mode (or any whose device is known to compile the dynamic model)."""
+    caps = getattr(engine, "capabilities", None)
+    if caps is None or getattr(engine, "static_only", True) or caps.dynamic is False:
+        return False
+    return caps.dynamic is True or parse_device(engine.device).type == "CPU"
+
+
+def dynamic_shapes(seq_buckets: Iterable[int], batch_sizes: Iterable[int]) -> list[Shape]:
+    """The dynamic calls a cost table times: batch sizes up to ``DYNAMIC_MAX_BATCH`` (at least
+    the smallest) at every bucket, half-way between buckets and at half the smallest (a dynamic
+    call runs at a text's own length, so lengths between the buckets are priced by
+    interpolation).
+
+    >>> dynamic_shapes([32, 64, 128], [1, 4, 16])
+    [(1, 16), (1, 32), (1, 48), (1, 64), (1, 96), (1, 128), (4, 16), (4, 32), (4, 48), (4, 64), (4, 96), (4, 128)]
+    """
+    buckets = sorted(set(seq_buckets))
+    sizes = sorted(set(batch_sizes))
+    batches = [b for b in sizes if b <= DYNAMIC_MAX_BATCH] or sizes[:1]
+    seqs = set(buckets) | {(a + b) // 2 for a, b in zip(buckets, buckets[1:])}
+    if buckets and buckets[0] >= 16:
+        seqs.add(buckets[0] // 2)
+    return [(b, s) for b in batches for s in sorted(seqs)]
+
+
 def kept_cost_model(
     engine: Any, seq_buckets: Iterable[int], batch_sizes: Iterable[int], *, packed: bool = True
 ) -> CostModel | None:
     """The cached model of this declared set, without timing anything (None until a run timed
     it): what the page's preview prices ``auto`` by."""
-    found = load_cost_model(engine, *declared_shapes(engine, seq_buckets, batch_sizes, packed=packed))
+    buckets, sizes = list(seq_buckets), list(batch_sizes)
+    dynamic = dynamic_shapes(buckets, sizes) if dynamic_allowed(engine) else []
+    found = load_cost_model(engine, *declared_shapes(engine, buckets, sizes, packed=packed), dynamic)
     return None if found is None else found[0]
 
 
@@ -279,20 +335,27 @@ def measured_cost_model(
     repeats: int = REPEATS,
     progress: ProgressFn | None = None,
     reuse: bool = True,
+    dynamic: bool | None = None,
 ) -> tuple[CostModel, dict[str, Any]]:
     """The cost model of ``seq_buckets x batch_sizes`` on ``engine`` (packed too where the model
     has a packed graph and ``packed``), read from the cache or timed now and written there.
 
+    ``dynamic`` (default: ``dynamic_allowed``) times ``dynamic_shapes`` on the dynamic model too.
+
     Returns the model and a document: ``key``, ``table``, ``packed_table`` (median ms per shape over the rounds),
-    ``rounds``, ``measured_at``, ``seconds`` (time spent timing), ``path`` and ``reused``.
+    ``dynamic_table`` (where dynamic calls were timed), ``rounds``, ``measured_at``, ``seconds``
+    (time spent timing), ``path`` and ``reused``.
     """
-    shapes, packed_shapes = declared_shapes(engine, seq_buckets, batch_sizes, packed=packed)
+    buckets, sizes = list(seq_buckets), list(batch_sizes)
+    shapes, packed_shapes = declared_shapes(engine, buckets, sizes, packed=packed)
+    dynamic_set = dynamic_shapes(buckets, sizes) if (dynamic_allowed(engine) if dynamic is None else dynamic) else []
     if reuse:
-        found = load_cost_model(engine, shapes, packed_shapes)
+        found = load_cost_model(engine, shapes, packed_shapes, dynamic_set)
         if found is not None:
             return found
-    key = cost_key(engine, shapes, packed_shapes)
-    jobs = [(False, s) for s in shapes] + [(True, s) for s in packed_shapes]
+    key = cost_key(engine, shapes, packed_shapes, dynamic_set)
+    jobs: list[tuple[Any, Shape]] = [(False, s) for s in shapes] + [(True, s) for s in packed_shapes]
+    jobs += [("dynamic", s) for s in dynamic_set]
     start = time.perf_counter()
     clocks: list[str] = []
     reference: list[float] = []
@@ -303,6 +366,7 @@ def measured_cost_model(
         "key": key,
         "table": [{"batch": b, "seq": s, "ms": least[False, (b, s)]} for b, s in shapes],
         "packed_table": [{"batch": b, "seq": s, "ms": least[True, (b, s)]} for b, s in packed_shapes],
+        **({"dynamic_table": [{"batch": b, "seq": s, "ms": least["dynamic", (b, s)]} for b, s in dynamic_set]} if dynamic_set else {}),
         "samples": [{"packed": p, "batch": b, "seq": s, "ms": ms} for (p, (b, s)), ms in samples.items()],
         "rounds": rounds,
         "clocks": clocks,
@@ -336,7 +400,7 @@ def describe_pricing(document: dict[str, Any] | None) -> str:
     if document is None:
         return CostModel().pricing
     key = document["key"]
-    count = len(key["shapes"]) + len(key["packed_shapes"])
+    count = len(key["shapes"]) + len(key["packed_shapes"]) + len(key.get("dynamic_shapes", []))
     how = "reused" if document.get("reused") else f"timed now in {document.get('seconds', 0):.0f} s"
     return (
         f"the cost table measured on {key['device']} at {key['inference_precision']} "

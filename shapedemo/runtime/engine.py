@@ -401,10 +401,11 @@ class Engine:
         repeats: int = 5,
         warmup: int = 1,
         cpu_time: bool = False,
+        dynamic: bool = False,
     ) -> float:
         """Median latency (ms) of one call at a static ``shape`` (random token ids, full rows;
-        ``packed``: on the packed model): an entry of the cost table that lets plans be chosen
-        by measured latency.
+        ``packed``: on the packed model; ``dynamic``: a call of that shape on the dynamic model):
+        an entry of the cost table that lets plans be chosen by measured latency.
 
         ``cpu_time`` (on the CPU): each call's figure is its process CPU time per inference
         thread where that is less than its wall time. Other processes' load stretches wall time
@@ -412,7 +413,7 @@ class Engine:
         process spends. Only for a busy machine: on a quiet one a call that keeps some of its
         threads idle for part of its time (a 32 x 64 call at bf16: 49 ms of CPU per thread for
         85 ms of wall time) would look cheaper than it is."""
-        entry = self.compile(shape, packed=packed, pin=True)
+        entry = self.compile(None, probe=shape, pin=True) if dynamic else self.compile(shape, packed=packed, pin=True)
         try:
             threads = 0
             if cpu_time and self.device == "CPU":

@@ -381,6 +381,13 @@ class Batcher:
                 self.engine, self.shape_set.seq_buckets, self.shape_set.batch_sizes, packed=self.allow_packing,
             )
             self.log(f"serve: auto priced by {self.cost_model.pricing}")
+            if self.cost_model.dynamic:  # auto may run a request on the dynamic model: held like the set
+                entry = self.engine.compile(None, pin=True)
+                self._pinned.append(entry)
+                shape = Shape.dynamic_model()
+                self.shape_info.append({"shape": None, "packed": False, "compile_s": entry.compile_s, "memory_mb": entry.memory_mb,
+                                        "warmup_ms": self._warm_up(shape)})
+                self.log("serve: auto may also run a request on the dynamic model, where it costs less here than any compiled shape")
         self.startup_s = time.perf_counter() - start
         self.log(f"serve: ready: {total} compiled model(s) warmed up in {self.startup_s:.1f} s")
 

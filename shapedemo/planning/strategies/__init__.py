@@ -130,7 +130,8 @@ _REGISTRY: dict[str, tuple[Builder, str]] = {
     "auto": (
         plan_auto,
         "Per request, the layout of least predicted cost over the compiled shapes: buckets and "
-        "batch sizes, or packing into rows of any bucket, mixed. Costs a cost model (measured, "
+        "batch sizes, or packing into rows of any bucket, mixed; where the device has a dynamic "
+        "model and its cost was measured, one dynamic call. Costs a cost model (measured, "
         "fitted or token slots) and a packed graph to pack.",
     ),
 }

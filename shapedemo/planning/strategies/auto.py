@@ -12,6 +12,10 @@ builds only the winner:
   row then runs in the smallest bucket its content fits, and the rows are assigned and split
   like plain rows. A row of one sequence is a valid packed row, so this mixes packing and
   bucketing within one request. The whole plan then runs on the packed graph.
+- **dynamic**, where the cost model prices the dynamic model (``CostModel.dynamic``: a device
+  that compiles it, outside static-only mode): the request as one call padded to its longest
+  text, at that text's own length. It wins where padding to a bucket costs more than the dynamic
+  model's own overhead: a lone text, or a few of about one length, at f32.
 
 The plan's ``params`` say why (``why``, a sentence the page can show) and what the alternatives
 were predicted to cost (``alternatives``). Plan-making is linear in the request after a sort:
@@ -46,6 +50,7 @@ VECTOR_ROWS = 12
 more than the few states it would save)."""
 
 PLAIN = "buckets + partition"
+DYNAMIC = "one dynamic call"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Choice:
     slots: int
     named: int | None = None
     """The row length in ``name`` (it may be longer than ``row_length`` when rows coincide)."""
+    dynamic: bool = False
+    """One call on the dynamic model (``buckets`` and ``rows`` empty)."""
 
 
 class AutoPlanner:
@@ -195,7 +202,7 @@ class AutoPlanner:
 
     def choose(self, lengths: Sequence[int]) -> tuple[Choice, list[Choice]]:
         """The cheapest layout for ``lengths`` and the others priced, cheapest first (ties go
-        to the plain graph, then to shorter packing rows)."""
+        to the plain graph, then to shorter packing rows, the dynamic call last)."""
         hist = Counter(lengths)
         candidates = [self._choice(PLAIN, False, None, hist)]
         if self.allow_packing:
@@ -210,6 +217,10 @@ class AutoPlanner:
                     continue
                 seen[key] = len(candidates)
                 candidates.append(self._choice(f"packed rows of {length}", True, length, contents))
+        if self.model.dynamic and len(lengths) <= self.batch_sizes[-1]:  # last: ties stay static
+            n, longest = len(lengths), max(lengths)
+            cost = self.model.price_dynamic(n, longest)
+            candidates.append(Choice(DYNAMIC, False, None, (), (), cost, n * longest, dynamic=True))
         order = sorted(range(len(candidates)), key=lambda i: (candidates[i].cost, i))
         return candidates[order[0]], [candidates[i] for i in order[1:]]
 
@@ -259,7 +270,11 @@ class AutoPlanner:
     def build(self, lengths: Sequence[int], choice: Choice) -> list[Call]:
         """The calls of ``choice``: rows sorted by length go to buckets in order (the counts of
         ``assign`` only ever move rows up, so each row fits), each bucket's rows split by
-        ``Chunks`` into batch sizes; buckets ascending."""
+        ``Chunks`` into batch sizes; buckets ascending. A dynamic choice is one call of all
+        texts, padded to the longest."""
+        if choice.dynamic:
+            rows = one_per_row(enumerate(lengths))
+            return [Call(len(rows), max(lengths), tuple(rows))]
         if choice.row_length is None:
             rows = one_per_row(enumerate(lengths))
         else:
@@ -280,9 +295,11 @@ class AutoPlanner:
 
 def declare_auto(args: PlanArgs) -> frozenset[Shape]:
     """Every batch size at every bucket, on the plain graph and (where the model packs) the
-    packed one: a packed row runs in the smallest bucket its content fits."""
+    packed one: a packed row runs in the smallest bucket its content fits; and the dynamic model
+    where the cost model prices it."""
     graphs = (False, True) if args.allow_packing else (False,)
-    return frozenset(Shape(b, s, p) for p in graphs for b, s in product(args.batch_sizes, args.seq_buckets))
+    static = frozenset(Shape(b, s, p) for p in graphs for b, s in product(args.batch_sizes, args.seq_buckets))
+    return static | {Shape.dynamic_model()} if args.pricing().dynamic else static
 
 
 def plan_auto(args: PlanArgs) -> Plan:
@@ -297,9 +314,10 @@ def plan_auto(args: PlanArgs) -> Plan:
     """
     model = args.pricing()
     declared = declare_auto(args)  # the planner lays calls out on these shapes only
+    static = [s for s in declared if not s.dynamic]
     planner = AutoPlanner(
-        sorted({s.seq for s in declared}), sorted({s.batch for s in declared}), model,
-        allow_packing=any(s.packed for s in declared), memo=args.memo,
+        sorted({s.seq for s in static}), sorted({s.batch for s in static}), model,
+        allow_packing=any(s.packed for s in static), memo=args.memo,
     )
     best, others = planner.choose(args.lengths)
     calls = planner.build(args.lengths, best)
@@ -310,6 +328,7 @@ def plan_auto(args: PlanArgs) -> Plan:
         args.lengths,
         tuple(calls),
         packed=best.packed,
+        dynamic=best.dynamic,
         params={
             "seq_buckets": list(args.seq_buckets),
             "batch_sizes": list(args.batch_sizes),
@@ -324,8 +343,9 @@ def plan_auto(args: PlanArgs) -> Plan:
             predicted: best.cost,
             "alternatives": {c.name: c.cost for c in others},
             "why": explain(args.lengths, calls, best, others, unit) + f" (priced by {model.pricing})",
-            "shape_set": shape_list((s.batch, s.seq) for s in declared if not s.packed),
-            "packed_shape_set": shape_list((s.batch, s.seq) for s in declared if s.packed),
+            "shape_set": shape_list((s.batch, s.seq) for s in static if not s.packed),
+            "packed_shape_set": shape_list((s.batch, s.seq) for s in static if s.packed),
+            **({"dynamic_priced": True} if model.dynamic else {}),
         },
     )
 
@@ -345,11 +365,20 @@ def explain(
     )
     if best.packed:
         layout = f"packed into {layout}"
+    if best.dynamic:
+        layout = f"{layout} on the dynamic model"
     text = f"{what}: {layout}, predicted {_amount(best.cost, unit)}"
-    rival = next((c for c in others if c.packed != best.packed), others[0] if others else None)
+    static = [c for c in others if not c.dynamic]
+    if best.dynamic:
+        rival = static[0] if static else None
+    else:
+        rival = next((c for c in static if c.packed != best.packed), static[0] if static else None)
     if rival is not None:
         how = "packing into" if rival.packed else "one text per row in"
         text += f"; {how} {_rows_text(rival)} would cost {_amount(rival.cost, unit)}"
+    dynamic = next((c for c in others if c.dynamic), None)
+    if dynamic is not None:
+        text += f"; one dynamic call would cost {_amount(dynamic.cost, unit)}"
     return text
 
 

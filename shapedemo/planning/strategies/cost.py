@@ -12,6 +12,10 @@ source it has:
    the work per token slot, and attention's quadratic term);
 3. else the computed token slots ``batch * seq`` (unit ``"token slots"``, not ms).
 
+Where the device also runs the dynamic model (a CPU outside static-only mode), a
+``dynamic_table`` of calls timed on it prices ``price_dynamic``: ``auto`` may then run a request
+as one dynamic call padded to its longest text, when that is cheaper than any static layout.
+
 A shape the table lacks falls through to the fitted model, then to token slots. Pure: numpy is
 imported only to fit.
 
@@ -24,7 +28,7 @@ imported only to fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import combinations
 from typing import Any, Callable, Mapping
@@ -55,6 +59,9 @@ class CostModel:
     packed_table: Mapping[tuple[int, int], float] = field(default_factory=dict)
     coefficients: tuple[float, float, float] | None = None
     packed_factor: float = 1.0
+    dynamic_table: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    """Calls timed on the dynamic model at exact shapes (``price_dynamic``); empty where the
+    device takes static shapes only, and then ``auto`` plans static shapes only."""
     origin: str | None = field(default=None, compare=False)
     """Where the prices were measured, in words (``runtime/costs.py`` sets it); see ``pricing``."""
 
@@ -116,6 +123,39 @@ class CostModel:
             )
         return float(batch * seq)
 
+    @property
+    def dynamic(self) -> bool:
+        """Whether dynamic calls are priced (a ``dynamic_table`` was measured)."""
+        return bool(self.dynamic_table)
+
+    def price_dynamic(self, batch: int, seq: int) -> float:
+        """Predicted ms of one call of ``(batch, seq)`` on the dynamic model: at a measured
+        batch size, linear in ``seq`` between the measured lengths around it (below the
+        shortest, that one's price; above the longest, in proportion); another batch size is
+        priced at the next larger measured one (above them all, in proportion).
+
+        >>> m = CostModel(dynamic_table={(1, 16): 2.0, (1, 32): 3.0, (4, 16): 5.0, (4, 32): 9.0})
+        >>> m.price_dynamic(1, 24), m.price_dynamic(1, 8), m.price_dynamic(2, 32), m.price_dynamic(8, 64)
+        (2.5, 2.0, 9.0, 36.0)
+        """
+        if not self.dynamic_table:
+            raise PlanError("no dynamic calls were timed on this device: dynamic calls cannot be priced")
+        batches = sorted({b for b, _ in self.dynamic_table})
+        at = next((b for b in batches if b >= batch), batches[-1])
+        points = sorted((s, ms) for (b, s), ms in self.dynamic_table.items() if b == at)
+        if seq <= points[0][0]:
+            price = points[0][1]
+        elif seq >= points[-1][0]:
+            price = points[-1][1] * seq / points[-1][0]
+        else:
+            (s0, m0), (s1, m1) = next((p, q) for p, q in zip(points, points[1:]) if p[0] <= seq <= q[0])
+            price = m0 + (m1 - m0) * (seq - s0) / (s1 - s0)
+        return price * max(1.0, batch / at)
+
+    def static_only(self) -> CostModel:
+        """This model without its dynamic prices: for planning a static-shape deployment."""
+        return replace(self, dynamic_table={}) if self.dynamic_table else self
+
     def price_plan(self, plan: Plan) -> float:
         """The summed price of ``plan``'s calls, run one after another, on its graph.
 
@@ -123,6 +163,8 @@ class CostModel:
         >>> CostModel().price_plan(make_plan("padding", [10, 20], max_seq=64))
         512.0
         """
+        if plan.dynamic:
+            return sum(self.price_dynamic(c.batch, c.seq) for c in plan.calls)
         return sum(self.price(c.batch, c.seq, packed=plan.packed) for c in plan.calls)
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +183,7 @@ class CostModel:
             "origin": self.origin,
             "table": _rows(self.table),
             "packed_table": _rows(self.packed_table),
+            **({"dynamic_table": _rows(self.dynamic_table)} if self.dynamic_table else {}),
         }
 
     @classmethod
@@ -165,6 +208,7 @@ class CostModel:
                 packed_table=_table(data.get("packed_table", [])),
                 coefficients=coef,  # type: ignore[arg-type]
                 packed_factor=check_cost(data.get("packed_factor", 1.0), what="packed_factor"),
+                dynamic_table=_table(data.get("dynamic_table", [])),
                 origin=None if data.get("origin") is None else str(data["origin"]),
             )
         except (AttributeError, KeyError, TypeError) as exc:
@@ -238,6 +282,7 @@ def fit_cost_model(
     *,
     packed_table: Mapping[tuple[int, int], float] | None = None,
     solver: Solver | None = None,
+    dynamic_table: Mapping[tuple[int, int], float] | None = None,
 ) -> CostModel:
     """A ``CostModel`` keeping ``table`` for exact lookups, with coefficients fitted to it.
 
@@ -265,7 +310,8 @@ def fit_cost_model(
     if both:
         ratios = sorted(packed[s] / checked[s] for s in both)
         factor = ratios[len(ratios) // 2]
-    return CostModel(checked, packed, _least_squares(checked, solver), factor)
+    dynamic = check_cost_table(dynamic_table or {})
+    return CostModel(checked, packed, _least_squares(checked, solver), factor, dynamic_table=dynamic)
 
 
 def _least_squares(table: Mapping[tuple[int, int], float], solver: Solver | None = None) -> tuple[float, float, float]:
