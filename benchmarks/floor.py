@@ -7,18 +7,20 @@
 The floor: every shape of ``auto``'s declared set (``--buckets`` x ``--batch-sizes``, plain and
 packed graph) has been timed with full rows for the measured cost table ``auto`` prices by
 (``runtime/costs.py``, reused from the cache when it exists); the table's six best shapes are
-timed again in this run, a call each at about three points of every round, taking turns with
-the strategies' requests (the machine's speed wanders: floor and strategies see the same
-stretches); each shape's round is the median of its calls, and the most token slots per second
-among them (each its least-disturbed round) is this device's best full-shape rate. No strategy can beat it on real texts: every padded slot or extra call only
-takes away from it.
+timed again in this run, taking a turn beside every request of the strategies (a few shapes a
+turn, at least ``FLOOR_CALLS`` calls per shape and round): the machine's speed switches between
+a fast and a slow mode in stretches of a few calls, and floor and strategies meet both alike.
+A round's floor is the most token slots per second among those shapes (each the median of its
+calls in that round): this device's best full-shape rate. No strategy can beat it on real
+texts: every padded slot or extra call only takes away from it.
 
 Then ``auto`` (priced by that table), ``packing`` (its fixed ``--pack-seq`` rows, default the
 largest bucket), ``buckets-partition`` and native ``dynamic`` run the texts end to end (tokenize,
 plan, scatter, infer, gather: embeddings out) in requests of ``batch`` consecutive texts,
-interleaved request by request in an order rotated per request and round. Each side keeps its least-disturbed round (the machine may be shared).
-Printed: real tokens/s, the fraction of the best full-shape rate (both measured in this run),
-texts/s, and for ``auto`` where its time went (tokenize, plan, scatter, device, gather: host
+interleaved request by request in an order rotated per request and round.
+Printed: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
+floor (a strategy's rate over the floor of the same round, the median over rounds, and their
+range: a ratio within one round, which the machine's speed cancels from), and for ``auto`` where its time went (tokenize, plan, scatter, device, gather: host
 share of the end-to-end time). ``--settings-check`` then times ``auto`` at the largest batch
 under each thread/stream setting of ``SETTINGS`` (latency vs throughput hint, calls one after
 another vs two in flight). Nothing is asserted.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import statistics
 import sys
@@ -38,6 +41,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 PARAGRAPHS = ROOT / "assets" / "paragraphs.txt"
 STRATEGIES = ("auto", "packing", "buckets-partition", "dynamic")
+FLOOR_CALLS = 6
+"""Calls per floor shape and round, at least (spread over the round's requests)."""
 
 
 def ints(text: str) -> list[int]:
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates = sorted(k for k, _ in top)
         # one PlanMemo across requests, as serve keeps one (chunk tables, fitted prices)
         options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], pack_seq=args.pack_seq or buckets[-1], memo=PlanMemo())
-        header = f"{'batch':>5}  {'runner':<22} {'real tok/s':>10}  {'x floor':>7}  {'texts/s':>8}  {'host %':>6}"
+        header = f"{'batch':>5}  {'runner':<22} {'real tok/s':>10}  {'x floor':>7}  {'texts/s':>8}  {'host %':>6}  x floor per round"
         print(header)
         print("-" * len(header))
         for batch in batches:
@@ -226,12 +231,14 @@ def main(argv: list[str] | None = None) -> int:
                     run(g)
             names = list(runners)
             best_round: dict[str, tuple[float, dict[str, float]]] = {}
-            full: dict[tuple[bool, int, int], list[float]] = {k: [] for k in candidates}
+            ratios: dict[str, list[float]] = {name: [] for name in names}
+            floors: list[tuple[float, tuple[bool, int, int]]] = []
             for k in candidates:  # compiled and warm before the rounds
                 engine.measure_shape(k[1:], packed=k[0], repeats=1, warmup=1)
-            # the floor's calls are spread over each round, taking turns with the requests, so
-            # they see the same fast and slow stretches of the machine as the strategies do
-            spread = max(1, len(groups) // 3)
+            # the floor takes a turn beside every request, a few of its shapes at a time, so it
+            # meets the machine's fast and slow stretches as often as the strategies do; each
+            # round pairs them: a strategy's fraction is its rate over the floor of that round
+            per_turn = min(len(candidates), max(1, math.ceil(len(candidates) * FLOOR_CALLS / len(groups))))
             for r in range(args.rounds):
                 seconds = dict.fromkeys(names, 0.0)
                 calls: dict[tuple[bool, int, int], list[float]] = {k: [] for k in candidates}
@@ -239,30 +246,32 @@ def main(argv: list[str] | None = None) -> int:
                     for k in steps[name]:
                         steps[name][k] = 0.0  # in place: each runner holds its dict
                 for g, group in enumerate(groups):
-                    turn = names + (["floor"] if g % spread == 0 else [])
-                    for name in rotated(turn, r + g):
+                    for name in rotated(names + ["floor"], r + g):
                         if name == "floor":
-                            for p, b, s in rotated(candidates, r + g):
+                            for p, b, s in rotated(candidates, (r + g) * per_turn)[:per_turn]:
                                 calls[p, b, s].append(engine.measure_shape((b, s), packed=p, repeats=1, warmup=0))
                             continue
                         t0 = time.perf_counter()
                         runners[name](group)
                         seconds[name] += time.perf_counter() - t0
-                for k, ms in calls.items():
-                    full[k].append(statistics.median(ms))
+                floor_r = max((k[1] * k[2] / statistics.median(ms) * 1e3, k) for k, ms in calls.items() if ms)
+                floors.append(floor_r)
                 for name in names:
+                    ratios[name].append(sum(lengths) / seconds[name] / floor_r[0])
                     if name not in best_round or seconds[name] < best_round[name][0]:
                         best_round[name] = (seconds[name], dict(steps[name]))
-            floor_rates = {k: k[1] * k[2] / min(ms) * 1e3 for k, ms in full.items()}
-            (packed_best, b_best, s_best), floor_rate = max(floor_rates.items(), key=lambda kv: kv[1])
+            floor_rate, (packed_best, b_best, s_best) = max(floors)
             real = sum(lengths)
             predicted_line(model, rates, groups_lengths(lengths, batch), options)
-            print(f"{batch:>5}  {f'full {b_best}x{s_best}' + (' packed' if packed_best else ''):<22} {floor_rate:>10,.0f}  {1.0:>7.2f}  {'':>8}  {'':>6}")
+            print(f"{batch:>5}  {f'full {b_best}x{s_best}' + (' packed' if packed_best else ''):<22} {floor_rate:>10,.0f}  {1.0:>7.2f}  {'':>8}  {'':>6}  "
+                  f"rounds' floors {min(f for f, _ in floors):,.0f}..{max(f for f, _ in floors):,.0f}")
             for name in names:
                 s, st = best_round[name]
                 rate = real / s
                 host = 100 * (st["total"] - st["device"]) / st["total"]
-                print(f"{batch:>5}  {name:<22} {rate:>10,.0f}  {rate / floor_rate:>7.2f}  {len(texts) / s:>8.1f}  {host:>6.1f}")
+                mine = ratios[name]
+                print(f"{batch:>5}  {name:<22} {rate:>10,.0f}  {statistics.median(mine):>7.2f}  {len(texts) / s:>8.1f}  {host:>6.1f}  "
+                      f"{min(mine):.2f}..{max(mine):.2f}")
             st = best_round["auto"][1] if "auto" in best_round else None
             if st:
                 print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))

@@ -129,10 +129,9 @@ _REGISTRY: dict[str, tuple[Builder, str]] = {
     ),
     "auto": (
         plan_auto,
-        "Per request, the layout of least predicted cost over the compiled shapes: buckets and "
-        "batch sizes, or packing into rows of any bucket, mixed; where the device has a dynamic "
-        "model and its cost was measured, one dynamic call. Costs a cost model (measured, "
-        "fitted or token slots) and a packed graph to pack.",
+        "Per request, the layout of least predicted cost: buckets and batch sizes, packing into "
+        "rows of any bucket, mixed, or (where the device has a dynamic model) one dynamic call. "
+        "Needs a cost model (measured, fitted or token slots).",
     ),
 }
 

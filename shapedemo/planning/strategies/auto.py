@@ -102,6 +102,7 @@ class AutoPlanner:
         self.allow_packing = allow_packing
         self._chunks: dict[tuple[int, bool], Chunks] = {}
         self._templates: dict[tuple[int, tuple[tuple[int, int], ...]], list] = {}  # fill_templates by (row length, histogram)
+        self.shape_set = [tuple(x) for x in shape_list(product(self.batch_sizes, self.buckets))]
 
     def chunks(self, seq: int, packed: bool) -> Chunks:
         key = (seq, packed)
@@ -204,6 +205,7 @@ class AutoPlanner:
         """The cheapest layout for ``lengths`` and the others priced, cheapest first (ties go
         to the plain graph, then to shorter packing rows, the dynamic call last)."""
         hist = Counter(lengths)
+        self._templates = {}  # only ``build`` of this request reads them again (a kept planner must not grow)
         candidates = [self._choice(PLAIN, False, None, hist)]
         if self.allow_packing:
             seen: dict[tuple[tuple[int, int], ...], int] = {}
@@ -313,12 +315,14 @@ def plan_auto(args: PlanArgs) -> Plan:
     ((1, 64), False, '1 text of 42 tokens: 1x64, predicted 12.0 ms; packing into 1 row of 64 would cost 12.0 ms (priced by a given cost table (table+fitted))')
     """
     model = args.pricing()
-    declared = declare_auto(args)  # the planner lays calls out on these shapes only
-    static = [s for s in declared if not s.dynamic]
-    planner = AutoPlanner(
-        sorted({s.seq for s in static}), sorted({s.batch for s in static}), model,
-        allow_packing=any(s.packed for s in static), memo=args.memo,
-    )
+
+    def make() -> AutoPlanner:  # the planner lays calls out on the declared shapes only
+        return AutoPlanner(args.seq_buckets, args.batch_sizes, model, allow_packing=args.allow_packing, memo=args.memo)
+
+    # one planner per shapes and prices, kept with the memo: its chunk tables stay grown, and a
+    # lone text is planned in a fraction of the time a new planner takes to price its shapes
+    key = ("auto", args.seq_buckets, args.batch_sizes, args.allow_packing, model.fingerprint)
+    planner = make() if args.memo is None else args.memo.keep("planner", key, make)
     best, others = planner.choose(args.lengths)
     calls = planner.build(args.lengths, best)
     unit = model.unit
@@ -343,8 +347,8 @@ def plan_auto(args: PlanArgs) -> Plan:
             predicted: best.cost,
             "alternatives": {c.name: c.cost for c in others},
             "why": explain(args.lengths, calls, best, others, unit) + f" (priced by {model.pricing})",
-            "shape_set": shape_list((s.batch, s.seq) for s in static if not s.packed),
-            "packed_shape_set": shape_list((s.batch, s.seq) for s in static if s.packed),
+            "shape_set": [list(s) for s in planner.shape_set],
+            "packed_shape_set": [list(s) for s in planner.shape_set] if args.allow_packing else [],
             **({"dynamic_priced": True} if model.dynamic else {}),
         },
     )

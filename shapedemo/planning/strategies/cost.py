@@ -123,6 +123,14 @@ class CostModel:
             )
         return float(batch * seq)
 
+    @cached_property
+    def fingerprint(self) -> tuple:
+        """The prices by value, hashable: what a planner kept across plans is keyed by."""
+        return (
+            tuple(sorted(self.table.items())), tuple(sorted(self.packed_table.items())), self.coefficients,
+            self.packed_factor, tuple(sorted(self.dynamic_table.items())),
+        )
+
     @property
     def dynamic(self) -> bool:
         """Whether dynamic calls are priced (a ``dynamic_table`` was measured)."""
