@@ -327,6 +327,33 @@ def test_auto_assigns_rows_the_same_state_by_state_and_by_arrays(
     assert planner._carry_arrays(counts, packed, limit) == planner._carry_states(counts, packed, limit)
 
 
+@FAST
+@given(
+    buckets=st.lists(st.integers(8, 512), min_size=1, max_size=5, unique=True),
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=7, unique=True),
+    prices=st.lists(st.integers(1, 6), min_size=35, max_size=35),
+    at=st.integers(0, 4),
+    packed=st.booleans(),
+)
+def test_a_lone_row_goes_where_the_dynamic_programme_puts_it(
+    buckets: list[int], sizes: list[int], prices: list[int], at: int, packed: bool
+) -> None:
+    """``assign``'s shortcut for one row (a lone text) gives the programme's cost and bucket,
+    ties included (whole-ms prices tie often)."""
+    from shapedemo.planning.strategies.auto import AutoPlanner
+
+    buckets, sizes = sorted(buckets), sorted(sizes)
+    table = {(b, s): float(prices[i * 5 + j]) for i, b in enumerate(sizes) for j, s in enumerate(buckets)}
+    planner = AutoPlanner(buckets, sizes, CostModel(table, packed_table=table))
+    counts = [int(j == min(at, len(buckets) - 1)) for j in range(len(buckets))]
+    cost, rows = planner._carry_states(counts, packed, min(sizes[-1] - 1, 31, 1))
+    for j in range(max(i for i, c in enumerate(counts) if c), len(counts)):  # assign's one-bucket layouts
+        alone = planner.chunks(buckets[j], packed).cost(1)
+        if alone < cost:
+            cost, rows = alone, tuple(int(i == j) for i in range(len(counts)))
+    assert planner.assign(counts, packed) == (cost, rows)
+
+
 def dynamic_model(extra_ms: float) -> CostModel:
     """Static shapes at 1.5 ms a call + 0.1 ms a slot; the dynamic model at its own length,
     ``extra_ms`` more a call."""

@@ -136,6 +136,10 @@ class AutoPlanner:
         carried in, then the fewest moved on), in a fraction of the time.
         """
         total_rows = sum(counts)
+        if total_rows == 1:  # a lone row: the cheapest bucket it fits, ties to the smallest (as below)
+            first = next(j for j, c in enumerate(counts) if c)
+            best = min(range(first, len(counts)), key=lambda j: (self.chunks(self.buckets[j], packed).cost(1), j))
+            return self.chunks(self.buckets[best], packed).cost(1), tuple(int(j == best) for j in range(len(counts)))
         limit = min(self.batch_sizes[-1] - 1, PROMOTE_LIMIT, total_rows)
         if total_rows >= VECTOR_ROWS:
             best_cost, best_rows = self._carry_arrays(counts, packed, limit)
