@@ -319,10 +319,19 @@ def kept_cost_model(
 ) -> CostModel | None:
     """The cached model of this declared set, without timing anything (None until a run timed
     it): what the page's preview prices ``auto`` by."""
-    buckets, sizes = list(seq_buckets), list(batch_sizes)
-    dynamic = dynamic_shapes(buckets, sizes) if dynamic_allowed(engine) else []
-    found = load_cost_model(engine, *declared_shapes(engine, buckets, sizes, packed=packed), dynamic)
+    found = load_cost_model(engine, *_table_sets(engine, seq_buckets, batch_sizes, packed=packed))
     return None if found is None else found[0]
+
+
+def _table_sets(
+    engine: Any, seq_buckets: Iterable[int], batch_sizes: Iterable[int], *, packed: bool, dynamic: bool | None = None
+) -> tuple[list[Shape], list[Shape], list[Shape]]:
+    """The plain, packed and dynamic shapes a table of this declared set times on ``engine``
+    (dynamic ones where ``dynamic``, by default ``dynamic_allowed``): what its key names."""
+    buckets, sizes = list(seq_buckets), list(batch_sizes)
+    shapes, packed_shapes = declared_shapes(engine, buckets, sizes, packed=packed)
+    timed = dynamic_allowed(engine) if dynamic is None else dynamic
+    return shapes, packed_shapes, dynamic_shapes(buckets, sizes) if timed else []
 
 
 def measured_cost_model(
@@ -346,9 +355,7 @@ def measured_cost_model(
     ``dynamic_table`` (where dynamic calls were timed), ``rounds``, ``measured_at``, ``seconds``
     (time spent timing), ``path`` and ``reused``.
     """
-    buckets, sizes = list(seq_buckets), list(batch_sizes)
-    shapes, packed_shapes = declared_shapes(engine, buckets, sizes, packed=packed)
-    dynamic_set = dynamic_shapes(buckets, sizes) if (dynamic_allowed(engine) if dynamic is None else dynamic) else []
+    shapes, packed_shapes, dynamic_set = _table_sets(engine, seq_buckets, batch_sizes, packed=packed, dynamic=dynamic)
     if reuse:
         found = load_cost_model(engine, shapes, packed_shapes, dynamic_set)
         if found is not None:

@@ -148,9 +148,9 @@ class CostModel:
         """
         if not self.dynamic_table:
             raise PlanError("no dynamic calls were timed on this device: dynamic calls cannot be priced")
-        batches = sorted({b for b, _ in self.dynamic_table})
-        at = next((b for b in batches if b >= batch), batches[-1])
-        points = sorted((s, ms) for (b, s), ms in self.dynamic_table.items() if b == at)
+        by_batch = self._dynamic_points
+        at = next((b for b in by_batch if b >= batch), max(by_batch))
+        points = by_batch[at]
         if seq <= points[0][0]:
             price = points[0][1]
         elif seq >= points[-1][0]:
@@ -159,6 +159,12 @@ class CostModel:
             (s0, m0), (s1, m1) = next((p, q) for p, q in zip(points, points[1:]) if p[0] <= seq <= q[0])
             price = m0 + (m1 - m0) * (seq - s0) / (s1 - s0)
         return price * max(1.0, batch / at)
+
+    @cached_property
+    def _dynamic_points(self) -> dict[int, list[tuple[int, float]]]:
+        """``dynamic_table`` as ``{batch: [(seq, ms), ...]}``, batches and lengths ascending."""
+        return {at: sorted((s, ms) for (b, s), ms in self.dynamic_table.items() if b == at)
+                for at in sorted({b for b, _ in self.dynamic_table})}
 
     def static_only(self) -> CostModel:
         """This model without its dynamic prices: for planning a static-shape deployment."""
