@@ -362,12 +362,9 @@ class Batcher:
         for i, shape in enumerate(self.shapes, 1):
             if self._stopping:  # stopped (a cancelled traffic run) before its next compile
                 raise _Stopped()
-            entry = self.engine.compile(shape.static, packed=shape.packed, bounds=shape.bounds, pin=True)
-            self._pinned.append(entry)
+            entry = self._pin_shape(shape)
             self.compiled = i
             self.log(f"serve: compiled {shape.label} ({i}/{total}) in {entry.compile_s:.2f} s")
-            info = {"shape": None if shape.dynamic else [shape.batch, shape.seq], "packed": shape.packed, "compile_s": entry.compile_s, "memory_mb": entry.memory_mb}
-            self.shape_info.append(info)
             self._check_fits(total, i)  # over the budget already: stop here, not after compiling the rest
         have = self._compiled_keys()
         self._check_fits(total, total, missing=any(s.model_key not in have for s in self.shapes))
@@ -382,14 +379,22 @@ class Batcher:
             )
             self.log(f"serve: auto priced by {self.cost_model.pricing}")
             if self.cost_model.dynamic:  # auto may run a request on the dynamic model: held like the set
-                entry = self.engine.compile(None, pin=True)
-                self._pinned.append(entry)
                 shape = Shape.dynamic_model()
-                self.shape_info.append({"shape": None, "packed": False, "compile_s": entry.compile_s, "memory_mb": entry.memory_mb,
-                                        "warmup_ms": self._warm_up(shape)})
+                self.shapes.append(shape)
+                self._pin_shape(shape)
+                self._check_fits(len(self.shapes), len(self.shapes))
+                self.shape_info[-1]["warmup_ms"] = self._warm_up(shape)
                 self.log("serve: auto may also run a request on the dynamic model, where it costs less here than any compiled shape")
         self.startup_s = time.perf_counter() - start
-        self.log(f"serve: ready: {total} compiled model(s) warmed up in {self.startup_s:.1f} s")
+        self.log(f"serve: ready: {len(self.shapes)} compiled model(s) warmed up in {self.startup_s:.1f} s")
+
+    def _pin_shape(self, shape: Shape) -> Any:
+        """Compile ``shape`` pinned for this batcher's life and list it in ``shape_info``."""
+        entry = self.engine.compile(shape.static, packed=shape.packed, bounds=shape.bounds, pin=True)
+        self._pinned.append(entry)
+        self.shape_info.append({"shape": None if shape.dynamic else [shape.batch, shape.seq], "packed": shape.packed,
+                                "compile_s": entry.compile_s, "memory_mb": entry.memory_mb})
+        return entry
 
     def _check_fits(self, total: int, done: int, *, missing: bool = False) -> None:
         """One line (``PlanError``) when the pinned shapes hold more than the compiled-model
