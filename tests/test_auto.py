@@ -222,6 +222,30 @@ def test_auto_plans_the_same_with_chunk_tables_kept_across_plans(inputs: dict, m
     assert warm == cold + cold
 
 
+def test_a_lone_text_is_planned_once_per_length_and_prices() -> None:
+    """With a memo, the plan of a request of one or two texts is kept by its lengths: the next
+    request of those lengths gets the same plan object (a lookup, not a planning), other
+    lengths or other prices get their own, and every one equals the plan made without a memo."""
+    from shapedemo.planning.strategies.auto import KEPT_PLAN_TEXTS
+    from shapedemo.planning.strategies.memo import PlanMemo
+
+    memo = PlanMemo()
+    cheap_long = CostModel(coefficients=(20.0, 0.001, 0.0))  # a call costs more than its slots
+    slots = CostModel(coefficients=(0.0, 0.01, 0.0))
+    options = dict(seq_buckets=[32, 64, 128], batch_sizes=[1, 2, 4], max_seq=128)
+    first = make_plan("auto", [40], **options, cost_model=slots, memo=memo)
+    assert make_plan("auto", [40], **options, cost_model=slots, memo=memo) is first
+    assert first == make_plan("auto", [40], **options, cost_model=slots)
+    other = make_plan("auto", [40], **options, cost_model=cheap_long, memo=memo)
+    assert other is not first and other == make_plan("auto", [40], **options, cost_model=cheap_long)
+    pair = make_plan("auto", [40, 12], **options, cost_model=slots, memo=memo)
+    assert make_plan("auto", [40, 12], **options, cost_model=slots, memo=memo) is pair
+    assert make_plan("auto", [12, 40], **options, cost_model=slots, memo=memo).lengths == (12, 40)
+    many = [40] * (KEPT_PLAN_TEXTS + 1)
+    assert make_plan("auto", many, **options, cost_model=slots, memo=memo) is not make_plan("auto", many, **options, cost_model=slots, memo=memo)
+    assert memo.sizes()["plans"] == 4
+
+
 @FAST
 @given(
     lengths=st.lists(st.integers(1, 64), min_size=1, max_size=30),

@@ -49,6 +49,10 @@ VECTOR_ROWS = 12
 """From this many rows on, ``assign`` works on arrays (below it, numpy's per-call overhead costs
 more than the few states it would save)."""
 
+KEPT_PLAN_TEXTS = 2
+"""``plan_auto`` keeps the plans of requests of at most this many texts in the memo, by lengths:
+a lone text is planned in a lookup (plans are frozen; the same plan either way)."""
+
 PLAIN = "buckets + partition"
 DYNAMIC = "one dynamic call"
 
@@ -327,6 +331,16 @@ def plan_auto(args: PlanArgs) -> Plan:
     # lone text is planned in a fraction of the time a new planner takes to price its shapes
     key = ("auto", args.seq_buckets, args.batch_sizes, args.allow_packing, model.fingerprint)
     planner = make() if args.memo is None else args.memo.keep("planner", key, make)
+    if args.memo is not None and len(args.lengths) <= KEPT_PLAN_TEXTS:
+        # a request of a text or two: its plan is kept by its lengths (at most 256 lone ones
+        # under a bucket of 256), and the next one of those lengths costs a lookup
+        kept = (key, model.pricing, args.max_seq, tuple(args.lengths))
+        return args.memo.keep("plans", kept, lambda: _plan(args, model, planner))
+    return _plan(args, model, planner)
+
+
+def _plan(args: PlanArgs, model: CostModel, planner: AutoPlanner) -> Plan:
+    """``plan_auto``'s plan, laid out by ``planner``."""
     best, others = planner.choose(args.lengths)
     calls = planner.build(args.lengths, best)
     unit = model.unit

@@ -20,7 +20,7 @@ from typing import Any, Callable, Hashable, TypeVar
 
 T = TypeVar("T")
 
-LIMITS = {"pricing": 32, "chunks": 256, "planner": 16}
+LIMITS = {"pricing": 32, "chunks": 256, "planner": 16, "plans": 1024}
 """Entries kept per kind (a kind that reaches its cap starts over); other kinds: 64."""
 
 
