@@ -62,6 +62,10 @@ def test_cost_table_is_timed_once_kept_beside_the_blobs_and_reused(tiny, tmp_pat
     assert not third["reused"] and third["path"] != document["path"]
     found = latest_cost_model(engine)
     assert found is not None and found[1]["path"] == document["path"]
+    # a table timed for comparison only (benchmarks/table_noise.py) leaves the kept one as it was
+    kept = path.read_bytes()
+    _, compared = measured_cost_model(engine, [16, 32], [1, 2], rounds=1, repeats=1, reuse=False, keep=False)
+    assert compared["path"] is None and not compared["reused"] and path.read_bytes() == kept
 
     plan = make_plan("auto", [5, 9, 14], seq_buckets=[16, 32], batch_sizes=[1, 2], max_seq=32, cost_model=again)
     assert plan.params["pricing"].startswith("the cost table measured on CPU")

@@ -345,11 +345,13 @@ def measured_cost_model(
     progress: ProgressFn | None = None,
     reuse: bool = True,
     dynamic: bool | None = None,
+    keep: bool = True,
 ) -> tuple[CostModel, dict[str, Any]]:
     """The cost model of ``seq_buckets x batch_sizes`` on ``engine`` (packed too where the model
     has a packed graph and ``packed``), read from the cache or timed now and written there.
 
     ``dynamic`` (default: ``dynamic_allowed``) times ``dynamic_shapes`` on the dynamic model too.
+    ``keep=False`` leaves the cache as it was (a table timed for comparison only).
 
     Returns the model and a document: ``key``, ``table``, ``packed_table`` (median ms per shape over the rounds),
     ``dynamic_table`` (where dynamic calls were timed), ``rounds``, ``measured_at``, ``seconds``
@@ -382,7 +384,7 @@ def measured_cost_model(
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(seconds, 2),
     }
-    path = cost_path(engine, key)
+    path = cost_path(engine, key) if keep else None
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
