@@ -86,16 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- shared argument groups (reused by other subcommands) ----------------------------------
 
 
-def add_lengths_arguments(parser: argparse.ArgumentParser, *, texts: bool = False) -> None:
-    """Where the lengths come from: a list, a file, or a built-in workload (exactly one);
-    with ``texts``, also a file of texts (one per line) to tokenize."""
+def add_lengths_arguments(parser: argparse.ArgumentParser, *, texts: bool = False, draws: int = 8) -> None:
+    """Where the lengths come from: a list, a file, or a built-in workload (exactly one), of
+    ``draws`` lengths by default; with ``texts``, also a file of texts (one per line) to tokenize."""
     source = parser.add_mutually_exclusive_group(required=True)
     if texts:
         source.add_argument("--texts-file", metavar="FILE", help="texts, one per line ('-' reads stdin)")
     source.add_argument("--lengths", metavar="N,N,...", help="token lengths, e.g. 12,40,7")
     source.add_argument("--lengths-file", metavar="FILE", help="file of lengths separated by whitespace, commas or newlines ('-' reads stdin)")
     source.add_argument("--workload", metavar="NAME", help=f"built-in distribution: {', '.join(WORKLOADS)}")
-    parser.add_argument("--batch", type=int, default=8, metavar="N", help="with --workload: how many (default 8)")
+    parser.add_argument("--batch", type=int, default=draws, metavar="N", help=f"with --workload: how many (default {draws})")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="with --workload: seed (default 0)")
 
 
@@ -269,7 +269,8 @@ def _add_tune(subparsers: Subparsers) -> None:
         "the predicted cost of serving a traffic sample with `auto`; print the configuration that "
         "`compare --config` and `serve --config` run.",
     )
-    add_lengths_arguments(parser, texts=True)
+    # a traffic sample, as serve's tuned:K draws: 8 texts would price a request of 32 as one of 8
+    add_lengths_arguments(parser, texts=True, draws=SAMPLE_SIZE)
     parser.add_argument("--budget", type=int, required=True, metavar="K", help="how many compiled shapes at most")
     parser.add_argument(
         "--measure", action="store_true",

@@ -154,6 +154,24 @@ def test_tune_measure_curve_reports_the_knee_range_and_its_rule(cache_dir):
     assert "fewest shapes" in config["knee_rule"]
 
 
+def test_tune_draws_a_traffic_sample_from_a_workload():
+    """``tune --workload`` prices requests of up to 32 texts: it draws as many lengths as serve's
+    ``tuned:K`` does, not ``compare``'s 8 (with 8, a request of 32 texts was priced as one of 8)."""
+    from shapedemo.cli import build_parser, settings_from_args
+    from shapedemo.planning.strategies import CostModel
+    from shapedemo.planning.strategies.budget import tune_shapes
+    from shapedemo.shapes import SAMPLE_SIZE
+
+    parser = build_parser()
+    lengths = settings_from_args(parser.parse_args(["tune", "--workload", "sst2-like", "--budget", "4"])).input_lengths()
+    assert len(lengths) == SAMPLE_SIZE
+    assert len(settings_from_args(parser.parse_args(["compare", "--workload", "sst2-like"])).input_lengths()) == 8
+    given = settings_from_args(parser.parse_args(["tune", "--workload", "sst2-like", "--batch", "40", "--budget", "4"]))
+    assert len(given.input_lengths()) == 40
+    per_request = tune_shapes(lengths, budget=4, cost_model=CostModel(coefficients=(1.0, 0.01, 0.0)))["predicted"]["latency_ms_per_batch_size"]
+    assert per_request[32] > per_request[8] > per_request[1]
+
+
 def test_ov_config_reaches_compile_model(tmp_path, cache_dir):
     """``--ov-config`` is passed through to ``compile_model``: the compiled model says so."""
     out_file = tmp_path / "out.json"
