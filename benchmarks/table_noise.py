@@ -30,13 +30,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from floor import ints  # the benchmarks' own list parser (this folder is the script's path)
+
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = f"{ROOT / 'assets' / 'paragraphs.txt'},{ROOT / 'assets' / 'texts.txt'}"
 KINDS = ("table", "packed_table", "dynamic_table")
-
-
-def ints(text: str) -> list[int]:
-    return sorted({int(x) for x in text.split(",") if x.strip()})
 
 
 def consensus(documents: list[dict[str, Any]]) -> dict[str, Any]:

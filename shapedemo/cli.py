@@ -269,8 +269,7 @@ def _add_tune(subparsers: Subparsers) -> None:
         "the predicted cost of serving a traffic sample with `auto`; print the configuration that "
         "`compare --config` and `serve --config` run.",
     )
-    # a traffic sample, as serve's tuned:K draws: 8 texts would price a request of 32 as one of 8
-    add_lengths_arguments(parser, texts=True, draws=SAMPLE_SIZE)
+    add_lengths_arguments(parser, texts=True, draws=SAMPLE_SIZE)  # a traffic sample, as serve's tuned:K draws
     parser.add_argument("--budget", type=int, required=True, metavar="K", help="how many compiled shapes at most")
     parser.add_argument(
         "--measure", action="store_true",
