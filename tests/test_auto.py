@@ -246,6 +246,30 @@ def test_a_lone_text_is_planned_once_per_length_and_prices() -> None:
     assert memo.sizes()["plans"] == 4
 
 
+def test_a_kept_planner_plans_as_a_new_one() -> None:
+    """A planner kept across requests (``assign`` answers kept by rows per bucket, plain and
+    packed apart) plans every request as a planner made for it alone does, and its table of
+    answers stays within ``ASSIGN_LIMIT``."""
+    import random
+
+    from shapedemo.planning.strategies import auto
+    from shapedemo.planning.strategies.auto import AutoPlanner
+
+    table = {(b, s): 0.4 + b * s * (0.01 + 0.00004 * s) for b in (1, 2, 4, 8, 16, 32) for s in (32, 64, 128, 256)}
+    model = CostModel(table, {k: v * 1.02 for k, v in table.items()})
+    shapes = ((32, 64, 128, 256), (1, 2, 4, 8, 16, 32))
+    kept = AutoPlanner(*shapes, model)
+    rng = random.Random(7)
+    for _ in range(150):
+        lengths = [min(256, int(rng.lognormvariate(3.6, 0.8)) + 3) for _ in range(rng.choice((3, 8, 13, 32)))]
+        best, others = kept.choose(lengths)
+        fresh_best, fresh_others = AutoPlanner(*shapes, model).choose(lengths)
+        assert (best, others) == (fresh_best, fresh_others)
+        assert kept.build(lengths, best) == AutoPlanner(*shapes, model).build(lengths, fresh_best)
+    assert 0 < len(kept._assigned) <= auto.ASSIGN_LIMIT
+    assert {packed for _, packed in kept._assigned} == {False, True}
+
+
 @FAST
 @given(
     lengths=st.lists(st.integers(1, 64), min_size=1, max_size=30),

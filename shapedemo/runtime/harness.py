@@ -106,31 +106,30 @@ def gather_outputs(
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Per-sequence hidden states (padding trimmed; none without ``hidden``) and pooled
     embeddings, in request order; ``pool_many`` (the model's pooling, as sentence-transformers
-    defines it: ``Pooling.pool_many``) pools a call's sequences together where the graph's
-    pooled output cannot be used (packed rows, no mask)."""
+    defines it: ``Pooling.pool_many``) pools the plan's sequences together, in one pass, where
+    the graph's pooled output cannot be used (packed rows, no mask)."""
     n = len(plan.lengths)
     if len(outputs) != len(plan.calls):
         raise EngineError(f"{len(outputs)} outputs for {len(plan.calls)} calls")
     states_of: list[np.ndarray | None] = [None] * n
     pooled: list[np.ndarray | None] = [None] * n
+    to_pool: list[int] = []  # sequences pooled on the host, all calls' together (one pass)
     for call, out in zip(plan.calls, outputs):
         states = out["last_hidden_state"]
         graph_pooled = out.get("sentence_embedding") if plan.masked and not plan.packed else None
-        segments = [(r, seg) for r, row in enumerate(call.rows) for seg in row]
-        views = []
-        for r, seg in segments:  # views of the output (no second copy per sequence)
-            h = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
-            states_of[seg.seq] = h
-            views.append(h)
-        if graph_pooled is not None:
-            for r, seg in segments:
-                pooled[seg.seq] = np.array(graph_pooled[r], dtype=np.float32)
-        elif segments:  # the call's sequences pooled together
-            for (_, seg), v in zip(segments, pool_many(views)):
-                pooled[seg.seq] = v
+        for r, row in enumerate(call.rows):
+            for seg in row:  # views of the output (no second copy per sequence)
+                states_of[seg.seq] = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
+                if graph_pooled is not None:
+                    pooled[seg.seq] = np.array(graph_pooled[r], dtype=np.float32)
+                else:
+                    to_pool.append(seg.seq)
     missing = [i for i, h in enumerate(states_of) if h is None]
     if missing:
         raise EngineError(f"the plan placed no output for sequence {missing[0]}")
+    if to_pool:
+        for i, v in zip(to_pool, pool_many([states_of[i] for i in to_pool])):  # type: ignore[misc]
+            pooled[i] = v
     kept = states_of if hidden else []
     return kept, np.stack(pooled) if n else np.zeros((0, 0), np.float32)  # type: ignore[arg-type, return-value]
 

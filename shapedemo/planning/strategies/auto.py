@@ -36,7 +36,7 @@ from shapedemo.planning.plan import Call, Plan, Row, Segment, fill_calls, one_pe
 from shapedemo.planning.strategies.base import PlanArgs, shape_list
 from shapedemo.planning.strategies.cost import CostModel
 from shapedemo.planning.strategies.memo import PlanMemo
-from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
+from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_groups, pack_rows
 from shapedemo.planning.strategies.partition import Chunks
 from shapedemo.shapes import Shape
 
@@ -48,6 +48,11 @@ PROMOTE_LIMIT = 31
 VECTOR_ROWS = 12
 """From this many rows on, ``assign`` works on arrays (below it, numpy's per-call overhead costs
 more than the few states it would save)."""
+
+ASSIGN_LIMIT = 4096
+"""``assign`` keeps this many answers per planner, by rows per bucket (it starts over when full):
+a request of 32 paragraphs has a few hundred likely ways to fall into 4 buckets, so most of its
+candidate layouts are priced in a lookup instead of a dynamic programme."""
 
 KEPT_PLAN_TEXTS = 2
 """``plan_auto`` keeps the plans of requests of at most this many texts in the memo, by lengths:
@@ -105,7 +110,8 @@ class AutoPlanner:
         self.model = model
         self.allow_packing = allow_packing
         self._chunks: dict[tuple[int, bool], Chunks] = {}
-        self._templates: dict[tuple[int, tuple[tuple[int, int], ...]], list] = {}  # fill_templates by (row length, histogram)
+        self._assigned: dict[tuple[tuple[int, ...], bool], tuple[float, tuple[int, ...]]] = {}
+        self._templates: dict[tuple[int, tuple[tuple[int, int], ...]], list] = {}  # fill_groups by (row length, histogram)
         self.shape_set = [tuple(x) for x in shape_list(product(self.batch_sizes, self.buckets))]
 
     def chunks(self, seq: int, packed: bool) -> Chunks:
@@ -137,8 +143,20 @@ class AutoPlanner:
 
         A few rows go through the states one by one; more (``VECTOR_ROWS``) as arrays, each
         bucket one (carried x moved) table: the same sums, the same ties (the fewest rows
-        carried in, then the fewest moved on), in a fraction of the time.
+        carried in, then the fewest moved on), in a fraction of the time. Answers are kept by
+        ``counts`` (at most ``ASSIGN_LIMIT``): the same counts are then priced in a lookup.
         """
+        key = (tuple(counts), packed)
+        known = self._assigned.get(key)
+        if known is None:
+            known = self._assign(counts, packed)
+            if len(self._assigned) >= ASSIGN_LIMIT:
+                self._assigned.clear()
+            self._assigned[key] = known
+        return known
+
+    def _assign(self, counts: list[int], packed: bool) -> tuple[float, tuple[int, ...]]:
+        """``assign`` worked out."""
         total_rows = sum(counts)
         if total_rows == 1:  # a lone row: the cheapest bucket it fits, ties to the smallest (as below)
             first = next(j for j, c in enumerate(counts) if c)
@@ -246,16 +264,16 @@ class AutoPlanner:
             rows = pack_rows(lengths, length, buckets=self.buckets)
             return Counter(sum(s.length for s in row) for row in rows)
         contents: Counter[int] = Counter()
-        for _, template, count in self._fill(hist, length):
-            contents[sum(n * k for n, k in template)] += count
+        for _, _, count, content in self._fill(hist, length):
+            contents[content] += count
         return contents
 
     def _fill(self, hist: Counter[int], length: int) -> list:
-        """``fill_templates`` of ``hist`` into rows of ``length``, kept for this planner's life:
+        """``fill_groups`` of ``hist`` into rows of ``length``, kept for this request:
         ``build`` lays out the rows ``choose`` priced without packing them again."""
         key = (length, tuple(sorted(hist.items())))
         if key not in self._templates:
-            self._templates[key] = fill_templates(hist, length, buckets=self.buckets)
+            self._templates[key] = fill_groups(hist, length, buckets=self.buckets)
         return self._templates[key]
 
     def packed_rows(self, lengths: Sequence[int], length: int) -> list[Row]:
@@ -266,7 +284,7 @@ class AutoPlanner:
         for i in range(len(lengths) - 1, -1, -1):  # reversed, so pop() gives request order
             queues.setdefault(lengths[i], []).append(i)
         rows: list[Row] = []
-        for _, template, count in self._fill(Counter(lengths), length):
+        for _, template, count, _ in self._fill(Counter(lengths), length):
             for _ in range(count):
                 row, offset = [], 0
                 for n, k in template:

@@ -206,16 +206,28 @@ def fill_templates(
     >>> fill_templates({10: 7}, 32)    # three per row: two full rows, one of one
     [(32, ((10, 3),), 2), (32, ((10, 1),), 1)]
     """
-    # groups at one free room: [capacity, template, how many]; the last one is used first
+    return [(cap, template, count) for cap, template, count, _ in fill_groups(counts, capacity, buckets=buckets)]
+
+
+def fill_groups(
+    counts: Counter[int] | dict[int, int], capacity: int, *, buckets: Sequence[int] | None = None
+) -> list[tuple[int, Template, int, int]]:
+    """``fill_templates`` with each row kind's content (tokens in such a row) as a fourth field:
+    ``auto`` prices rows by their content and need not sum the templates again.
+
+    >>> fill_groups({10: 7}, 32)
+    [(32, ((10, 3),), 2, 30), (32, ((10, 1),), 1, 10)]
+    """
+    # groups at one free room: [capacity, template, how many, content]; the last one is used first
     by_room: dict[int, list[list]] = {}
     rooms: list[int] = []
-    done: list[tuple[int, Template, int]] = []
 
     def add(room: int, cap: int, template: Template, count: int) -> None:
-        if room not in by_room:
-            by_room[room] = []
+        group = by_room.get(room)
+        if group is None:
+            by_room[room] = group = []
             insort(rooms, room)
-        by_room[room].append([cap, template, count])
+        group.append([cap, template, count, cap - room])
 
     for n in sorted(counts, reverse=True):
         c = counts[n]
@@ -231,8 +243,9 @@ def fill_templates(
                     add(cap - rest * n, cap, ((n, rest),), 1)
                 break
             room = rooms[k]
-            group = by_room[room][-1]
-            cap, template, count = group
+            stack = by_room[room]
+            group = stack[-1]
+            cap, template, count, _ = group
             per_row = room // n  # best fit keeps filling one row while it stays the fullest
             full = min(count, c // per_row)
             used = full
@@ -244,20 +257,14 @@ def fill_templates(
                 used += 1
                 c = 0
             if used == count:
-                stack = by_room[room]
                 stack.remove(group) if stack[-1] is not group else stack.pop()
                 if not stack:
                     del by_room[room], rooms[bisect_left(rooms, room)]
             else:
                 group[2] = count - used
-    for room in rooms:
-        done += [(cap, template, count) for cap, template, count in by_room[room]]
-    return sorted(done, key=lambda g: (g[0] - _free(g), g[1]), reverse=True)
-
-
-def _free(group: tuple[int, Template, int]) -> int:
-    """A template row's free room (its capacity minus its content)."""
-    return group[0] - sum(n * k for n, k in group[1])
+    done = [(cap, template, count, content) for room in rooms for cap, template, count, content in by_room[room]]
+    done.sort(key=lambda g: (g[3], g[1]), reverse=True)
+    return done
 
 
 def plan_packing(args: PlanArgs) -> Plan:
