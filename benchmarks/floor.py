@@ -21,7 +21,8 @@ interleaved request by request in an order rotated per request and round.
 Printed: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
 floor (a strategy's rate over the floor of the same round, the median over rounds, and their
 range: a ratio within one round, which the machine's speed cancels from), and for ``auto`` where its time went (tokenize, plan, scatter, device, gather: host
-share of the end-to-end time). ``--settings-check`` then times ``auto`` at the largest batch
+share of the end-to-end time; and the fraction of that round's floor its device time alone
+reaches, which is what host work takes away from). ``--settings-check`` then times ``auto`` at the largest batch
 under each thread/stream setting of ``SETTINGS`` (latency vs throughput hint, calls one after
 another vs two in flight). Nothing is asserted.
 """
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 for g in groups:
                     run(g)
             names = list(runners)
-            best_round: dict[str, tuple[float, dict[str, float]]] = {}
+            best_round: dict[str, tuple[float, dict[str, float], float]] = {}  # seconds, steps, that round's floor
             ratios: dict[str, list[float]] = {name: [] for name in names}
             floors: list[tuple[float, tuple[bool, int, int]]] = []
             for k in candidates:  # compiled and warm before the rounds
@@ -259,22 +260,24 @@ def main(argv: list[str] | None = None) -> int:
                 for name in names:
                     ratios[name].append(sum(lengths) / seconds[name] / floor_r[0])
                     if name not in best_round or seconds[name] < best_round[name][0]:
-                        best_round[name] = (seconds[name], dict(steps[name]))
+                        best_round[name] = (seconds[name], dict(steps[name]), floor_r[0])
             floor_rate, (packed_best, b_best, s_best) = max(floors)
             real = sum(lengths)
             predicted_line(model, rates, groups_lengths(lengths, batch), options)
             print(f"{batch:>5}  {f'full {b_best}x{s_best}' + (' packed' if packed_best else ''):<22} {floor_rate:>10,.0f}  {1.0:>7.2f}  {'':>8}  {'':>6}  "
                   f"rounds' floors {min(f for f, _ in floors):,.0f}..{max(f for f, _ in floors):,.0f}")
             for name in names:
-                s, st = best_round[name]
+                s, st, _ = best_round[name]
                 rate = real / s
                 host = 100 * (st["total"] - st["device"]) / st["total"]
                 mine = ratios[name]
                 print(f"{batch:>5}  {name:<22} {rate:>10,.0f}  {statistics.median(mine):>7.2f}  {len(texts) / s:>8.1f}  {host:>6.1f}  "
                       f"{min(mine):.2f}..{max(mine):.2f}")
-            st = best_round["auto"][1] if "auto" in best_round else None
-            if st:
+            if "auto" in best_round:
+                _, st, floor_b = best_round["auto"]
                 print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+                print(f"       auto's device time alone (that round): {real / st['device'] * 1e3 / floor_b:.2f} of the floor; "
+                      f"with its host work {real / st['total'] * 1e3 / floor_b:.2f}")
                 print("       auto's plans (every request run): " + ", ".join(f"{k} {v}" for k, v in sorted(layouts.items())))
         if args.settings_check:
             settings_check(loaded, precision, texts, lengths, batch=batches[-1], options=options, model=model, rounds=args.rounds)

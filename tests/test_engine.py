@@ -92,6 +92,23 @@ def test_embeddings_only_equal_the_full_gather(tiny_engine, strategy, sizes, con
     assert np.array_equal(lean.embeddings, full.embeddings)
 
 
+def test_a_packed_row_of_more_sequences_than_the_device_sums_matches_dynamic(tiny_engine):
+    """The packed graph sums the states of a row's first ``SEGMENT_SUMS`` sequences on the
+    device and the host pools the rest of the row: all of them match the dynamic model."""
+    from shapedemo.model.graph import SEGMENT_SUMS
+
+    lengths = [3 + i % 3 for i in range(SEGMENT_SUMS + 6)]
+    encoded = encode_inputs(tiny_engine.loaded, lengths=lengths, seed=5)
+    options = dict(seq_buckets=[256], batch_sizes=[1], max_seq=256, pack_seq=256)
+    plan = make_plan("packing", encoded.lengths, **options)
+    assert [len(row) for call in plan.calls for row in call.rows] == [len(lengths)]
+    result = compare(tiny_engine, encoded, ["packing"], repeats=1, warmup=0, **options)
+    fid = result.result("packing")["fidelity"]
+    assert fid["max_abs_diff"] <= 1e-4 and fid["min_cosine"] >= 1 - 1e-6, fid
+    got, want = result.outcomes["packing"].embeddings, result.outcomes[REFERENCE].embeddings
+    assert np.abs(got - want).max() <= 1e-5  # normalised the same way, not only pointing the same way
+
+
 def test_threads_each_get_their_own_request(tiny_engine):
     """Four threads run different inputs on the same compiled shape at once; each gets its own."""
     inputs = [encode_inputs(tiny_engine.loaded, lengths=[11, 5 + i], seed=i) for i in range(4)]

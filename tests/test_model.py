@@ -184,7 +184,10 @@ def test_packed_row_of_three_matches_each_alone(tiny):
     for k, n in enumerate(lengths):
         got = packed["last_hidden_state"][0, offset : offset + n]
         assert np.abs(got - alone[k, :n]).max() <= 1e-4
+        # the device's sum of the segment's states (mean pooling is finished on the host)
+        assert np.abs(packed["segment_sums"][0, k] - got.sum(axis=0)).max() <= 1e-4
         offset += n
+    assert not packed["segment_sums"][0, len(lengths) :].any()  # no segment, no sum
     # without the segment mask (all one segment) the sequences would mix
     mixed = infer(tiny.packed, {"input_ids": row, "token_type_ids": np.zeros_like(row), "position_ids": pos, "segment_ids": (seg > 0).astype(np.int64)})
     assert np.abs(mixed["last_hidden_state"][0, :6] - alone[0, :6]).max() > 1e-2

@@ -33,6 +33,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from shapedemo.model.cache import cached_build, ensure_cache_dir
+from shapedemo.model.graph import SEGMENT_SUMS_NODE
 from shapedemo.model.errors import ModelError
 from shapedemo.model.sources import LoadedModel, default_cache_dir
 from shapedemo.planning.strategies import make_plan
@@ -177,9 +178,11 @@ def _compress_one(model: Any, mode: str, items: list[dict[str, np.ndarray]] | No
     if mode == "int8-weights":
         return nncf.compress_weights(model, mode=nncf.CompressWeightsMode(INT8_WEIGHTS_MODE))
     assert items is not None
+    sums = [op.get_friendly_name() for op in model.get_ops() if op.get_friendly_name() == SEGMENT_SUMS_NODE]
     return nncf.quantize(
         model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER,
         subset_size=min(CALIBRATION_ITEMS, len(items)),
+        ignored_scope=nncf.IgnoredScope(names=sums) if sums else None,
     )
 
 

@@ -90,6 +90,21 @@ class Pooling:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
+    def from_sums(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Mean pooling finished from each sequence's sum of states ``[n, dim]`` and token counts
+        ``[n]`` (the packed graph's ``segment_sums``): the same vectors as :meth:`pool_many`.
+
+        >>> h = np.array([[3.0, 0.0], [1.0, 2.0]], dtype=np.float32)
+        >>> bool(np.allclose(Pooling().from_sums(h.sum(0, keepdims=True), np.array([2])), Pooling().pool_many([h])))
+        True
+        """
+        if self.mode != "mean":
+            raise ValueError(f"{self.mode} pooling is not finished from sums")
+        out = np.asarray(sums, dtype=np.float32) / np.asarray(counts, dtype=np.float32)[:, None]
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
     @property
     def key(self) -> str:
         """A short tag for cache keys: the graph's sentence_embedding depends on it.

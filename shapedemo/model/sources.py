@@ -208,7 +208,7 @@ def _from_weights_folder(spec: str, kind: str, folder: Path, key: str, cache: Pa
             weights.update(read_weights(f, source=spec))
         check_weights(weights, dims, source=spec)
         model = build_bert(weights, dims, name=spec, pooling=sentence.pooling)
-        return model, build_packed_bert(weights, dims, name=f"{spec}-packed")
+        return model, build_packed_bert(weights, dims, name=f"{spec}-packed", pooling=sentence.pooling)
 
     ir_key = f"{kind}-{key}-{sentence.pooling.key}-g{GRAPH_VERSION}"
     model, packed, hit = cached_build(cache, ir_key, build)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from shapedemo.model import Encoded
+from shapedemo.model import Encoded, Pooling
 from shapedemo.planning.plan import Call, Plan
 from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn
 from shapedemo.runtime.errors import EngineError
@@ -102,33 +102,53 @@ def call_inputs(call: Call, encoded: Encoded, *, masked: bool = True, packed: bo
 
 
 def gather_outputs(
-    plan: Plan, outputs: list[dict[str, np.ndarray]], *, pool_many: Callable[[list[np.ndarray]], np.ndarray], hidden: bool = True
+    plan: Plan, outputs: list[dict[str, np.ndarray]], *, pooling: Pooling, hidden: bool = True
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Per-sequence hidden states (padding trimmed; none without ``hidden``) and pooled
-    embeddings, in request order; ``pool_many`` (the model's pooling, as sentence-transformers
-    defines it: ``Pooling.pool_many``) pools the plan's sequences together, in one pass, where
-    the graph's pooled output cannot be used (packed rows, no mask)."""
+    embeddings, in request order. ``pooling`` (the model's, as sentence-transformers defines
+    it) is the graph's own where it can be used (``sentence_embedding`` of masked plain calls;
+    ``segment_sums`` of a packed row's first ``SEGMENT_SUMS`` sequences, finished by
+    ``Pooling.from_sums``); every other sequence is pooled on the host, the plan's together in
+    one pass (``Pooling.pool_many``)."""
     n = len(plan.lengths)
     if len(outputs) != len(plan.calls):
         raise EngineError(f"{len(outputs)} outputs for {len(plan.calls)} calls")
-    states_of: list[np.ndarray | None] = [None] * n
+    states_of: list[np.ndarray | None] = [None] * n  # views of the outputs (no copy per sequence)
+    placed = [False] * n
     pooled: list[np.ndarray | None] = [None] * n
-    to_pool: list[int] = []  # sequences pooled on the host, all calls' together (one pass)
+    to_pool: list[int] = []  # sequences pooled on the host
+    summed: list[tuple[list[int], np.ndarray]] = []  # (sequences, their sums of states from the device)
     for call, out in zip(plan.calls, outputs):
         states = out["last_hidden_state"]
         graph_pooled = out.get("sentence_embedding") if plan.masked and not plan.packed else None
+        sums = out.get("segment_sums") if plan.packed and pooling.mode == "mean" else None
+        where: tuple[list[int], list[int], list[int]] = ([], [], [])  # sequences, rows, segments (of sums)
         for r, row in enumerate(call.rows):
-            for seg in row:  # views of the output (no second copy per sequence)
-                states_of[seg.seq] = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
-                if graph_pooled is not None:
-                    pooled[seg.seq] = np.array(graph_pooled[r], dtype=np.float32)
+            for k, seg in enumerate(row):
+                placed[seg.seq] = True
+                on_device = graph_pooled is not None or (sums is not None and k < sums.shape[1])  # segment k + 1
+                if hidden or not on_device:
+                    states_of[seg.seq] = np.asarray(states[r, seg.offset : seg.offset + seg.length], dtype=np.float32)
+                if on_device:
+                    where[0].append(seg.seq)
+                    where[1].append(r)
+                    where[2].append(k)
                 else:
                     to_pool.append(seg.seq)
-    missing = [i for i, h in enumerate(states_of) if h is None]
-    if missing:
-        raise EngineError(f"the plan placed no output for sequence {missing[0]}")
+        if where[0] and graph_pooled is not None:
+            for i, v in zip(where[0], np.asarray(graph_pooled[where[1]], dtype=np.float32)):  # one copy per call
+                pooled[i] = v
+        elif where[0]:
+            summed.append((where[0], sums[where[1], where[2]]))  # type: ignore[index]
+    if not all(placed):
+        raise EngineError(f"the plan placed no output for sequence {placed.index(False)}")
+    if summed:
+        seqs = [i for group, _ in summed for i in group]
+        finished = pooling.from_sums(np.concatenate([block for _, block in summed]), np.array([plan.lengths[i] for i in seqs]))
+        for i, v in zip(seqs, finished):
+            pooled[i] = v
     if to_pool:
-        for i, v in zip(to_pool, pool_many([states_of[i] for i in to_pool])):  # type: ignore[misc]
+        for i, v in zip(to_pool, pooling.pool_many([states_of[i] for i in to_pool])):  # type: ignore[misc]
             pooled[i] = v
     kept = states_of if hidden else []
     return kept, np.stack(pooled) if n else np.zeros((0, 0), np.float32)  # type: ignore[arg-type, return-value]
@@ -250,7 +270,7 @@ class PlanRunner:
         scatter = (time.perf_counter() - t0) * 1e3
         device, call_ms, starts, outputs, copy_ms = self._device_pass(feeds)
         t1 = time.perf_counter()
-        self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pool_many=self.engine.loaded.pooling.pool_many, hidden=self.hidden)
+        self.outcome_.hidden, self.outcome_.embeddings = gather_outputs(plan, outputs, pooling=self.engine.loaded.pooling, hidden=self.hidden)
         gather = copy_ms + (time.perf_counter() - t1) * 1e3
         timing = Pass(scatter, device, gather, call_ms, starts)
         if record:
