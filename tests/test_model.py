@@ -495,6 +495,15 @@ def test_folder_pooling_follows_its_files(tmp_path, tiny):
     ids, mask = ragged([8, 3])
     out = infer(loaded.model, feeds_for(ids, mask))
     assert np.abs(out["sentence_embedding"] - out["last_hidden_state"][:, 0]).max() <= 1e-6
+    # no segment sums for cls pooling: packed rows are pooled on the host, and match
+    assert [o.get_any_name() for o in loaded.packed.outputs] == ["last_hidden_state"]
+    from shapedemo.measure.compare import REFERENCE, compare, encode_inputs
+    from shapedemo.runtime.engine import Engine
+
+    engine = Engine(loaded, precision="f32", cache_dir=tmp_path / "cache")
+    encoded = encode_inputs(loaded, lengths=[8, 3, 12, 5, 20], seed=2)
+    result = compare(engine, encoded, ["packing"], repeats=1, warmup=0, seq_buckets=[32], batch_sizes=[1, 2], max_seq=32, pack_seq=32)
+    assert np.abs(result.outcomes["packing"].embeddings - result.outcomes[REFERENCE].embeddings).max() <= 1e-5
     # the same weights with max pooling + Normalize: another graph, not the cached cls one
     _sentence_files(folder, pooling={"pooling_mode_max_tokens": True}, modules=["Transformer", "Pooling", "Normalize"])
     again = load_model(str(folder), cache_dir=tmp_path / "cache")
