@@ -68,18 +68,18 @@ def test_histogram_best_fit_makes_the_same_rows(case: tuple, buckets: list[int])
             groups = fill_templates(Counter(lengths), cap, **kwargs)
             from_groups: Counter[int] = Counter()
             rooms: Counter[int] = Counter()
-            for row_room, template, count in groups:
-                content = sum(n * k for n, k in template)
+            for row_room, template, count, content in groups:
+                assert content == sum(n * k for n, k in template)
                 assert 0 < content <= row_room
                 from_groups[content] += count
                 rooms[row_room] += count
             assert from_groups == contents(rows)
             placed: Counter[int] = Counter()
-            for _, template, count in groups:
+            for _, template, count, _ in groups:
                 for n, k in template:
                     placed[n] += k * count
             assert placed == Counter(lengths)
-            assert sum(n * k * c for _, t, c in groups for n, k in t) == sum(lengths)
+            assert sum(n * k * c for _, t, c, _ in groups for n, k in t) == sum(lengths)
 
 
 def fewest_rows_brute(lengths: list[int], room: int) -> int:

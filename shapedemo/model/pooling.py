@@ -79,16 +79,13 @@ class Pooling:
             raise ValueError("pool_many takes at least one sequence")
         if any(h.ndim != 2 or h.shape[0] == 0 for h in hiddens):
             raise ValueError("pool_many takes [n_tokens >= 1, dim] states")
+        if self.mode == "mean":
+            return self.from_sums(np.stack([h.sum(axis=0, dtype=np.float32) for h in hiddens]), np.array([h.shape[0] for h in hiddens]))
         if self.mode == "cls":
             out = np.stack([h[0] for h in hiddens]).astype(np.float32)
-        elif self.mode == "max":
-            out = np.stack([h.max(axis=0) for h in hiddens]).astype(np.float32)
         else:
-            out = np.stack([h.sum(axis=0, dtype=np.float32) for h in hiddens])
-            out /= np.array([h.shape[0] for h in hiddens], dtype=np.float32)[:, None]
-        if self.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+            out = np.stack([h.max(axis=0) for h in hiddens]).astype(np.float32)
+        return self._normalized(out)
 
     def from_sums(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Mean pooling finished from each sequence's sum of states ``[n, dim]`` and token counts
@@ -100,7 +97,10 @@ class Pooling:
         """
         if self.mode != "mean":
             raise ValueError(f"{self.mode} pooling is not finished from sums")
-        out = np.asarray(sums, dtype=np.float32) / np.asarray(counts, dtype=np.float32)[:, None]
+        return self._normalized(np.asarray(sums, dtype=np.float32) / np.asarray(counts, dtype=np.float32)[:, None])
+
+    def _normalized(self, out: np.ndarray) -> np.ndarray:
+        """``[n, dim]`` float32 vectors, L2-normalised in place where ``normalize``."""
         if self.normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

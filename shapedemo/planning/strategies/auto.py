@@ -36,7 +36,7 @@ from shapedemo.planning.plan import Call, Plan, Row, Segment, fill_calls, one_pe
 from shapedemo.planning.strategies.base import PlanArgs, shape_list
 from shapedemo.planning.strategies.cost import CostModel
 from shapedemo.planning.strategies.memo import PlanMemo
-from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_groups, pack_rows
+from shapedemo.planning.strategies.packing import EXACT_LIMIT, fill_templates, pack_rows
 from shapedemo.planning.strategies.partition import Chunks
 from shapedemo.shapes import Shape
 
@@ -111,7 +111,7 @@ class AutoPlanner:
         self.allow_packing = allow_packing
         self._chunks: dict[tuple[int, bool], Chunks] = {}
         self._assigned: dict[tuple[tuple[int, ...], bool], tuple[float, tuple[int, ...]]] = {}
-        self._templates: dict[tuple[int, tuple[tuple[int, int], ...]], list] = {}  # fill_groups by (row length, histogram)
+        self._templates: dict[tuple[int, tuple[tuple[int, int], ...]], list] = {}  # fill_templates by (row length, histogram)
         self.shape_set = [tuple(x) for x in shape_list(product(self.batch_sizes, self.buckets))]
 
     def chunks(self, seq: int, packed: bool) -> Chunks:
@@ -269,11 +269,11 @@ class AutoPlanner:
         return contents
 
     def _fill(self, hist: Counter[int], length: int) -> list:
-        """``fill_groups`` of ``hist`` into rows of ``length``, kept for this request:
+        """``fill_templates`` of ``hist`` into rows of ``length``, kept for this request:
         ``build`` lays out the rows ``choose`` priced without packing them again."""
         key = (length, tuple(sorted(hist.items())))
         if key not in self._templates:
-            self._templates[key] = fill_groups(hist, length, buckets=self.buckets)
+            self._templates[key] = fill_templates(hist, length, buckets=self.buckets)
         return self._templates[key]
 
     def packed_rows(self, lengths: Sequence[int], length: int) -> list[Row]:

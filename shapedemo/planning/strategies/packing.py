@@ -195,27 +195,16 @@ def pack_rows(
 
 def fill_templates(
     counts: Counter[int] | dict[int, int], capacity: int, *, buckets: Sequence[int] | None = None
-) -> list[tuple[int, Template, int]]:
+) -> list[tuple[int, Template, int, int]]:
     """``best_fit_decreasing`` on a histogram ``{length: how many}``: rows as
-    ``(room, template, how many such rows)``, ``room`` the row's capacity. The same rows (as a
+    ``(room, template, how many such rows, content)``, ``room`` the row's capacity and
+    ``content`` the tokens in such a row (what ``auto`` prices a row by). The same rows (as a
     multiset of contents) as the sequence-by-sequence packer, in O(distinct lengths x distinct
     row kinds) instead of O(n log n) with a segment per sequence.
 
     >>> fill_templates({5: 1, 3: 1, 4: 1, 2: 1, 1: 1}, 8)
-    [(8, ((5, 1), (3, 1)), 1), (8, ((4, 1), (2, 1), (1, 1)), 1)]
+    [(8, ((5, 1), (3, 1)), 1, 8), (8, ((4, 1), (2, 1), (1, 1)), 1, 7)]
     >>> fill_templates({10: 7}, 32)    # three per row: two full rows, one of one
-    [(32, ((10, 3),), 2), (32, ((10, 1),), 1)]
-    """
-    return [(cap, template, count) for cap, template, count, _ in fill_groups(counts, capacity, buckets=buckets)]
-
-
-def fill_groups(
-    counts: Counter[int] | dict[int, int], capacity: int, *, buckets: Sequence[int] | None = None
-) -> list[tuple[int, Template, int, int]]:
-    """``fill_templates`` with each row kind's content (tokens in such a row) as a fourth field:
-    ``auto`` prices rows by their content and need not sum the templates again.
-
-    >>> fill_groups({10: 7}, 32)
     [(32, ((10, 3),), 2, 30), (32, ((10, 1),), 1, 10)]
     """
     # groups at one free room: [capacity, template, how many, content]; the last one is used first
