@@ -105,6 +105,14 @@ class Compiled:
 
 
 
+def infer(request: Any, feed: dict[str, np.ndarray]) -> None:
+    """One synchronous call. The request reads the feed's arrays in place and returns no copies
+    of its outputs (read them with ``request.get_tensor``): ``InferRequest.infer``'s defaults copy
+    both ways, 0.2 ms a call at bf16 on a 2-core EPYC (7% of a 2 x 32 call), inside the timed
+    call. The arrays must stay unchanged until the call returns."""
+    request.infer(feed, share_inputs=True, share_outputs=True)
+
+
 def feed_for(compiled: Any, shape: tuple[int, int], *, seed: int = 0) -> dict[str, np.ndarray]:
     """Full rows of random token ids at ``shape`` for whatever inputs the model takes (one
     segment per row where it is packed): for first inferences and cost-table timings."""

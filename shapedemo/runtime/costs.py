@@ -49,10 +49,11 @@ __all__ = ["ROUNDS", "REPEATS", "cost_key", "dynamic_allowed", "dynamic_shapes",
 
 ROUNDS = 3
 REPEATS = 3
-FORMAT = 6
+FORMAT = 7
 """Bumped when timings change meaning (2: CPU time per inference thread on the CPU; 3: wall
 time unless the machine is busy; 4: the median of the rounds, not their lower quartile; 5: each
-call relative to a reference call beside it; 6: dynamic calls, each after one of another length)."""
+call relative to a reference call beside it; 6: dynamic calls, each after one of another length;
+7: calls copy neither their inputs nor their outputs, as plans run them)."""
 
 SWITCH = 1.25
 """Two reference calls around a job further apart than this factor: the speed switched in

@@ -25,7 +25,7 @@ from shapedemo.model.cache import cache_warning
 from shapedemo.planning.plan import Plan
 from shapedemo.runtime.blobs import blob_budget_mb, blob_folder, compile_cached, prune_blobs
 from shapedemo.runtime.budget import CompiledBudget, compiled_budget_mb
-from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn, RequestPool, feed_for
+from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn, RequestPool, feed_for, infer
 from shapedemo.runtime.devices import STATIC_ONLY_REASON, Capabilities, check_device, device_rules, parse_device
 from shapedemo.runtime.errors import EngineError, ShapesUnsupported, one_line
 from shapedemo.runtime.harness import DEFAULT_JOBS, Outcome, PlanRunner
@@ -236,7 +236,7 @@ class Engine:
         config = {k: v for k, v in self.config.items() if k != "CACHE_DIR"}
         try:
             compiled = self.core.compile_model(model, self.device, config)
-            compiled.create_infer_request().infer(feed_for(compiled, shape))
+            infer(compiled.create_infer_request(), feed_for(compiled, shape))
         except Exception:  # the measured compile reports the device's error
             pass
 
@@ -307,7 +307,7 @@ class Engine:
             at = shape or probe or (1, min(128, bounds[1] if bounds else self.loaded.max_length))
             request = pool.acquire()
             t0 = time.perf_counter()
-            request.infer(feed_for(compiled, at))
+            infer(request, feed_for(compiled, at))
             first = time.perf_counter() - t0
             pool.release(request)
             after = trimmed_rss()
@@ -432,14 +432,14 @@ class Engine:
                 other = feed_for(entry.compiled, (shape[0], max(1, shape[1] // 2))) if dynamic else None
                 for _ in range(warmup):
                     if other is not None:
-                        request.infer(other)
-                    request.infer(feed)
+                        infer(request, other)
+                    infer(request, feed)
                 samples = []
                 for _ in range(max(1, repeats)):
                     if other is not None:
-                        request.infer(other)
+                        infer(request, other)
                     wall0, cpu0 = time.perf_counter(), time.process_time()
-                    request.infer(feed)
+                    infer(request, feed)
                     wall = (time.perf_counter() - wall0) * 1e3
                     cpu = (time.process_time() - cpu0) * 1e3 / threads if threads > 0 else wall
                     samples.append(min(wall, cpu))

@@ -16,7 +16,7 @@ import numpy as np
 
 from shapedemo.model import Encoded, Pooling
 from shapedemo.planning.plan import Call, Plan
-from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn
+from shapedemo.runtime.compiled import Compiled, ModelKey, ProgressFn, infer
 from shapedemo.runtime.errors import EngineError
 
 DEFAULT_JOBS = 2
@@ -235,7 +235,7 @@ class PlanRunner:
             for request, feed, copy in zip(self.requests, feeds, self._copies):
                 t0 = time.perf_counter()
                 starts.append(t0)
-                request.infer(feed)
+                infer(request, feed)
                 t1 = time.perf_counter()
                 outputs.append(self._copy(request, copy))
                 copy_ms += (time.perf_counter() - t1) * 1e3
@@ -252,7 +252,7 @@ class PlanRunner:
                 self._in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             starts[i] = time.perf_counter()
-            request.start_async(feed, i)
+            request.start_async(feed, i, share_inputs=True)  # feeds live until the pass ends
         self._finished.wait()
         total = (time.perf_counter() - start) * 1e3
         for request in self.requests:
