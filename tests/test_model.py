@@ -347,6 +347,32 @@ def test_tokenizer_errors(minilm):
     assert minilm.tokenizer.synthetic_ids([3, 40, 1]).lengths == [3, 40, 1]
 
 
+def test_ascii_shortcut_gives_the_full_tokenizers_ids(minilm):
+    """ASCII texts skip the backend's BERT normalizer (cleaned and lower-cased in Python): the
+    ids must be the full tokenizer's for every ASCII character, control ones included, for added
+    tokens in any case, and for batches mixing ASCII and other texts."""
+    import random
+
+    tok = minilm.tokenizer
+    assert tok._ascii is not None and tok._ascii.lower  # MiniLM's normalizer is BERT's, uncased
+    rng = random.Random(7)
+    pieces = [chr(i) for i in range(128)] + ["[CLS]", "[Mask]", "[sep]", "Hello", "WORLD", "naïve", "中文", "\u00a0"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    paragraphs = [t for t in (assets / "paragraphs.txt").read_text().splitlines() if t.strip()]
+    usable = []
+    for t in texts + paragraphs:
+        try:
+            tok.encode([t])
+        except TextError:  # only control characters: refused either way
+            continue
+        usable.append(t)
+    assert sum(t.isascii() for t in usable) > 1000 and any(not t.isascii() for t in usable)
+    expected = [e.ids for e in tok._tok.encode_batch(usable)]
+    for i in range(0, len(usable), 64):  # mixed batches: the order is kept
+        assert tok.encode(usable[i : i + 64]).input_ids == expected[i : i + 64]
+
+
 def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):
     """On a Space the package is not installed: 'minilm' resolves through the hub cache; offline
     and without either, the error names the package to install."""

@@ -54,6 +54,7 @@ class Tokenizer:
         self.folder = Path(folder)
         self._tok, self.cls_id, self.sep_id, model_max = _load_tokenizer(self.folder)
         self.max_length = min(max_length, model_max) if model_max else max_length
+        self._ascii = AsciiShortcut.of(self._tok)
 
     def encode(self, texts: list[str], *, truncate: bool = False, max_length: int | None = None) -> Encoded:
         """Encode texts, at most ``max_length`` tokens each (default and ceiling: the model's
@@ -72,9 +73,7 @@ class Tokenizer:
             if bad:
                 raise TextError(f"text {i + 1} {bad}")
         heads = [self._head(t, limit) for t in texts]
-        # without character offsets (tokenizers >= 0.21): 15-20% less time for the same ids
-        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
-        encodings = encode(heads)
+        encodings = self._encode_batch(heads)
         ids, types, truncated, at_least = [], [], {}, set()
         for i, enc in enumerate(encodings):
             n = len(enc)  # not len(enc.ids): that copies every id of a 4 MB text, holding the GIL
@@ -95,6 +94,23 @@ class Tokenizer:
             ids.append(row)
             types.append(tt)
         return Encoded(ids, types, truncated, at_least)
+
+    def _encode_batch(self, texts: list[str]) -> list[Any]:
+        """The backend's encodings of ``texts``; ASCII texts through :class:`AsciiShortcut`
+        where the tokenizer has one (the same ids)."""
+        full = _fast_batch(self._tok)
+        if self._ascii is None:
+            return full(texts)
+        prepared = [self._ascii.prepare(t) for t in texts]
+        quick = [p for p in prepared if p is not None]
+        if not quick:
+            return full(texts)
+        shortcut = _fast_batch(self._ascii.tokenizer)
+        if len(quick) == len(texts):
+            return shortcut(quick)
+        fast = iter(shortcut(quick))
+        slow = iter(full([t for t, p in zip(texts, prepared) if p is None]))
+        return [next(fast) if p is not None else next(slow) for p in prepared]
 
     @property
     def vocab_size(self) -> int:
@@ -135,6 +151,63 @@ class Tokenizer:
             middle = rng.integers(1000, max(1001, vocab), size=max(0, n - 2)).tolist()
             ids.append(([cls_id] + middle + [sep_id])[:n] if n >= 2 else [cls_id])
         return Encoded(ids, [[0] * len(r) for r in ids])
+
+
+def _fast_batch(tok: Any) -> Any:
+    # without character offsets (tokenizers >= 0.21): 15-20% less time for the same ids
+    return getattr(tok, "encode_batch_fast", tok.encode_batch)
+
+
+_ASCII_CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+"""ASCII's control characters but tab, newline and carriage return: BERT's text cleaning drops
+them (it turns those three into spaces, which splits words just as they do)."""
+
+
+@dataclass
+class AsciiShortcut:
+    """BERT's normalizer done in Python for ASCII texts, then the same tokenizer without it.
+
+    The backend's ``BertNormalizer`` (clean the text, space out Chinese characters, strip accents,
+    lower-case) goes character by character through Unicode tables: 0.3 of the time to tokenize
+    32 English paragraphs (0.81 -> 0.51 ms on a 2-core EPYC, 1.29 -> 0.96 right after an
+    inference). On ASCII only the cleaning and the lower-casing can change anything, and
+    ``str.translate`` and ``str.lower`` do those at C speed. Texts holding an added token (such
+    as ``[CLS]``, in any case) go the full way: added tokens are matched before normalizing.
+    """
+
+    tokenizer: Any
+    clean: bool
+    lower: bool
+    added: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tok: Any) -> "AsciiShortcut | None":
+        """The shortcut for a backend tokenizer whose normalizer is BERT's, else None."""
+        import json
+
+        try:
+            from tokenizers import Tokenizer as Backend
+
+            normalizer = json.loads(tok.to_str()).get("normalizer") or {}
+            if normalizer.get("type") != "BertNormalizer":
+                return None
+            bare = Backend.from_str(tok.to_str())
+            bare.normalizer = None
+            added = tuple(sorted({t.content.lower() for t in tok.get_added_tokens_decoder().values()}))
+        except Exception:  # noqa: BLE001 - an older or unusual backend: the full way only
+            return None
+        return cls(bare, bool(normalizer.get("clean_text", True)), bool(normalizer.get("lowercase", True)), added)
+
+    def prepare(self, text: str) -> str | None:
+        """``text`` normalized as BERT's normalizer would, or None where it must go the full way."""
+        if not text.isascii():
+            return None
+        if self.clean:
+            text = text.translate(_ASCII_CONTROLS)
+        low = text.lower()
+        if any(a in low for a in self.added):
+            return None
+        return low if self.lower else text
 
 
 def unicode_problem(text: str) -> str | None:
