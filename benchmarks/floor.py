@@ -2,7 +2,8 @@
 
     python benchmarks/floor.py [--model minilm] [--texts assets/paragraphs.txt] [--batches 1,8,32]
                                [--buckets 32,64,128,256] [--batch-sizes 1,2,4,8,16,32]
-                               [--precisions bf16,f32] [--num-texts 96] [--rounds 3] [--settings-check]
+                               [--precisions bf16,f32] [--num-texts 96] [--rounds 3] [--min-requests 24]
+                               [--settings-check]
 
 The floor: every shape of ``auto``'s declared set (``--buckets`` x ``--batch-sizes``, plain and
 packed graph) has been timed with full rows for the measured cost table ``auto`` prices by
@@ -167,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precisions", default=None, help="default: bf16,f32 where the CPU has bf16, else f32")
     ap.add_argument("--pack-seq", type=int, default=None, help="packing's row length (default: the largest bucket)")
     ap.add_argument("--num-texts", type=int, default=96, help="texts per timed pass (default 96)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds at each batch, at least (default 3)")
+    ap.add_argument("--min-requests", type=int, default=24,
+                    help="more rounds where a round has few requests, until each strategy ran this many (default 24: "
+                         "8 rounds at batch 32 of 96 texts, whose median over 3 rounds moved by 0.07 between runs)")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--table-rounds", type=int, default=3, help="rounds timing the cost table when none is cached (default 3)")
     ap.add_argument("--table-repeats", type=int, default=3, help="calls per shape and round for the cost table (default 3)")
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             # (a turn may go round the shapes more than once: with few requests per round, as at
             # batch 32, each shape still gets FLOOR_CALLS calls, and its median is no luckier)
             per_turn = max(1, math.ceil(len(candidates) * FLOOR_CALLS / len(groups)))
-            for r in range(args.rounds):
+            for r in range(max(args.rounds, math.ceil(args.min_requests / len(groups)))):
                 seconds = dict.fromkeys(names, 0.0)
                 calls: dict[tuple[bool, int, int], list[float]] = {k: [] for k in candidates}
                 for name in names:
