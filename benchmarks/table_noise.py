@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from shapedemo.model import load_model
     from shapedemo.planning.strategies import make_plan
     from shapedemo.planning.strategies.memo import PlanMemo
-    from shapedemo.runtime.costs import _model_of, cpu_name, measured_cost_model
+    from shapedemo.runtime.costs import cost_model_of, cpu_name, measured_cost_model
     from shapedemo.runtime.engine import Engine
 
     buckets, sizes = ints(args.buckets), ints(args.batch_sizes)
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         documents.append(document)
         print(f"  table {t + 1}/{args.tables} timed in {document['seconds']:.0f} s", flush=True)
     middle = consensus(documents)
-    models = [_model_of(d) for d in documents]
-    judge = _model_of(middle)
+    models = [cost_model_of(d) for d in documents]
+    judge = cost_model_of(middle)
     for t, document in enumerate(documents):
         off = strays(document, middle)
         print(f"  table {t + 1}: prices off the consensus by {100 * statistics.median(off):.1f}% (median), "

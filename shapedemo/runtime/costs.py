@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Sequence
 from shapedemo.planning.strategies.cost import CostModel, fit_cost_model
 from shapedemo.runtime.devices import parse_device
 
-__all__ = ["ROUNDS", "REPEATS", "cost_key", "dynamic_allowed", "dynamic_shapes", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing", "reference_job", "time_shapes"]
+__all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_model_of", "dynamic_allowed", "dynamic_shapes", "cost_path", "declared_shapes", "kept_cost_model", "latest_cost_model", "load_cost_model", "measured_cost_model", "describe_pricing", "reference_job", "time_shapes"]
 
 ROUNDS = 3
 REPEATS = 3
@@ -132,7 +132,9 @@ def cost_path(engine: Any, key: dict[str, Any]) -> Path | None:
     return Path(engine.cache_dir) / "costs" / f"{digest}.json"
 
 
-def _model_of(document: dict[str, Any]) -> CostModel:
+def cost_model_of(document: dict[str, Any]) -> CostModel:
+    """The cost model a kept table document prices by: its tables fitted (Huber-robust), named by
+    ``describe_pricing``."""
     from shapedemo.measure.stats import robust_lstsq
 
     model = fit_cost_model(
@@ -159,7 +161,7 @@ def load_cost_model(
         if document.get("key") != key:
             return None
         document = {**document, "path": str(path), "reused": True}
-        return _model_of(document), document
+        return cost_model_of(document), document
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a torn or foreign file: measured again and overwritten
 
@@ -185,7 +187,7 @@ def latest_cost_model(engine: Any) -> tuple[CostModel, dict[str, Any]] | None:
             best = (size, {**document, "path": str(path), "reused": True})
     if best is None:
         return None
-    return _model_of(best[1]), best[1]
+    return cost_model_of(best[1]), best[1]
 
 
 def reference_job(jobs: Sequence[tuple[bool, Shape]]) -> tuple[bool, Shape]:
@@ -395,7 +397,7 @@ def measured_cost_model(
         except OSError:
             path = None  # a read-only cache: measured, used, not kept
     document = {**document, "path": None if path is None else str(path), "reused": False}
-    return _model_of(document), document
+    return cost_model_of(document), document
 
 
 def describe_pricing(document: dict[str, Any] | None) -> str:
