@@ -169,7 +169,7 @@ class AsciiShortcut:
 
     The backend's ``BertNormalizer`` (clean the text, space out Chinese characters, strip accents,
     lower-case) goes character by character through Unicode tables: 0.3 of the time to tokenize
-    32 English paragraphs (0.81 -> 0.51 ms on a 2-core EPYC, 1.29 -> 0.96 right after an
+    32 English paragraphs (0.72 -> 0.49 ms on a 2-core EPYC, 1.29 -> 0.96 right after an
     inference). On ASCII only the cleaning and the lower-casing can change anything, and
     ``str.translate`` and ``str.lower`` do those at C speed. Texts holding an added token (such
     as ``[CLS]``, in any case) go the full way: added tokens are matched before normalizing.
