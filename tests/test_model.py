@@ -20,6 +20,7 @@ from shapedemo.model import (
     minilm_folder,
     synthetic_weights,
 )
+from shapedemo.model.tokenizer import PIECES_CHARS, AsciiShortcut, AsciiWordPiece, PieceIds
 
 pytestmark = pytest.mark.model
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -371,6 +372,61 @@ def test_ascii_shortcut_gives_the_full_tokenizers_ids(minilm):
     expected = [e.ids for e in tok._tok.encode_batch(usable)]
     for i in range(0, len(usable), 64):  # mixed batches: the order is kept
         assert tok.encode(usable[i : i + 64]).input_ids == expected[i : i + 64]
+
+
+def test_python_wordpiece_gives_the_full_tokenizers_ids(minilm, monkeypatch):
+    """MiniLM's ASCII texts are split into words and pieces in Python (AsciiWordPiece): the ids
+    must be the backend's for words in and out of the vocabulary, split ones, unknown ones,
+    words at and over the length limit, every punctuation character, and truncated texts; and
+    with a word store that starts over, the same again."""
+    import random
+
+    tok = minilm.tokenizer
+    assert tok._ascii is not None and tok._ascii.pieces is not None
+    rng = random.Random(11)
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    lines = [t for f in ("paragraphs.txt", "texts.txt") for t in (assets / f).read_text().splitlines() if t.strip()]
+    words = " ".join(lines).split()
+    odd = ["x" * 99, "y" * 100, "z" * 101, "unaffable", "qzxj", "_", "a_b", "3.14", "2026-12-07T10:00Z", "[cls]x"]
+    odd += [chr(i) for i in range(33, 127)]
+    texts = [t for t in lines if t.isascii()]
+    texts += [" ".join(rng.choice(words) + rng.choice(["", "", "zq", "ing", "_x", "'s", "42"]) for _ in range(rng.randint(1, 60)))
+              for _ in range(800)]
+    texts += ["".join(rng.choice(odd + [" ", " ", "\t"]) for _ in range(rng.randint(1, 30))) for _ in range(800)]
+    texts = [t for t in texts if t.strip()]
+    assert sum(tok._ascii.prepare(t) is not None for t in texts) > 1500
+    expected = [e.ids for e in tok._tok.encode_batch(texts)]
+    for i in range(0, len(texts), 50):
+        assert tok.encode(texts[i : i + 50]).input_ids == expected[i : i + 50]
+    cut = tok.encode(texts[:40], truncate=True, max_length=12)
+    assert cut.input_ids == [e[:11] + [tok.sep_id] if len(e) > 12 else e for e in expected[:40]]
+    assert cut.truncated == {i: len(e) for i, e in enumerate(expected[:40]) if len(e) > 12}
+    long = " ".join(lines[:200])[: PIECES_CHARS + 500]  # the backend's way, in a mixed batch
+    mixed = [texts[0], long, texts[1]]
+    assert [type(e) is PieceIds for e in tok._ascii.encode_batch([tok._ascii.prepare(t) for t in mixed])] == [True, False, True]
+    assert tok.encode(mixed, truncate=True).input_ids == [expected[0], tok._tok.encode(long).ids[:511] + [tok.sep_id], expected[1]]
+    monkeypatch.setattr(AsciiWordPiece, "KEEP", 8)
+    tok._ascii.pieces.split.clear()
+    assert tok.encode(texts[-50:]).input_ids == expected[-50:]
+    assert 0 < len(tok._ascii.pieces.split) <= 8
+
+
+def test_python_wordpiece_is_used_only_where_a_probe_agrees(minilm):
+    """A backend whose output the Python WordPiece would not reproduce (here: a template with
+    a second [SEP]) keeps encoding ASCII texts itself, with its own ids."""
+    from tokenizers import Tokenizer as Backend
+
+    spec = json.loads(minilm.tokenizer._tok.to_str())
+    single = spec["post_processor"]["single"]
+    spec["post_processor"]["single"] = single + [single[-1]]
+    other = Backend.from_str(json.dumps(spec))
+    shortcut = AsciiShortcut.of(other)
+    assert shortcut is not None and shortcut.pieces is None
+    text = "Hello, world: unaffable tokenizers!"
+    assert [e.ids for e in shortcut.encode_batch([shortcut.prepare(text)])] == [other.encode(text).ids]
+    assert other.encode(text).ids[-2:] == [minilm.tokenizer.sep_id] * 2
+    spec["pre_tokenizer"] = {"type": "Whitespace"}
+    assert AsciiShortcut.of(Backend.from_str(json.dumps(spec))).pieces is None
 
 
 def test_minilm_without_the_package_comes_from_the_hub(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class Tokenizer:
         quick = [p for p in prepared if p is not None]
         if not quick:
             return full(texts)
-        shortcut = _fast_batch(self._ascii.tokenizer)
+        shortcut = self._ascii.encode_batch
         if len(quick) == len(texts):
             return shortcut(quick)
         fast = iter(shortcut(quick))
@@ -179,6 +180,21 @@ class AsciiShortcut:
     clean: bool
     lower: bool
     added: tuple[str, ...]
+    pieces: "AsciiWordPiece | None" = None
+    """The backend's pre-tokenizer and WordPiece done in Python too, where its files say it is
+    BERT's and a probe gives the backend's ids; else the backend encodes the prepared texts."""
+
+    def encode_batch(self, prepared: list[str]) -> list[Any]:
+        """Encodings (``len``, ``ids``, ``type_ids``, ``truncate``) of texts :meth:`prepare` made:
+        through :attr:`pieces` up to :data:`PIECES_CHARS` characters, longer ones by the backend."""
+        backend = _fast_batch(self.tokenizer)
+        if self.pieces is None:
+            return backend(prepared)
+        long = [t for t in prepared if len(t) > PIECES_CHARS]
+        if not long:
+            return [self.pieces.encode(t) for t in prepared]
+        rest = iter(backend(long))
+        return [next(rest) if len(t) > PIECES_CHARS else self.pieces.encode(t) for t in prepared]
 
     @classmethod
     def of(cls, tok: Any) -> "AsciiShortcut | None":
@@ -196,7 +212,10 @@ class AsciiShortcut:
             added = tuple(sorted({t.content.lower() for t in tok.get_added_tokens_decoder().values()}))
         except Exception:  # noqa: BLE001 - an older or unusual backend: the full way only
             return None
-        return cls(bare, bool(normalizer.get("clean_text", True)), bool(normalizer.get("lowercase", True)), added)
+        shortcut = cls(bare, bool(normalizer.get("clean_text", True)), bool(normalizer.get("lowercase", True)), added)
+        if shortcut.clean:  # uncleaned control characters stay inside words: the backend's way
+            shortcut.pieces = AsciiWordPiece.of(tok, shortcut.prepare)
+        return shortcut
 
     def prepare(self, text: str) -> str | None:
         """``text`` normalized as BERT's normalizer would, or None where it must go the full way."""
@@ -208,6 +227,121 @@ class AsciiShortcut:
         if any(a in low for a in self.added):
             return None
         return low if self.lower else text
+
+
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+|[!-/:-@\\[-`{-~]")
+"""BERT's pre-tokenizer on cleaned ASCII: runs of letters and digits, and each punctuation
+character alone (every printable ASCII character that is neither is punctuation to it);
+whitespace only separates."""
+
+PIECES_CHARS = 2048
+"""Longer texts go to the backend (without its normalizer): where it pays, Python splits a text
+in a fraction of the backend's time, but junk words it splits at up to twice the backend's
+time, holding the GIL (65,536 characters of random 99-letter words: 270 against 131 ms)."""
+
+_PROBE = (
+    "Hello, World! It's 3.14 o'clock_now [x] {y} ~`^ @#$% unaffable transformers' tokenizers\t\n\r "
+    "supercalifragilisticexpialidocious " + "z" * 101 + " qqqqxxxzzj 2026-12-07T10:00Z a_b-c/d\\e"
+)
+"""Text whose ids the backend and :class:`AsciiWordPiece` must agree on before it is used:
+punctuation of each ASCII range, split and unknown words, a word over the length limit."""
+
+
+@dataclass
+class PieceIds:
+    """One text's ids from :class:`AsciiWordPiece`, read as ``encode`` reads a backend encoding."""
+
+    ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def type_ids(self) -> list[int]:
+        return [0] * len(self.ids)
+
+    def truncate(self, n: int) -> None:
+        del self.ids[n:]
+
+
+@dataclass
+class AsciiWordPiece:
+    """BERT's pre-tokenizer and greedy WordPiece for prepared ASCII texts, in Python.
+
+    A word in the vocabulary is one dictionary lookup; other words are split greedily, longest
+    piece first, as the backend does, and kept (up to :attr:`KEEP` words, then started over).
+    Only integer lists are made, no encoding objects. ``Tokenizer.encode`` of 32 random English
+    paragraphs, 2-core EPYC, interleaved with the backend encoding them without its normalizer:
+    0.35 against 0.96 ms run twice in a row, 0.95 against 1.35 ms right after an inference
+    (whether or not their split words were kept). It holds the GIL, as any Python does.
+    """
+
+    vocab: dict[str, int]
+    prefix: str
+    max_chars: int
+    unk: int
+    cls: int
+    sep: int
+    split: dict[str, list[int]] = field(default_factory=dict)
+    KEEP = 1 << 16
+
+    @classmethod
+    def of(cls, tok: Any, prepare: Any) -> "AsciiWordPiece | None":
+        """The Python WordPiece of a backend whose pre-tokenizer is BERT's and model WordPiece,
+        if it gives the backend's ids on :data:`_PROBE`; else None."""
+        import json
+
+        try:
+            spec = json.loads(tok.to_str())
+            model = spec.get("model") or {}
+            if (spec.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer" or model.get("type") != "WordPiece":
+                return None
+            vocab = tok.get_vocab()
+            if any(len(w) > int(model.get("max_input_chars_per_word", 100)) for w in vocab):
+                return None  # a whole word in the vocabulary is one lookup, never too long
+            cls_id, *_, sep_id = tok.encode("a").ids
+            pieces = cls(vocab, str(model.get("continuing_subword_prefix", "##")), int(model.get("max_input_chars_per_word", 100)),
+                         vocab[model.get("unk_token", "[UNK]")], cls_id, sep_id)
+            probes = [_PROBE, _PROBE.upper(), "a", "."]
+            mine = [(e.ids, e.type_ids) for e in (pieces.encode(prepare(p)) for p in probes)]
+            if mine != [(e.ids, e.type_ids) for e in tok.encode_batch(probes)]:
+                return None
+        except Exception:  # noqa: BLE001 - an unusual backend: it encodes the prepared texts itself
+            return None
+        return pieces
+
+    def encode(self, text: str) -> PieceIds:
+        ids = [self.cls]
+        vocab = self.vocab
+        for word in _ASCII_WORD.findall(text):
+            i = vocab.get(word)
+            if i is not None:
+                ids.append(i)
+            else:
+                ids += self.split.get(word) or self._split(word)
+        ids.append(self.sep)
+        return PieceIds(ids)
+
+    def _split(self, word: str) -> list[int]:
+        """``word``'s pieces, longest first (one [UNK] for a word over the length limit or with
+        a part no piece matches), kept for the next time."""
+        ids: list[int] = []
+        start = 0 if len(word) <= self.max_chars else len(word)
+        while start < len(word):
+            end, found = len(word), None
+            while start < end and found is None:
+                found = self.vocab.get(word[start:end] if start == 0 else self.prefix + word[start:end])
+                end -= found is None
+            if found is None:
+                break
+            ids.append(found)
+            start = end
+        if start < len(word) or not ids:
+            ids = [self.unk]
+        if len(self.split) >= self.KEEP:
+            self.split.clear()
+        self.split[word] = ids
+        return ids
 
 
 def unicode_problem(text: str) -> str | None:
