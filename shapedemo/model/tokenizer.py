@@ -204,17 +204,19 @@ class AsciiShortcut:
         try:
             from tokenizers import Tokenizer as Backend
 
-            normalizer = json.loads(tok.to_str()).get("normalizer") or {}
+            text = tok.to_str()  # the vocabulary as JSON: read once, for the WordPiece too
+            spec = json.loads(text)
+            normalizer = spec.get("normalizer") or {}
             if normalizer.get("type") != "BertNormalizer":
                 return None
-            bare = Backend.from_str(tok.to_str())
+            bare = Backend.from_str(text)
             bare.normalizer = None
             added = tuple(sorted({t.content.lower() for t in tok.get_added_tokens_decoder().values()}))
         except Exception:  # noqa: BLE001 - an older or unusual backend: the full way only
             return None
         shortcut = cls(bare, bool(normalizer.get("clean_text", True)), bool(normalizer.get("lowercase", True)), added)
         if shortcut.clean:  # uncleaned control characters stay inside words: the backend's way
-            shortcut.pieces = AsciiWordPiece.of(tok, shortcut.prepare)
+            shortcut.pieces = AsciiWordPiece.of(tok, spec, shortcut.prepare)
         return shortcut
 
     def prepare(self, text: str) -> str | None:
@@ -286,21 +288,19 @@ class AsciiWordPiece:
     KEEP = 1 << 16
 
     @classmethod
-    def of(cls, tok: Any, prepare: Any) -> "AsciiWordPiece | None":
-        """The Python WordPiece of a backend whose pre-tokenizer is BERT's and model WordPiece,
-        if it gives the backend's ids on :data:`_PROBE`; else None."""
-        import json
-
+    def of(cls, tok: Any, spec: dict[str, Any], prepare: Any) -> "AsciiWordPiece | None":
+        """The Python WordPiece of a backend (``spec``: its files, parsed) whose pre-tokenizer is
+        BERT's and model WordPiece, if it gives the backend's ids on :data:`_PROBE`; else None."""
         try:
-            spec = json.loads(tok.to_str())
             model = spec.get("model") or {}
             if (spec.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer" or model.get("type") != "WordPiece":
                 return None
             vocab = tok.get_vocab()
-            if any(len(w) > int(model.get("max_input_chars_per_word", 100)) for w in vocab):
+            max_chars = int(model.get("max_input_chars_per_word", 100))
+            if any(len(w) > max_chars for w in vocab):
                 return None  # a whole word in the vocabulary is one lookup, never too long
             cls_id, *_, sep_id = tok.encode("a").ids
-            pieces = cls(vocab, str(model.get("continuing_subword_prefix", "##")), int(model.get("max_input_chars_per_word", 100)),
+            pieces = cls(vocab, str(model.get("continuing_subword_prefix", "##")), max_chars,
                          vocab[model.get("unk_token", "[UNK]")], cls_id, sep_id)
             probes = [_PROBE, _PROBE.upper(), "a", "."]
             mine = [(e.ids, e.type_ids) for e in (pieces.encode(prepare(p)) for p in probes)]
