@@ -295,7 +295,7 @@ class AsciiWordPiece:
             model = spec.get("model") or {}
             if (spec.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer" or model.get("type") != "WordPiece":
                 return None
-            vocab = tok.get_vocab()
+            vocab = model["vocab"]  # the WordPiece's own vocabulary, already parsed (get_vocab would build it again)
             max_chars = int(model.get("max_input_chars_per_word", 100))
             if any(len(w) > max_chars for w in vocab):
                 return None  # a whole word in the vocabulary is one lookup, never too long
