@@ -17,7 +17,10 @@ and the same graph pieces as ``model/graph.py``, for this request's parts only) 
 - the same check with one part only (one shape of ``auto``'s set: ``8 x 64``, ``4 x 256`` ...),
   which tells what the graph's form costs by itself;
 - the merged call's states against the separate calls' (max |diff|, at f32 a check that both
-  sides compute the same thing).
+  sides compute the same thing);
+- where a packed call's time goes (OpenVINO's per-operation counters, ``PERF_COUNT``) for rows
+  of 64, 128 and 256: microseconds per token slot by kind of operation (``FullyConnected``: the
+  linear layers; ``Subgraph``: the fused attention and element-wise work).
 
 Both sides are compiled here from the same builder, with the hint the engine uses (LATENCY), and
 without the sentence pooling (states only). A compiled set would also need the merged shapes'
@@ -42,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAGRAPHS = ROOT / "assets" / "paragraphs.txt"
 ONE_PART = ((1, 64), (8, 64), (1, 256), (4, 256))
 """Shapes timed as the packed graph and as a one-part merged graph."""
+PROFILED = ((16, 64), (8, 128), (4, 256), (1, 256))
+"""Shapes whose time is split by operation (the same slots at three row lengths, and one row)."""
 
 Part = tuple[int, int]  # (rows, row length)
 
@@ -111,6 +116,29 @@ def row_feeds(rows: list[list[list[int]]], length: int) -> dict[str, Any]:
             feed["segment_ids"][r, offset:offset + n] = k
             offset += n
     return feed
+
+
+def profile(core: Any, packed: Any, shape: Part, config: dict[str, Any], calls: int = 10) -> dict[str, float]:
+    """Microseconds per token slot of a full ``shape`` call of the packed graph, by operation
+    kind (OpenVINO's performance counters, the median call of ``calls``)."""
+    import numpy as np
+    import openvino as ov
+
+    m = packed.clone()
+    m.reshape({p.get_any_name(): ov.PartialShape(list(shape)) for p in m.inputs})
+    request = core.compile_model(m, "CPU", {**config, "PERF_COUNT": True}).create_infer_request()
+    b, s = shape
+    feed = row_feeds([[[101] + [2000] * (s - 2) + [102]]] * b, s)
+    per_call: list[dict[str, float]] = []
+    for i in range(calls + 2):
+        request.infer(feed)
+        if i >= 2:  # warm
+            kinds: dict[str, float] = {}
+            for info in request.profiling_info:
+                kinds[info.node_type] = kinds.get(info.node_type, 0.0) + info.real_time.total_seconds() * 1e6 / (b * s)
+            per_call.append(kinds)
+    middle = sorted(per_call, key=lambda k: sum(k.values()))[len(per_call) // 2]
+    return dict(sorted(middle.items(), key=lambda kv: -kv[1]))
 
 
 def timed(calls: list[tuple[Any, dict[str, Any]]]) -> float:
@@ -223,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a_ms:>9.2f} {m_ms:>9.2f} {a_ms / m_ms:>8.3f} {diff:>9.1e}  {label}")
         if totals[1]:
             print(f"{totals[0]:>9.2f} {totals[1]:>9.2f} {totals[0] / totals[1]:>8.3f} {'':>9}  every request (a pass)")
+        print("where a packed call's time goes, microseconds per token slot (the median of 10 calls):")
+        for shape in PROFILED:
+            kinds = profile(core, packed, shape, config)
+            total = sum(kinds.values())
+            print(f"   {shape[0]}x{shape[1]:<4} {total:6.1f} us/slot: " + ", ".join(
+                f"{kind} {us:.1f}" for kind, us in list(kinds.items())[:4] if us >= 0.05))
         engine.release_all()
     return 0
 
