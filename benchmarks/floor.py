@@ -25,7 +25,7 @@ range: a ratio within one round, which the machine's speed cancels from), and fo
 share of the end-to-end time; and the fraction of that round's floor its device time alone
 reaches, which is what host work takes away from). ``--settings-check`` then times ``auto`` at the largest batch
 under each thread/stream setting of ``SETTINGS`` (latency vs throughput hint, calls one after
-another vs two in flight). Nothing is asserted.
+another vs two in flight, oneTBB's partitioner, pinned threads). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def ints(text: str) -> list[int]:
     return sorted({int(x) for x in text.split(",") if x.strip()})
 
 
-def rotated(names: list[str], k: int) -> list[str]:
+def rotated(names: list[Any], k: int) -> list[Any]:
     k %= len(names)
     return names[k:] + names[:k]
 
@@ -87,50 +87,65 @@ def end_to_end(engine: Any, strategy: str, options: dict[str, Any], steps: dict[
     return run
 
 
-SETTINGS = (
-    ("LATENCY hint, calls one after another", "LATENCY", False),
-    ("LATENCY hint, 2 requests in flight", "LATENCY", True),
-    ("THROUGHPUT hint, calls one after another", "THROUGHPUT", False),
-    ("THROUGHPUT hint, 2 requests in flight", "THROUGHPUT", True),
+SETTINGS: tuple[tuple[str, str, bool, dict[str, Any]], ...] = (
+    ("LATENCY hint, calls one after another", "LATENCY", False, {}),
+    ("LATENCY hint, 2 requests in flight", "LATENCY", True, {}),
+    ("THROUGHPUT hint, calls one after another", "THROUGHPUT", False, {}),
+    ("THROUGHPUT hint, 2 requests in flight", "THROUGHPUT", True, {}),
+    ("LATENCY hint, TBB_PARTITIONER AUTO", "LATENCY", False, {"TBB_PARTITIONER": "AUTO"}),
+    ("LATENCY hint, ENABLE_CPU_PINNING", "LATENCY", False, {"ENABLE_CPU_PINNING": True}),
 )
 """The thread and stream settings checked by ``--settings-check``: the performance hint (LATENCY:
-one stream using every core; THROUGHPUT: as many streams as the plugin picks) and whether a
-plan's calls run one after another or two at a time (``compare --concurrent --jobs 2``)."""
+one stream using every core; THROUGHPUT: as many streams as the plugin picks), whether a plan's
+calls run one after another or two at a time (``compare --concurrent --jobs 2``), and CPU
+properties passed as ``--ov-config`` would (how oneTBB splits a layer's work among the threads:
+``STATIC``, OpenVINO's default, or ``AUTO``; threads pinned to cores). A setting whose property
+this OpenVINO does not have is left out."""
 
 
 def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[int], *, batch: int,
                    options: dict[str, Any], model: Any, rounds: int) -> None:
-    """``auto`` at ``batch`` under each of ``SETTINGS`` (one engine per hint, the same cost model),
-    interleaved per request; prints real tokens/s and the ratio to the first setting."""
+    """``auto`` at ``batch`` under each of ``SETTINGS`` (one engine per hint and properties, the
+    same cost model), interleaved per request; prints real tokens/s and the ratio to the first."""
+    import openvino as ov
+
+    from shapedemo.planning.strategies import make_plan
     from shapedemo.runtime.engine import Engine
 
-    engines = {hint: Engine(loaded, precision=precision, performance_hint=hint) for hint in ("LATENCY", "THROUGHPUT")}
-    streams = {h: e.compile((batch, options["seq_buckets"][0])).compiled.get_property("NUM_STREAMS") for h, e in engines.items()}
+    supported = set(ov.Core().get_property("CPU", "SUPPORTED_PROPERTIES"))
+    settings = [s for s in SETTINGS if set(s[3]) <= supported]
+    engines: dict[tuple[str, str], Any] = {}
+    for _, hint, _, props in settings:
+        key = (hint, repr(sorted(props.items())))
+        if key not in engines:
+            engines[key] = Engine(loaded, precision=precision, performance_hint=hint, ov_config=props)
+    streams = {h: engines[h, "[]"].compile((batch, options["seq_buckets"][0])).compiled.get_property("NUM_STREAMS")
+               for h in ("LATENCY", "THROUGHPUT")}
     groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     tokenizer = loaded.tokenizer
-    from shapedemo.planning.strategies import make_plan
 
-    def run(label: str, hint: str, concurrent: bool, group: list[str]) -> float:
+    def run(setting: tuple[str, str, bool, dict[str, Any]], group: list[str]) -> float:
+        _, hint, concurrent, props = setting
         t0 = time.perf_counter()
         encoded = tokenizer.encode(group)
         plan = make_plan("auto", encoded.lengths, **options, cost_model=model)
-        engines[hint].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2, hidden=False)
+        engines[hint, repr(sorted(props.items()))].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2, hidden=False)
         return time.perf_counter() - t0
 
-    for label, hint, concurrent in SETTINGS:  # warm-up
+    for setting in settings:  # warm-up
         for g in groups:
-            run(label, hint, concurrent, g)
-    best = dict.fromkeys([s[0] for s in SETTINGS], float("inf"))
+            run(setting, g)
+    best = dict.fromkeys([s[0] for s in settings], float("inf"))
     for r in range(rounds):
         seconds = dict.fromkeys(best, 0.0)
         for g, group in enumerate(groups):
-            for label, hint, concurrent in rotated(list(SETTINGS), r + g):
-                seconds[label] += run(label, hint, concurrent, group)
+            for setting in rotated(settings, r + g):
+                seconds[setting[0]] += run(setting, group)
         for label in best:
             best[label] = min(best[label], seconds[label])
-    first = best[SETTINGS[0][0]]
+    first = best[settings[0][0]]
     print(f"settings check: auto at batch {batch}, {precision}; NUM_STREAMS: LATENCY {streams['LATENCY']}, THROUGHPUT {streams['THROUGHPUT']}")
-    for label, _, _ in SETTINGS:
+    for label in best:
         print(f"  {label:<44} {sum(lengths) / best[label]:>10,.0f} real tok/s  {first / best[label]:>5.2f}x")
     for e in engines.values():
         e.release_all()
