@@ -204,12 +204,14 @@ def main(argv: list[str] | None = None) -> int:
 
         # (label, auto's calls, the merged call, its calls in the merged call's order)
         cases: list[tuple[str, list[tuple[Any, dict[str, Any]]], tuple[Any, dict[str, Any]], list[int]]] = []
+        real_tokens = 0  # of the requests that ran static calls
         for start in range(0, len(texts), args.batch):
             ids = encoded.input_ids[start:start + args.batch]
             plan = make_plan("auto", [len(i) for i in ids], seq_buckets=buckets, batch_sizes=sizes,
                              max_seq=buckets[-1], cost_model=cost_model)
             if plan.dynamic:
                 continue  # one call already
+            real_tokens += plan.real_tokens
             separate, by_length = [], {}
             for call in plan.calls:
                 rows = [[ids[s.seq] for s in row] for row in call.rows]
@@ -251,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a_ms:>9.2f} {m_ms:>9.2f} {a_ms / m_ms:>8.3f} {diff:>9.1e}  {label}")
         if totals[1]:
             print(f"{totals[0]:>9.2f} {totals[1]:>9.2f} {totals[0] / totals[1]:>8.3f} {'':>9}  every request (a pass)")
+            one_part = {label: statistics.median(a) for (label, _, _, _), (a, _) in zip(cases, times)}
+            for b, s in ((4, 256), (8, 64)):  # what the pass would cost at a full call's price per slot
+                ideal = real_tokens * one_part[f"{b}x{s} (one part)"] / (b * s)
+                print(f"{ideal:>9.2f} {'':>9} {totals[0] / ideal:>8.3f} {'':>9}  every real token of the pass at a full {b}x{s} "
+                      f"call's price per slot, no padding (auto's calls x that)")
         print("where a packed call's time goes, microseconds per token slot (the median of 10 calls):")
         for shape in PROFILED:
             kinds = profile(core, packed, shape, config)
