@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                 totals[0] += a_ms
                 totals[1] += m_ms
             print(f"{a_ms:>9.2f} {m_ms:>9.2f} {a_ms / m_ms:>8.3f} {diff:>9.1e}  {label}")
+        if not real_tokens:
+            print("(every request ran as one dynamic call: nothing to merge at this batch)")
         if totals[1]:
             print(f"{totals[0]:>9.2f} {totals[1]:>9.2f} {totals[0] / totals[1]:>8.3f} {'':>9}  every request (a pass)")
             one_part = {label: statistics.median(a) for (label, _, _, _), (a, _) in zip(cases, times)}
