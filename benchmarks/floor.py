@@ -114,12 +114,14 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
 
     supported = set(ov.Core().get_property("CPU", "SUPPORTED_PROPERTIES"))
     settings = [s for s in SETTINGS if set(s[3]) <= supported]
+    def key(hint: str, props: dict[str, Any]) -> tuple[str, str]:
+        return hint, repr(sorted(props.items()))
+
     engines: dict[tuple[str, str], Any] = {}
     for _, hint, _, props in settings:
-        key = (hint, repr(sorted(props.items())))
-        if key not in engines:
-            engines[key] = Engine(loaded, precision=precision, performance_hint=hint, ov_config=props)
-    streams = {h: engines[h, "[]"].compile((batch, options["seq_buckets"][0])).compiled.get_property("NUM_STREAMS")
+        if key(hint, props) not in engines:
+            engines[key(hint, props)] = Engine(loaded, precision=precision, performance_hint=hint, ov_config=props)
+    streams = {h: engines[key(h, {})].compile((batch, options["seq_buckets"][0])).compiled.get_property("NUM_STREAMS")
                for h in ("LATENCY", "THROUGHPUT")}
     groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     tokenizer = loaded.tokenizer
@@ -129,7 +131,7 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
         t0 = time.perf_counter()
         encoded = tokenizer.encode(group)
         plan = make_plan("auto", encoded.lengths, **options, cost_model=model)
-        engines[hint, repr(sorted(props.items()))].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2, hidden=False)
+        engines[key(hint, props)].run(plan, encoded, warmup=0, repeats=1, concurrent=concurrent, jobs=2, hidden=False)
         return time.perf_counter() - t0
 
     for setting in settings:  # warm-up
