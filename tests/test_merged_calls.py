@@ -16,9 +16,14 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _benchmark():
-    if str(BENCHMARKS) not in sys.path:  # the scripts import each other by name
-        sys.path.insert(0, str(BENCHMARKS))
-    return importlib.import_module("merged_calls")
+    """The script, imported as it runs (its folder first on the path: the scripts import each
+    other by name); the folder leaves the path again, so that its ``load.py``, ``weights.py``
+    ... shadow nothing for later tests."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module("merged_calls")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 def test_one_merged_call_gives_the_separate_calls_states():
