@@ -121,7 +121,6 @@ def row_feeds(rows: list[list[list[int]]], length: int) -> dict[str, Any]:
 def profile(core: Any, packed: Any, shape: Part, config: dict[str, Any], calls: int = 10) -> dict[str, float]:
     """Microseconds per token slot of a full ``shape`` call of the packed graph, by operation
     kind (OpenVINO's performance counters, the median call of ``calls``)."""
-    import numpy as np
     import openvino as ov
 
     m = packed.clone()
@@ -192,14 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
         compiled: dict[Part, Any] = {}
 
-        def one_shape(shape: Part) -> Any:
+        def one_shape(shape: Part, compiled: dict[Part, Any] = compiled, config: dict[str, Any] = config) -> Any:
             if shape not in compiled:
                 m = packed.clone()  # reshape changes a model in place
                 m.reshape({p.get_any_name(): ov.PartialShape(list(shape)) for p in m.inputs})
                 compiled[shape] = core.compile_model(m, "CPU", config)
             return compiled[shape]
 
-        def merged_of(parts: list[Part]) -> Any:
+        def merged_of(parts: list[Part], config: dict[str, Any] = config) -> Any:
             return core.compile_model(build_merged(weights, loaded.dims, parts), "CPU", config)
 
         # (label, auto's calls, the merged call, its calls in the merged call's order)

@@ -13,10 +13,9 @@ import json
 import logging
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import gradio as gr
 
@@ -24,8 +23,7 @@ from shapedemo import plots, runner
 
 from shapedemo.measure import report
 from shapedemo.planning.codegen import plan_code
-from shapedemo.runtime.errors import EngineError
-from shapedemo.model import SYNTHETIC_SIZES, ModelError, TextError, default_spec
+from shapedemo.model import default_spec
 from shapedemo.planning.plan import Plan, PlanError
 from shapedemo.measure.report import HONEST_NOTE, TABLE_HEADERS
 from shapedemo.app.common import USER_ERRORS, cancellable, check_model, custom_models_allowed, errors_to_ui, model_choices  # noqa: F401

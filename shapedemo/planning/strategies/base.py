@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from shapedemo.planning.edges import (
-    check_cost,
     check_lengths,
     check_positive,
     positive_sizes,
