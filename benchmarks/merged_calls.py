@@ -16,6 +16,10 @@ and the same graph pieces as ``model/graph.py``, for this request's parts only) 
   rows (padding rows too), interleaved over ``--rounds`` rounds, each side's median;
 - the same check with one part only (one shape of ``auto``'s set: ``8 x 64``, ``4 x 256`` ...),
   which tells what the graph's form costs by itself;
+- rows of 256 that each hold a text of 192 tokens and one of 64, as the packed graph runs them
+  (attention over all 256 x 256 pairs, the block mask removing the cross pairs) and with each
+  row's attention in two windows (192 | 64: the merged graph over the same slots), which skips
+  the removed pairs: what a windowed packed graph would take back;
 - the merged call's states against the separate calls' (max |diff|, at f32 a check that both
   sides compute the same thing);
 - where a packed call's time goes (OpenVINO's per-operation counters, ``PERF_COUNT``) for rows
@@ -37,7 +41,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from floor import ints  # the benchmarks' own list parser (this folder is the script's path)
 
@@ -45,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAGRAPHS = ROOT / "assets" / "paragraphs.txt"
 ONE_PART = ((1, 64), (8, 64), (1, 256), (4, 256))
 """Shapes timed as the packed graph and as a one-part merged graph."""
+WINDOWED = (4, 8)
+"""Rows of 256 timed as the packed graph and with each row's attention in two windows (192 | 64)."""
 PROFILED = ((16, 64), (8, 128), (4, 256), (1, 256))
 """Shapes whose time is split by operation (the same slots at three row lengths, and one row)."""
 
@@ -185,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"merged calls: {loaded.spec}, {len(texts)} texts from {Path(args.texts).name} in requests of {args.batch}")
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical cores); declared set: buckets {buckets} x batch sizes {sizes}")
     packed = build_packed_bert(weights, loaded.dims, pooling=None)
+    hidden = loaded.dims.hidden_size
     for precision in precisions:
         engine = Engine(loaded, precision=precision)
         cost_model, _ = measured_cost_model(engine, buckets, sizes)
@@ -201,8 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         def merged_of(parts: list[Part], config: dict[str, Any] = config) -> Any:
             return core.compile_model(build_merged(weights, loaded.dims, parts), "CPU", config)
 
-        # (label, auto's calls, the merged call, its calls in the merged call's order)
-        cases: list[tuple[str, list[tuple[Any, dict[str, Any]]], tuple[Any, dict[str, Any]], list[int]]] = []
+        # (label, the separate calls, the merged call, their states in the merged call's token order)
+        cases: list[tuple[str, list[tuple[Any, dict[str, Any]]], tuple[Any, dict[str, Any]], Callable[[list[Any]], Any]]] = []
+
+        def in_order(order: list[int]) -> Callable[[list[Any]], Any]:
+            return lambda outs: np.concatenate([outs[i].reshape(-1, hidden) for i in order])
         real_tokens = 0  # of the requests that ran static calls
         for start in range(0, len(texts), args.batch):
             ids = encoded.input_ids[start:start + args.batch]
@@ -221,19 +231,28 @@ def main(argv: list[str] | None = None) -> int:
             flat = {k: np.ascontiguousarray(np.concatenate([f[k].ravel() for f in feeds])) for k in feeds[0]}
             label = " + ".join(f"{c.batch}x{c.seq}" for c in plan.calls) + " -> " + " | ".join(f"{b}x{s}" for b, s in parts)
             order = sorted(range(len(plan.calls)), key=lambda i: -plan.calls[i].seq)  # stable: plan order per length
-            cases.append((label, separate, (merged_of(parts).create_infer_request(), flat), order))
+            cases.append((label, separate, (merged_of(parts).create_infer_request(), flat), in_order(order)))
+        requests = len(cases)  # the cases that make a pass
         for shape in ONE_PART:
             rows = [[[101] + [2000] * (shape[1] - 2) + [102]]] * shape[0]
             feed = row_feeds(rows, shape[1])
             flat = {k: np.ascontiguousarray(v.ravel()) for k, v in feed.items()}
             cases.append((f"{shape[0]}x{shape[1]} (one part)", [(one_shape(shape).create_infer_request(), feed)],
-                          (merged_of([shape]).create_infer_request(), flat), [0]))
+                          (merged_of([shape]).create_infer_request(), flat), in_order([0])))
+        for b in WINDOWED:  # rows of 256 holding a 192-token text and a 64-token one: attention in two windows
+            long_text, short_text = [101] + [2000] * 190 + [102], [101] + [3000] * 62 + [102]
+            feed = row_feeds([[long_text, short_text]] * b, 256)
+            windows = [row_feeds([[long_text]] * b, 192), row_feeds([[short_text]] * b, 64)]
+            flat = {k: np.ascontiguousarray(np.concatenate([f[k].ravel() for f in windows])) for k in feed}
+            cases.append((f"{b}x256 -> {b}x192 | {b}x64 (a row's attention in two windows)", [(one_shape((b, 256)).create_infer_request(), feed)],
+                          (merged_of([(b, 192), (b, 64)]).create_infer_request(), flat),
+                          lambda outs: np.concatenate([outs[0][:, :192].reshape(-1, hidden), outs[0][:, 192:].reshape(-1, hidden)])))
 
         diffs = []
-        for _, separate, (request, flat), order in cases:  # warm-up, and both sides' states compared
+        for _, separate, (request, flat), arrange in cases:  # warm-up, and both sides' states compared
             timed(separate + [(request, flat)])
             timed(separate + [(request, flat)])
-            states = np.concatenate([separate[i][0].get_output_tensor(0).data.reshape(-1, loaded.dims.hidden_size) for i in order])
+            states = arrange([r.get_output_tensor(0).data for r, _ in separate])
             real = flat["segment_ids"] > 0
             diffs.append(float(np.abs(states[real] - request.get_output_tensor(0).data[real]).max()))
         times: list[tuple[list[float], list[float]]] = [([], []) for _ in cases]
@@ -244,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {precision} (inference precision {engine.inference_precision}); {args.rounds} rounds, medians")
         print(f"{'calls ms':>9} {'merged ms':>9} {'merged x':>8} {'max|diff|':>9}  auto's calls -> the merged call's parts")
         totals = [0.0, 0.0]
-        for (label, _, _, _), (a, m), diff in zip(cases, times, diffs):
+        for j, ((label, _, _, _), (a, m), diff) in enumerate(zip(cases, times, diffs)):
             a_ms, m_ms = statistics.median(a), statistics.median(m)
-            if "(one part)" not in label:
+            if j < requests:
                 totals[0] += a_ms
                 totals[1] += m_ms
             print(f"{a_ms:>9.2f} {m_ms:>9.2f} {a_ms / m_ms:>8.3f} {diff:>9.1e}  {label}")
