@@ -114,6 +114,7 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
 
     supported = set(ov.Core().get_property("CPU", "SUPPORTED_PROPERTIES"))
     settings = [s for s in SETTINGS if set(s[3]) <= supported]
+
     def key(hint: str, props: dict[str, Any]) -> tuple[str, str]:
         return hint, repr(sorted(props.items()))
 

@@ -98,12 +98,7 @@ def build_merged(weights: dict[str, Any], dims: Any, parts: list[Part]) -> Any:
 
             c = op.scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v), masks[i], causal=False)
             context.append(op.reshape(op.transpose(c, to_heads), i64([b * s, hidden]), False))
-        merged = op.concat(context, 0) if len(context) > 1 else context[0]
-        attn = graph._linear(merged, weights, f"{p}.attention.output.dense")
-        x = graph._layer_norm(op.add(attn, x), weights, f"{p}.attention.output.LayerNorm", dims.layer_norm_eps)
-        inner = graph._activation(graph._linear(x, weights, f"{p}.intermediate.dense"), dims.hidden_act)
-        out = graph._linear(inner, weights, f"{p}.output.dense")
-        x = graph._layer_norm(op.add(out, x), weights, f"{p}.output.LayerNorm", dims.layer_norm_eps)
+        x = graph._after_attention(x, op.concat(context, 0) if len(context) > 1 else context[0], weights, dims, p)
     return ov.Model([op.result(x)], params, "bert-merged")
 
 
@@ -124,6 +119,19 @@ def row_feeds(rows: list[list[list[int]]], length: int) -> dict[str, Any]:
     return feed
 
 
+def flatten(feeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The merged graph's flat inputs ``[T]``: ``feeds`` (one per part, as :func:`row_feeds`
+    makes them) one after another."""
+    import numpy as np
+
+    return {k: np.ascontiguousarray(np.concatenate([f[k].ravel() for f in feeds])) for k in feeds[0]}
+
+
+def text(n: int, token: int = 2000) -> list[int]:
+    """A text of ``n`` token ids, ``[CLS]`` and ``[SEP]`` included (the timings do not read them)."""
+    return [101] + [token] * (n - 2) + [102]
+
+
 def profile(core: Any, packed: Any, shape: Part, config: dict[str, Any], calls: int = 10) -> dict[str, float]:
     """Microseconds per token slot of a full ``shape`` call of the packed graph, by operation
     kind (OpenVINO's performance counters, the median call of ``calls``)."""
@@ -133,7 +141,7 @@ def profile(core: Any, packed: Any, shape: Part, config: dict[str, Any], calls: 
     m.reshape({p.get_any_name(): ov.PartialShape(list(shape)) for p in m.inputs})
     request = core.compile_model(m, "CPU", {**config, "PERF_COUNT": True}).create_infer_request()
     b, s = shape
-    feed = row_feeds([[[101] + [2000] * (s - 2) + [102]]] * b, s)
+    feed = row_feeds([[text(s)]] * b, s)
     per_call: list[dict[str, float]] = []
     for i in range(calls + 2):
         request.infer(feed)
@@ -228,22 +236,19 @@ def main(argv: list[str] | None = None) -> int:
                 by_length.setdefault(call.seq, []).extend(rows)
             parts = [(len(rows), s) for s, rows in sorted(by_length.items(), reverse=True)]
             feeds = [row_feeds(by_length[s], s) for _, s in parts]
-            flat = {k: np.ascontiguousarray(np.concatenate([f[k].ravel() for f in feeds])) for k in feeds[0]}
+            flat = flatten(feeds)
             label = " + ".join(f"{c.batch}x{c.seq}" for c in plan.calls) + " -> " + " | ".join(f"{b}x{s}" for b, s in parts)
             order = sorted(range(len(plan.calls)), key=lambda i: -plan.calls[i].seq)  # stable: plan order per length
             cases.append((label, separate, (merged_of(parts).create_infer_request(), flat), in_order(order)))
         requests = len(cases)  # the cases that make a pass
         for shape in ONE_PART:
-            rows = [[[101] + [2000] * (shape[1] - 2) + [102]]] * shape[0]
-            feed = row_feeds(rows, shape[1])
-            flat = {k: np.ascontiguousarray(v.ravel()) for k, v in feed.items()}
+            feed = row_feeds([[text(shape[1])]] * shape[0], shape[1])
             cases.append((f"{shape[0]}x{shape[1]} (one part)", [(one_shape(shape).create_infer_request(), feed)],
-                          (merged_of([shape]).create_infer_request(), flat), in_order([0])))
+                          (merged_of([shape]).create_infer_request(), flatten([feed])), in_order([0])))
         for b in WINDOWED:  # rows of 256 holding a 192-token text and a 64-token one: attention in two windows
-            long_text, short_text = [101] + [2000] * 190 + [102], [101] + [3000] * 62 + [102]
+            long_text, short_text = text(192), text(64, token=3000)
             feed = row_feeds([[long_text, short_text]] * b, 256)
-            windows = [row_feeds([[long_text]] * b, 192), row_feeds([[short_text]] * b, 64)]
-            flat = {k: np.ascontiguousarray(np.concatenate([f[k].ravel() for f in windows])) for k in feed}
+            flat = flatten([row_feeds([[long_text]] * b, 192), row_feeds([[short_text]] * b, 64)])
             cases.append((f"{b}x256 -> {b}x192 | {b}x64 (a row's attention in two windows)", [(one_shape((b, 256)).create_infer_request(), feed)],
                           (merged_of([(b, 192), (b, 64)]).create_infer_request(), flat),
                           lambda outs: np.concatenate([outs[0][:, :192].reshape(-1, hidden), outs[0][:, 192:].reshape(-1, hidden)])))

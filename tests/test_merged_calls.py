@@ -48,7 +48,7 @@ def test_one_merged_call_gives_the_separate_calls_states():
         m.reshape({p.get_any_name(): ov.PartialShape(list(shape)) for p in m.inputs})
         return core.compile_model(m, "CPU", config)(feeds[shape])[0].reshape(-1, dims.hidden_size)
 
-    flat = {k: np.concatenate([f[k].ravel() for f in feeds.values()]) for k in feeds[1, 64]}
+    flat = merged_calls.flatten(list(feeds.values()))
     merged = core.compile_model(merged_calls.build_merged(weights, dims, list(parts)), "CPU", config)(flat)[0]
     real = flat["segment_ids"] > 0
     assert merged.shape == (64 + 2 * 32, dims.hidden_size)

@@ -83,12 +83,20 @@ def _encoder(
             project("query"), project("key"), project("value"), mask, causal=False
         )
         context = op.reshape(op.transpose(context, to_heads), merge, special_zero=True)
-        attn = _linear(context, weights, f"{p}.attention.output.dense")
-        x = _layer_norm(op.add(attn, x), weights, f"{p}.attention.output.LayerNorm", dims.layer_norm_eps)
-        inner = _activation(_linear(x, weights, f"{p}.intermediate.dense"), dims.hidden_act)
-        out = _linear(inner, weights, f"{p}.output.dense")
-        x = _layer_norm(op.add(out, x), weights, f"{p}.output.LayerNorm", dims.layer_norm_eps)
+        x = _after_attention(x, context, weights, dims, p)
     return x
+
+
+def _after_attention(x: Any, context: Any, weights: Mapping[str, np.ndarray], dims: BertDims, p: str) -> Any:
+    """The rest of layer ``p`` once its attention ``context`` (laid out as ``x``) is known: the
+    output projection, the residual and norm, the feed-forward, the residual and norm."""
+    import openvino.opset13 as op
+
+    attn = _linear(context, weights, f"{p}.attention.output.dense")
+    x = _layer_norm(op.add(attn, x), weights, f"{p}.attention.output.LayerNorm", dims.layer_norm_eps)
+    inner = _activation(_linear(x, weights, f"{p}.intermediate.dense"), dims.hidden_act)
+    out = _linear(inner, weights, f"{p}.output.dense")
+    return _layer_norm(op.add(out, x), weights, f"{p}.output.LayerNorm", dims.layer_norm_eps)
 
 
 def _embeddings(
