@@ -21,7 +21,7 @@ plan, scatter, infer, gather: embeddings out) in requests of ``batch`` consecuti
 interleaved request by request in an order rotated per request and round.
 Printed: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
 floor (a strategy's rate over the floor of the same round, the median over rounds, and their
-range: a ratio within one round, which the machine's speed cancels from), and for ``auto`` where its time went (tokenize, plan, scatter, device, gather: host
+range: a ratio within one round, which the machine's speed cancels from), and for ``auto`` where its time went (tokenize, plan, scatter, device, gather, other: host
 share of the end-to-end time; and the fraction of that round's floor its device time alone
 reaches, which is what host work takes away from). ``--settings-check`` then times ``auto`` at the largest batch
 under each thread/stream setting of ``SETTINGS`` (latency vs throughput hint, calls one after
@@ -300,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{min(mine):.2f}..{max(mine):.2f}")
             if "auto" in best_round:
                 _, st, floor_b = best_round["auto"]
-                print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+                # "other": the rest of end to end, the runner's bookkeeping (its compiled models
+                # looked up and pinned, their requests taken and given back) and the calls between
+                other = st["total"] - sum(v for k, v in st.items() if k != "total")
+                shown = {**{k: v for k, v in st.items() if k != "total"}, "other": other, "total": st["total"]}
+                print("       auto's time (ms, its best round): " + ", ".join(f"{k} {v:.1f}" for k, v in shown.items()))
                 print(f"       auto's device time alone (that round): {real / st['device'] * 1e3 / floor_b:.2f} of the floor; "
                       f"with its host work {real / st['total'] * 1e3 / floor_b:.2f}")
                 print("       auto's plans (every request run): " + ", ".join(f"{k} {v}" for k, v in sorted(layouts.items())))
