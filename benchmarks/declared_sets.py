@@ -4,6 +4,9 @@
                                        [--sets "32,64,128,256/1,2,4,8,16,32;32,64,96,128,192,256/1,2,4,8,16,32"]
                                        [--precision auto|bf16|f32] [--num-texts 96] [--rounds 10]
 
+The default ``--sets``: issue 20's set (buckets 32..256, batch sizes 1..32 in powers of two),
+the same with buckets 96 and 192 added, and with batch sizes 1-8, 12, 16, 24 and 32.
+
 Each set (``buckets/batch sizes``; sets separated by ``;``) gets the measured cost table
 ``auto`` prices by (``runtime/costs.py``: reused from the cache, else timed now, a few minutes
 per set on 2 cores) and its own planner. One engine runs them all: a shape two sets share is
@@ -16,8 +19,9 @@ Printed per set: its static shapes (plain and packed graph), its mean calls per 
 rate its plans reach on its own table's prices (a fraction of that table's best full-shape
 rate), real tokens/s in its least-disturbed round, and its speed against the first set: the
 median over rounds of the ratio within a round (the machine's speed, which switches between a
-fast and a slow mode, cancels from it), with its range. A ratio inside the other sets' range of
-1.00 is noise, not a finding. Nothing is asserted.
+fast and a slow mode, cancels from it), with its range, and its host share (end to end minus
+device time). A ratio inside the other sets' range of 1.00 is noise, not a finding. Nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -107,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, (buckets, sizes) in zip(names, sets):
         print(f"cost table for {name} ...", flush=True)
         model, document = measured_cost_model(engine, buckets, sizes)
-        best = max(r["batch"] * r["seq"] / r["ms"] for kind in ("table", "packed_table") for r in document[kind])
+        best = max(r["batch"] * r["seq"] / r["ms"] for kind in ("table", "packed_table") for r in document.get(kind, []))
         options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], memo=PlanMemo(), cost_model=model)
         plans = [make_plan("auto", loaded.tokenizer.encode(g).lengths, **options) for g in groups]
         device_ms = sum(model.price_plan(p) for p in plans)
         info[name] = (
-            len(document["table"]) + len(document["packed_table"]),
+            len(document.get("table", [])) + len(document.get("packed_table", [])),
             statistics.fmean(len(p.calls) for p in plans),
             sum(lengths) / device_ms / best,
         )
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         shapes, calls, predicted = info[name]
         ratios = [a / b for a, b in zip(seconds[names[0]], seconds[name])]
-        host = sum(v for k, v in steps[name].items() if k not in ("device", "total"))
+        host = steps[name]["total"] - steps[name]["device"]  # tokenize, plan, scatter, gather and the runner's bookkeeping
         print(
             f"{name:<52} {shapes:>13}  {calls:>5.1f}  {predicted:>13.2f}  {real / min(seconds[name]):>10,.0f}  "
             f"{statistics.median(ratios):>5.3f}  {min(ratios):.3f}..{max(ratios):.3f}  (host {host / steps[name]['total'] * 100:.1f}%)"
