@@ -56,6 +56,8 @@ def parse_sets(text: str) -> list[tuple[list[int], list[int]]]:
             pair = ([], [])
         if not slash or not pair[0] or not pair[1] or min(pair[0] + pair[1]) < 1:
             raise ValueError(f"a set is buckets/batch sizes of positive integers, like 32,64,128/1,2,4: got {part.strip()!r}")
+        if pair in sets:
+            raise ValueError(f"the same set twice: {part.strip()!r}")
         sets.append(pair)
     if len(sets) < 2:
         raise ValueError("give at least two sets to compare, separated by ';'")
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"CPU: {cpu_name()}; inference precision {engine.inference_precision}")
 
-    names = [label(b, s) for b, s in sets]
+    names = [f"#{i + 1} {label(b, s)}" for i, (b, s) in enumerate(sets)]
     runners, steps, info = {}, {}, {}
     for name, (buckets, sizes) in zip(names, sets):
         print(f"cost table for {name} ...", flush=True)
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 spent[name] += time.perf_counter() - t0
         for name in names:
             seconds[name].append(spent[name])
-        print(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split(' / ')[0]}: {spent[n] * 1e3:.0f} ms" for n in names), flush=True)
+        print(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split()[0]} {spent[n] * 1e3:.0f} ms" for n in names), flush=True)
 
     header = f"{'declared set (buckets / batch sizes)':<52} {'static shapes':>13}  {'calls':>5}  {'on its prices':>13}  {'real tok/s':>10}  {'speed':>5}  per round"
     print(header)

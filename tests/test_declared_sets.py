@@ -29,7 +29,7 @@ def test_every_set_runs_the_same_texts_and_the_first_is_the_reference(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     rows = {m[1].strip(): m for m in re.finditer(
-        r"^(\S+ / \S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)\.\.([\d.]+)", out.stdout, re.M)}
+        r"^#\d (\S+ / \S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)\.\.([\d.]+)", out.stdout, re.M)}
     assert set(rows) == {"16,32 / 1,2", "16,32,64 / 1,2,4"}, out.stdout
     # the compiled shapes: buckets x batch sizes on the plain and the packed graph
     assert rows["16,32 / 1,2"][2] == "8" and rows["16,32,64 / 1,2,4"][2] == "18"
@@ -50,6 +50,7 @@ def test_every_set_runs_the_same_texts_and_the_first_is_the_reference(tmp_path):
         ("32,x/1;64/1", "a set is buckets/batch sizes"),
         ("32,64;64/1", "a set is buckets/batch sizes"),
         ("0,32/1;64/1", "a set is buckets/batch sizes"),
+        ("32,64/1,2;64,32/2,1", "the same set twice"),
     ],
 )
 def test_a_malformed_set_is_one_line_and_exit_2(sets, message):
