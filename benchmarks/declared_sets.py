@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from floor import PARAGRAPHS, end_to_end, ints, rotated  # this folder is the script's path
+from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, predicted, rotated, table_rates  # this folder is the script's path
 
 DEFAULT_SETS = "32,64,128,256/1,2,4,8,16,32;32,64,96,128,192,256/1,2,4,8,16,32;32,64,128,256/1,2,3,4,5,6,7,8,12,16,24,32"
 STEPS = ("tokenize", "plan", "scatter", "device", "gather", "total")
@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.exit(2, "declared_sets.py: --batch, --num-texts and --rounds must be at least 1\n")
 
     from shapedemo.model import load_model
-    from shapedemo.planning.strategies import make_plan
     from shapedemo.planning.strategies.memo import PlanMemo
     from shapedemo.runtime.costs import cpu_name, measured_cost_model
     from shapedemo.runtime.engine import Engine
@@ -113,17 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, (buckets, sizes) in zip(names, sets):
         print(f"cost table for {name} ...", flush=True)
         model, document = measured_cost_model(engine, buckets, sizes)
-        best = max(r["batch"] * r["seq"] / r["ms"] for kind in ("table", "packed_table") for r in document.get(kind, []))
-        options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], memo=PlanMemo(), cost_model=model)
-        plans = [make_plan("auto", loaded.tokenizer.encode(g).lengths, **options) for g in groups]
-        device_ms = sum(model.price_plan(p) for p in plans)
-        info[name] = (
-            len(document.get("table", [])) + len(document.get("packed_table", [])),
-            statistics.fmean(len(p.calls) for p in plans),
-            sum(lengths) / device_ms / best,
-        )
+        rates = table_rates(document)
+        options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], memo=PlanMemo())
+        _, fraction, _, plans = predicted(model, rates, groups_lengths(lengths, args.batch), options)
+        info[name] = (len(rates), statistics.fmean(len(p.calls) for p in plans), fraction)
         steps[name] = dict.fromkeys(STEPS, 0.0)
-        runners[name] = end_to_end(engine, "auto", options, steps[name])
+        runners[name] = end_to_end(engine, "auto", {**options, "cost_model": model}, steps[name])
     for name in names:  # warm-up: compiles what each set's plans need
         for g in groups:
             runners[name](g)
@@ -146,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     real = sum(lengths)
     for name in names:
-        shapes, calls, predicted = info[name]
+        shapes, calls, priced = info[name]
         ratios = [a / b for a, b in zip(seconds[names[0]], seconds[name])]
         host = steps[name]["total"] - steps[name]["device"]  # tokenize, plan, scatter, gather and the runner's bookkeeping
         print(
-            f"{name:<52} {shapes:>13}  {calls:>5.1f}  {predicted:>13.2f}  {real / min(seconds[name]):>10,.0f}  "
+            f"{name:<52} {shapes:>13}  {calls:>5.1f}  {priced:>13.2f}  {real / min(seconds[name]):>10,.0f}  "
             f"{statistics.median(ratios):>5.3f}  {min(ratios):.3f}..{max(ratios):.3f}  (host {host / steps[name]['total'] * 100:.1f}%)"
         )
     engine.release_all()

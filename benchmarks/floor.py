@@ -158,21 +158,38 @@ def groups_lengths(lengths: list[int], batch: int) -> list[list[int]]:
     return [lengths[i : i + batch] for i in range(0, len(lengths), batch)]
 
 
-def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
-    """The same question on the cost table's own prices (timed in CPU time per thread, so other
-    processes' load does not move it): auto's predicted device rate as a fraction of the table's
-    best full-shape rate, and the length-aware bound (each text at the best rate of any declared
-    shape long enough for it: no plan of these texts can beat it)."""
+def table_rates(document: dict[str, Any]) -> dict[tuple[bool, int, int], float]:
+    """``{(packed, batch, seq): token slots/s}`` of every shape a cost table document timed."""
+    return {
+        (kind == "packed_table", row["batch"], row["seq"]): row["batch"] * row["seq"] / row["ms"] * 1e3
+        for kind in ("table", "packed_table")
+        for row in document.get(kind, [])
+    }
+
+
+def predicted(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> tuple[float, float, float, list[Any]]:
+    """On the cost table's own prices (timed in CPU time per thread, so other processes' load
+    does not move it): ``auto``'s predicted real tokens/s of device time for the requests
+    ``groups`` (lengths), that as a fraction of the table's best full-shape rate, and the
+    length-aware bound as one (each text at the best rate of any declared shape long enough
+    for it: no plan of these texts can beat it); and ``auto``'s plans."""
     from shapedemo.planning.strategies import make_plan
 
     best = max(rates.values())
     tokens = sum(sum(g) for g in groups)
-    device_ms = sum(model.price_plan(make_plan("auto", g, **options, cost_model=model)) for g in groups)
+    plans = [make_plan("auto", g, **options, cost_model=model) for g in groups]
+    device_ms = sum(model.price_plan(p) for p in plans)
     bound_ms = sum(n / max(v for (_, _, s), v in rates.items() if s >= n) * 1e3 for g in groups for n in g)
+    rate = tokens / device_ms * 1e3
+    return rate, rate / best, tokens / bound_ms * 1e3 / best, plans
+
+
+def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
+    """:func:`predicted`, printed."""
+    rate, fraction, bound, _ = predicted(model, rates, groups, options)
     print(
-        f"       on the table's prices: auto {tokens / device_ms * 1e3:,.0f} real tok/s of device time = "
-        f"{tokens / device_ms * 1e3 / best:.2f} of the table's best {best:,.0f}; length-aware bound "
-        f"{tokens / bound_ms * 1e3 / best:.2f}"
+        f"       on the table's prices: auto {rate:,.0f} real tok/s of device time = "
+        f"{fraction:.2f} of the table's best {max(rates.values()):,.0f}; length-aware bound {bound:.2f}"
     )
 
 
@@ -225,10 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = Engine(loaded, precision=precision)
         model, document = measured_cost_model(engine, buckets, sizes, rounds=args.table_rounds, repeats=args.table_repeats)
         print(f"\n== {precision} (inference precision {engine.inference_precision}); auto priced by {describe_pricing(document)}")
-        rates = {}
-        for kind in ("table", "packed_table"):
-            for row in document[kind]:
-                rates[(kind == "packed_table", row["batch"], row["seq"])] = row["batch"] * row["seq"] / row["ms"] * 1e3
+        rates = table_rates(document)
         top = sorted(rates.items(), key=lambda kv: -kv[1])[:6]
         print("best full-shape rates in the cost table (token slots/s): " + ", ".join(
             f"{b}x{s}{' packed' if p else ''} {r:,.0f}" for (p, b, s), r in top))
