@@ -27,13 +27,12 @@ asserted.
 from __future__ import annotations
 
 import argparse
-import itertools
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, predicted, rotated, table_rates  # this folder is the script's path
+from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, predicted, rotated, table_rates, texts_that_fit  # this folder is the script's path
 
 DEFAULT_SETS = "32,64,128,256/1,2,4,8,16,32;32,64,96,128,192,256/1,2,4,8,16,32;32,64,128,256/1,2,3,4,5,6,7,8,12,16,24,32"
 STEPS = ("tokenize", "plan", "scatter", "device", "gather", "total")
@@ -92,13 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     loaded = load_model(args.model)
     longest = min(b[-1] for b, _ in sets)
-    lines = [t.strip() for t in Path(args.texts).read_text(encoding="utf-8").splitlines() if t.strip()]
-    lengths = loaded.tokenizer.encode(lines, truncate=True, max_length=longest + 1).lengths
-    kept = [t for t, n in zip(lines, lengths) if n <= longest]  # what every set can take
-    if not kept:
-        ap.exit(2, f"declared_sets.py: no text of {Path(args.texts).name} fits {longest} tokens\n")
-    texts = list(itertools.islice(itertools.cycle(kept), args.num_texts))
-    lengths = loaded.tokenizer.encode(texts).lengths
+    texts, lengths = texts_that_fit(loaded.tokenizer, args.texts, args.num_texts, longest)  # what every set can take
     groups = [texts[i : i + args.batch] for i in range(0, len(texts), args.batch)]
     engine = Engine(loaded, precision=args.precision)
     print(

@@ -154,6 +154,20 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
         e.release_all()
 
 
+def texts_that_fit(tokenizer: Any, path: str | Path, num_texts: int, longest: int) -> tuple[list[str], list[int]]:
+    """``num_texts`` texts taken in turn from the lines of ``path`` that hold at most ``longest``
+    tokens (what a declared set of that largest bucket can take; the others are left out), and
+    their lengths. None fits: one line on stderr, exit code 2."""
+    lines = [t.strip() for t in Path(path).read_text(encoding="utf-8").splitlines() if t.strip()]
+    lengths = tokenizer.encode(lines, truncate=True, max_length=longest + 1).lengths  # longer ones counted as longest + 1
+    kept = [(t, n) for t, n in zip(lines, lengths) if n <= longest]
+    if not kept:
+        print(f"{Path(sys.argv[0]).name}: no text of {Path(path).name} fits {longest} tokens", file=sys.stderr)
+        raise SystemExit(2)
+    chosen = list(itertools.islice(itertools.cycle(kept), num_texts))
+    return [t for t, _ in chosen], [n for _, n in chosen]
+
+
 def groups_lengths(lengths: list[int], batch: int) -> list[list[int]]:
     return [lengths[i : i + batch] for i in range(0, len(lengths), batch)]
 
@@ -220,11 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     buckets, sizes, batches = ints(args.buckets), ints(args.batch_sizes), ints(args.batches)
     loaded = load_model(args.model)
-    lines = [t.strip() for t in Path(args.texts).read_text(encoding="utf-8").splitlines() if t.strip()]
-    texts = list(itertools.islice(itertools.cycle(lines), args.num_texts))
-    lengths = loaded.tokenizer.encode(texts, truncate=True, max_length=buckets[-1]).lengths
-    texts = [t for t, n in zip(texts, lengths) if n <= buckets[-1]]  # what the declared set can take
-    lengths = [n for n in lengths if n <= buckets[-1]]
+    texts, lengths = texts_that_fit(loaded.tokenizer, args.texts, args.num_texts, buckets[-1])
     import openvino as ov
 
     caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
