@@ -19,7 +19,12 @@ Then ``auto`` (priced by that table), ``packing`` (its fixed ``--pack-seq`` rows
 largest bucket), ``buckets-partition`` and native ``dynamic`` run the texts end to end (tokenize,
 plan, scatter, infer, gather: embeddings out) in requests of ``batch`` consecutive texts,
 interleaved request by request in an order rotated per request and round.
-Printed: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
+Printed first, per batch and on the cost table's own prices: the rate ``auto``'s plans reach,
+the best any plan of static calls of the same requests can reach (``plan_bound``: the calls'
+sizes count, since a small call runs its slots slower than a large one and a request of 32
+paragraphs holds about 1,600 tokens), and the length-aware bound (each text at the best rate of
+any shape long enough for it, whatever the call's size), each as a fraction of the table's best
+rate. Then: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
 floor (a strategy's rate over the floor of the same round, the median over rounds, and their
 range: a ratio within one round, which the machine's speed cancels from), and for ``auto`` where its time went (tokenize, plan, scatter, device, gather, other: host
 share of the end-to-end time; and the fraction of that round's floor its device time alone
@@ -38,7 +43,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAGRAPHS = ROOT / "assets" / "paragraphs.txt"
@@ -198,12 +203,55 @@ def predicted(model: Any, rates: dict[tuple[bool, int, int], float], groups: lis
     return rate, rate / best, tokens / bound_ms * 1e3 / best, plans
 
 
+def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]) -> float:
+    """The least device time (ms, on ``model``'s prices, as ``auto`` plans by them) of any plan of
+    calls of the static ``shapes`` (batch, seq) for one request of texts of ``lengths``: a lower
+    bound, as the rows are filled without gaps (a text may spill into the next row) and a plain
+    shape is priced as its packed twin where that is cheaper.
+    What it keeps of a real plan: every call is a declared shape at its price (a small call
+    runs its slots slower than a large one), and a text of length n sits in rows of the smallest
+    bucket >= n or longer (the tokens of the texts longer than each bucket need as many slots of
+    longer rows), one text longer than half the largest bucket to a row."""
+    prices = {(b, s): min(model.price(b, s), model.price(b, s, packed=True)) for b, s in set(shapes)}
+    seqs = sorted({s for _, s in prices})
+    if max(lengths) > seqs[-1]:
+        raise ValueError(f"a text of {max(lengths)} tokens is longer than the largest bucket {seqs[-1]}")
+    # need[j]: tokens of the texts that only rows of seqs[j] or longer hold
+    need = [sum(n for n in lengths if n > (seqs[j - 1] if j else 0)) for j in range(len(seqs))]
+    rows_top = sum(1 for n in lengths if 2 * n > seqs[-1])
+
+    def cheapest(seq: int, most: int) -> list[float]:
+        """least ms of calls of rows of ``seq`` holding at least r rows, r = 0..most"""
+        sizes = [b for b, s in prices if s == seq]
+        exact = [0.0] + [math.inf] * (most + max(sizes))
+        for r in range(1, len(exact)):
+            exact[r] = min((exact[r - b] + prices[b, seq] for b in sizes if b <= r), default=math.inf)
+        return [min(exact[r:]) for r in range(most + 1)]
+
+    tables = [cheapest(s, max(math.ceil(need[0] / s), rows_top)) for s in seqs]
+
+    def best(j: int, covered: int) -> float:  # rows of seqs[j] and shorter, `covered` slots in longer rows
+        s = seqs[j]
+        least = max(0, math.ceil((need[j] - covered) / s), rows_top if j == len(seqs) - 1 else 0)
+        most = max(least, math.ceil(max(0, need[0] - covered) / s))
+        if j == 0:
+            return tables[0][least]
+        return min(tables[j][r] + best(j - 1, covered + r * s) for r in range(least, most + 1))
+
+    return best(len(seqs) - 1, 0)
+
+
 def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
-    """:func:`predicted`, printed."""
+    """:func:`predicted`, printed, with :func:`plan_bound`'s best plans as a fraction of the same
+    best rate (what no plan of these requests on this table can beat)."""
     rate, fraction, bound, _ = predicted(model, rates, groups, options)
+    tokens = sum(sum(g) for g in groups)
+    shapes = [(b, s) for _, b, s in rates]
+    plans = tokens / sum(plan_bound(model, shapes, g) for g in groups) * 1e3 / max(rates.values())
     print(
         f"       on the table's prices: auto {rate:,.0f} real tok/s of device time = "
-        f"{fraction:.2f} of the table's best {max(rates.values()):,.0f}; length-aware bound {bound:.2f}"
+        f"{fraction:.2f} of the table's best {max(rates.values()):,.0f}; best static plans of these requests "
+        f"{plans:.2f}; length-aware bound {bound:.2f}"
     )
 
 

@@ -1,0 +1,68 @@
+"""``benchmarks/floor.py``'s ``plan_bound``: the least device time any plan of static calls can
+take for one request on a cost table's prices. It must never exceed a real plan's price (it is a
+bound), and it must count what a real plan pays: the calls' sizes and the rows long texts need."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from shapedemo.planning.strategies import make_plan
+from shapedemo.planning.strategies.cost import CostModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from floor import plan_bound  # noqa: E402  (the benchmark's folder is not a package)
+
+BUCKETS, SIZES = (32, 64, 128, 256), (1, 2, 4, 8, 16, 32)
+SHAPES = [(b, s) for s in BUCKETS for b in SIZES]
+
+
+def _amx_like() -> CostModel:
+    """Prices shaped like a 2-core AMX Xeon's at bf16: about 1.2 ms a call whatever its size, a
+    slot of a long row dearer than one of a short row (attention grows with the row)."""
+    table = {(b, s): 1.2 + b * s * (0.018 + 0.00004 * s) for b, s in SHAPES}
+    return CostModel(table, packed_table={k: v * 1.01 for k, v in table.items()})
+
+
+def test_a_constant_rate_prices_the_fewest_slots_that_hold_the_tokens():
+    model = CostModel({(b, s): b * s / 1000 for b, s in SHAPES})
+    # 32 texts of 10 tokens: 320 tokens fill 10 rows of 32 (8 + 2 rows: 320 slots)
+    assert plan_bound(model, SHAPES, [10] * 32) == pytest.approx(0.32)
+
+
+def test_a_call_costs_its_price_not_its_share_of_a_larger_one():
+    # 3 rows of 128 are needed; one 4-row call (6 ms) beats 2 + 1 rows (5 + 4 ms)
+    model = CostModel({(1, 128): 4.0, (2, 128): 5.0, (4, 128): 6.0})
+    assert plan_bound(model, [(1, 128), (2, 128), (4, 128)], [100, 100, 100]) == 6.0
+
+
+def test_texts_longer_than_half_the_largest_row_take_a_row_each():
+    # 387 tokens would fit 2 rows of 256, but no row holds two texts of 129
+    model = CostModel({(1, 256): 3.0, (2, 256): 5.0, (4, 256): 6.0, (1, 128): 0.5, (4, 128): 1.0})
+    shapes = [(1, 256), (2, 256), (4, 256), (1, 128), (4, 128)]
+    assert plan_bound(model, shapes, [129, 129, 129]) == 6.0
+    # a text of 129 needs a row of 256 even when rows of 128 are cheaper
+    assert plan_bound(model, shapes, [129]) == 3.0
+    assert plan_bound(model, shapes, [100]) == 0.5
+
+
+def test_a_text_longer_than_every_row_is_an_error():
+    with pytest.raises(ValueError, match="longer than the largest bucket 256"):
+        plan_bound(_amx_like(), SHAPES, [300])
+
+
+@pytest.mark.parametrize("batch", [1, 8, 32])
+def test_no_strategy_plans_below_the_bound_and_auto_comes_close(batch):
+    model, rng = _amx_like(), random.Random(batch)
+    options = dict(seq_buckets=list(BUCKETS), batch_sizes=list(SIZES), max_seq=256, pack_seq=256)
+    for _ in range(10):
+        lengths = [min(256, int(rng.lognormvariate(3.6, 0.8)) + 5) for _ in range(batch)]
+        bound = plan_bound(model, SHAPES, lengths)
+        prices = {name: model.price_plan(make_plan(name, lengths, **options, **({"cost_model": model} if name == "auto" else {})))
+                  for name in ("auto", "packing", "buckets-partition")}
+        assert all(price >= bound * (1 - 1e-9) for price in prices.values()), (lengths, prices, bound)
+        assert prices["auto"] <= min(prices.values()) * (1 + 1e-9)
+        assert prices["auto"] <= bound * 1.25, (lengths, prices["auto"], bound)
