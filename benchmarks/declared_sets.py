@@ -17,7 +17,8 @@ so that every set runs the same texts.
 
 Printed per set: its static shapes (plain and packed graph), its mean calls per request, the
 rate its plans reach on its own table's prices (a fraction of that table's best full-shape
-rate), real tokens/s in its least-disturbed round, and its speed against the first set: the
+rate), the best any plan of static calls of the set's shapes can reach on those prices
+(``floor.plan_bound``: what a richer set could at most take back), real tokens/s in its least-disturbed round, and its speed against the first set: the
 median over rounds of the ratio within a round (the machine's speed, which switches between a
 fast and a slow mode, cancels from it), with its range, and its host share (end to end minus
 device time). A ratio inside the other sets' range of 1.00 is noise, not a finding. Nothing is
@@ -32,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, predicted, rotated, table_rates, texts_that_fit  # this folder is the script's path
+from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, plan_bound, predicted, rotated, table_rates, texts_that_fit  # this folder is the script's path
 
 DEFAULT_SETS = "32,64,128,256/1,2,4,8,16,32;32,64,96,128,192,256/1,2,4,8,16,32;32,64,128,256/1,2,3,4,5,6,7,8,12,16,24,32"
 STEPS = ("tokenize", "plan", "scatter", "device", "gather", "total")
@@ -107,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         model, document = measured_cost_model(engine, buckets, sizes)
         rates = table_rates(document)
         options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], memo=PlanMemo())
-        _, fraction, _, plans = predicted(model, rates, groups_lengths(lengths, args.batch), options)
-        info[name] = (len(rates), statistics.fmean(len(p.calls) for p in plans), fraction)
+        lengths_of = groups_lengths(lengths, args.batch)
+        _, fraction, _, plans = predicted(model, rates, lengths_of, options)
+        bound_ms = sum(plan_bound(model, [(b, s) for _, b, s in rates], g) for g in lengths_of)
+        best = sum(lengths) / bound_ms * 1e3 / max(rates.values())
+        info[name] = (len(rates), statistics.fmean(len(p.calls) for p in plans), fraction, best)
         steps[name] = dict.fromkeys(STEPS, 0.0)
         runners[name] = end_to_end(engine, "auto", {**options, "cost_model": model}, steps[name])
     for name in names:  # warm-up: compiles what each set's plans need
@@ -128,16 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             seconds[name].append(spent[name])
         print(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n.split()[0]} {spent[n] * 1e3:.0f} ms" for n in names), flush=True)
 
-    header = f"{'declared set (buckets / batch sizes)':<52} {'static shapes':>13}  {'calls':>5}  {'on its prices':>13}  {'real tok/s':>10}  {'speed':>5}  per round"
+    header = f"{'declared set (buckets / batch sizes)':<52} {'static shapes':>13}  {'calls':>5}  {'on its prices':>13}  {'best plans':>10}  {'real tok/s':>10}  {'speed':>5}  per round"
     print(header)
     print("-" * len(header))
     real = sum(lengths)
     for name in names:
-        shapes, calls, priced = info[name]
+        shapes, calls, priced, best = info[name]
         ratios = [a / b for a, b in zip(seconds[names[0]], seconds[name])]
         host = steps[name]["total"] - steps[name]["device"]  # tokenize, plan, scatter, gather and the runner's bookkeeping
         print(
-            f"{name:<52} {shapes:>13}  {calls:>5.1f}  {priced:>13.2f}  {real / min(seconds[name]):>10,.0f}  "
+            f"{name:<52} {shapes:>13}  {calls:>5.1f}  {priced:>13.2f}  {best:>10.2f}  {real / min(seconds[name]):>10,.0f}  "
             f"{statistics.median(ratios):>5.3f}  {min(ratios):.3f}..{max(ratios):.3f}  (host {host / steps[name]['total'] * 100:.1f}%)"
         )
     engine.release_all()
