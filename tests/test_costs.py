@@ -54,9 +54,6 @@ def test_cost_table_is_timed_once_kept_beside_the_blobs_and_reused(tiny, tmp_pat
     assert saved["key"]["inference_precision"] == "f32" and saved["key"]["model"] == tiny.spec
     assert all(len(s["ms"]) == 2 for s in saved["samples"])  # every shape in every round
     assert model.unit == "ms" and "timed now" in model.pricing
-    # the CPU's cold call: a few shapes timed after a flush of its caches, the surcharge kept
-    assert saved["cold_call_ms"] >= 0 and model.cold_call == saved["cold_call_ms"]
-    assert len(saved["cold_call_samples"]) in (5, 10, 15) and "a call with its weights not cached" in model.pricing
 
     again, second = measured_cost_model(Engine(tiny, precision="f32", cache_dir=cache_dir), [32, 16], [2, 1])
     assert second["reused"] and again == model and "reused" in again.pricing
@@ -168,58 +165,3 @@ def test_each_shape_is_timed_relative_to_a_reference_beside_it():
     scale = statistics.median(samples[reference_job(jobs)]) / true_ms[reference_job(jobs)]
     for job, ms in samples.items():
         assert statistics.median(ms) / scale == pytest.approx(true_ms[job], rel=0.02), job
-
-
-class _CacheEngine:
-    """A CPU whose calls cost ``cold_ms`` more when the caches were flushed before them (the
-    ``before`` hook ran), as a call whose weights were pushed out by other models' does."""
-
-    device = "CPU"
-
-    def __init__(self, cold_ms):
-        self.cold_ms, self.flushed, self.cold = cold_ms, False, 0
-
-    def measure_shape(self, shape, *, packed=False, repeats=1, warmup=1, cpu_time=False, before=None):
-        figures = []
-        for i in range(warmup + max(1, repeats)):
-            if i >= warmup and before is not None:
-                before()
-                self.flushed = True  # the hook ran: this call finds its weights gone
-            figures.append(1.0 + shape[0] * shape[1] / 100 + (self.cold_ms if self.flushed else 0.0))
-            self.cold += self.flushed
-            self.flushed = False
-        return sorted(figures[warmup:])[len(figures[warmup:]) // 2]
-
-
-def test_a_cold_call_is_timed_after_the_caches_are_flushed_and_its_surcharge_kept():
-    from shapedemo.runtime.costs import COLD_ROUNDS, COLD_SHAPES, cold_call_ms
-
-    jobs = [(p, (b, s)) for p in (False, True) for b in (1, 4, 16) for s in (32, 128)] + [("dynamic", (1, 32))]
-    engine, samples = _CacheEngine(cold_ms=1.5), []
-    assert cold_call_ms(engine, jobs, samples=samples) == pytest.approx(1.5)
-    assert samples == pytest.approx([1.5] * COLD_SHAPES * COLD_ROUNDS) and engine.cold == COLD_SHAPES * COLD_ROUNDS
-    # calls the flush does not slow cost nothing extra; the weights of another device are not
-    # in the CPU's caches, so none is timed there
-    assert cold_call_ms(_CacheEngine(cold_ms=0.0), jobs) == 0.0
-    npu = _CacheEngine(cold_ms=1.5)
-    npu.device = "NPU"
-    assert cold_call_ms(npu, jobs) is None and npu.cold == 0
-
-
-def test_the_cold_surcharge_is_added_to_every_call_priced_in_ms_and_wins_plans_of_fewer_calls():
-    table = {(1, 32): 1.0, (2, 32): 2.2, (1, 64): 2.0, (2, 64): 4.0}
-    hot, cold = CostModel(table, dynamic_table={(1, 16): 1.0, (1, 32): 2.0}), CostModel(table, dynamic_table={(1, 16): 1.0, (1, 32): 2.0}, cold_call=0.5)
-    assert cold.price(2, 32) == hot.price(2, 32) + 0.5 and cold.price(1, 64, packed=True) == hot.price(1, 64) + 0.5
-    assert cold.price_dynamic(1, 24) == hot.price_dynamic(1, 24) + 0.5
-    assert fit_cost_model(table).price(4, 64) + 0.5 == pytest.approx(
-        CostModel(fit_cost_model(table).table, coefficients=fit_cost_model(table).coefficients, cold_call=0.5).price(4, 64))
-    assert CostModel(cold_call=0.5).price(2, 32) == 64.0  # token slots carry no ms surcharge
-    assert cold.fingerprint != hot.fingerprint and CostModel.from_dict(cold.to_dict()) == cold
-    assert "cold_call_ms" not in hot.to_dict()
-    # two texts of 20 tokens: 1 x 32 twice (2.0 ms) beats 2 x 32 once (2.2 ms) on the hot
-    # prices; with each call's surcharge one call wins (2.7 ms against 3.0)
-    options = dict(seq_buckets=[32, 64], batch_sizes=[1, 2], max_seq=64, allow_packing=False)
-    two = make_plan("auto", [20, 20], **options, cost_model=hot.static_only())
-    assert [(c.batch, c.seq) for c in two.calls] == [(1, 32), (1, 32)]
-    plan = make_plan("auto", [20, 20], **options, cost_model=cold.static_only())
-    assert [(c.batch, c.seq) for c in plan.calls] == [(2, 32)] and plan.params["predicted_latency_ms"] == pytest.approx(2.7)

@@ -13,12 +13,6 @@ bucket and between them), so ``auto`` may run a request natively dynamic where t
 here than any static layout (a lone text of 40 tokens at f32 runs ~1.3x faster at its own
 length than padded to 64).
 
-On the CPU the document also keeps ``cold_call_ms`` (``cold_call_ms``): what a call costs beyond
-its table price when its weights are no longer cached, as in traffic over many compiled shapes;
-``CostModel.cold_call`` adds it to every call, so ``auto`` counts what each extra call costs
-(on a 2-core AMX Xeon at bf16, 1.4-2.1 ms a call: ``auto`` ran 1.07-1.10x as fast at batch 8 of
-paragraphs with it, interleaved with the other strategies).
-
 Timing is interleaved and robust to a shared machine: ``ROUNDS`` rounds over all shapes (the
 order rotated each round), each shape's figure the median of ``REPEATS`` calls relative to a
 reference call on each side of it (``time_shapes``: a VM's speed switches between a fast and a
@@ -55,20 +49,11 @@ __all__ = ["ROUNDS", "REPEATS", "cost_key", "cost_model_of", "dynamic_allowed", 
 
 ROUNDS = 3
 REPEATS = 3
-FORMAT = 8
+FORMAT = 7
 """Bumped when timings change meaning (2: CPU time per inference thread on the CPU; 3: wall
 time unless the machine is busy; 4: the median of the rounds, not their lower quartile; 5: each
 call relative to a reference call beside it; 6: dynamic calls, each after one of another length;
-7: calls copy neither their inputs nor their outputs, as plans run them; 8: the cold call's
-surcharge, ``cold_call_ms``)."""
-
-COLD_SHAPES = 3
-"""``cold_call_ms`` times this many of the table's shapes, the smallest ones up to the reference."""
-COLD_ROUNDS = 5
-"""... each this many times cold and hot, in turn."""
-FLUSH_MB = (64, 1024)
-"""The buffer written to flush the CPU's caches: twice the largest cache the OS reports, within
-these bounds (MiB)."""
+7: calls copy neither their inputs nor their outputs, as plans run them)."""
 
 SWITCH = 1.25
 """Two reference calls around a job further apart than this factor: the speed switched in
@@ -156,7 +141,7 @@ def cost_model_of(document: dict[str, Any]) -> CostModel:
         _table(document["table"]), packed_table=_table(document["packed_table"]), solver=robust_lstsq,
         dynamic_table=_table(document.get("dynamic_table", [])),
     )
-    return replace(model, cold_call=float(document.get("cold_call_ms") or 0.0), origin=describe_pricing(document))
+    return replace(model, origin=describe_pricing(document))
 
 
 def _table(rows: Sequence[dict[str, Any]]) -> dict[Shape, float]:
@@ -291,63 +276,6 @@ def time_shapes(
     return {job: [ratio * scale for ratio in ratios] for job, ratios in samples.items()}
 
 
-def largest_cache_mb() -> float | None:
-    """The largest CPU cache the OS reports for the first CPU (MiB), or None where it reports none."""
-    units = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
-    sizes = []
-    for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
-        try:
-            text = path.read_text(encoding="ascii").strip()
-            sizes.append(float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text) / 2**20)
-        except (OSError, ValueError):
-            continue
-    return max(sizes) if sizes else None
-
-
-def cold_call_ms(engine: Any, jobs: Sequence[tuple[Any, Shape]], *, rounds: int = COLD_ROUNDS,
-                 samples: list[float] | None = None) -> float | None:
-    """What a call costs beyond its table price when its compiled model's weights are no longer
-    in the CPU's caches: ``COLD_SHAPES`` of ``jobs``' static shapes (the smallest, the reference
-    and one between), each timed ``rounds`` times right after a call of its own (its weights
-    cached, as the table times it) and right after the caches were flushed (a buffer of twice the
-    largest cache written, ``FLUSH_MB``); the median of the differences, at least 0. None on a
-    device other than the CPU, whose weights do not live in the CPU's caches.
-
-    In traffic a call follows calls on other compiled models, each holding weights of its own
-    (MiniLM's encoder: about 21 MB at bf16, 42 at f32), and a 2-core VM's cache is shared with its
-    neighbours: on a 2-core AMX Xeon at bf16 a call cost 1.4-2.1 ms more cold (a 1 x 64 call 1.44x,
-    a 32 x 64 call 1.05x), at f32 0.5-1.0 ms. ``samples`` (when given) gets every difference."""
-    import numpy as np
-
-    if parse_device(engine.device).type != "CPU":
-        return None
-    static = sorted({job for job in jobs if job[0] != "dynamic"}, key=lambda job: (job[1][0] * job[1][1], job[0]))
-    if not static:
-        return None
-    ref = reference_job(static)
-    limit = ref[1][0] * ref[1][1]
-    between = math.sqrt(static[0][1][0] * static[0][1][1] * limit)
-    middle = min(static, key=lambda job: abs(math.log(job[1][0] * job[1][1] / between)))
-    chosen = list(dict.fromkeys([static[0], middle, ref]))[:COLD_SHAPES]
-    low, high = FLUSH_MB
-    mb = min(high, max(low, 2 * (largest_cache_mb() or low)))
-    buffer = np.zeros(int(mb * 2**20) // 8)
-
-    def flush() -> None:
-        np.add(buffer, 1.0, out=buffer)  # every cache line written: what was cached before is gone
-
-    flush()  # its pages faulted in once, before anything is timed
-    diffs: list[float] = []
-    for _ in range(max(1, rounds)):
-        for job in chosen:
-            hot = _measure(engine, job, repeats=1, warmup=1)
-            cold = _measure(engine, job, repeats=1, warmup=0, before=flush)
-            diffs.append(cold - hot)
-    if samples is not None:
-        samples.extend(diffs)
-    return max(0.0, statistics.median(diffs))
-
-
 def declared_shapes(
     engine: Any, seq_buckets: Iterable[int], batch_sizes: Iterable[int], *, packed: bool = True
 ) -> tuple[list[Shape], list[Shape]]:
@@ -444,10 +372,6 @@ def measured_cost_model(
     clocks: list[str] = []
     reference: list[float] = []
     samples = time_shapes(engine, jobs, rounds=rounds, repeats=repeats, progress=progress, clocks=clocks, reference=reference)
-    if progress:
-        progress(1.0, "timing calls whose weights are no longer cached")
-    cold_samples: list[float] = []
-    cold = cold_call_ms(engine, jobs, samples=cold_samples)
     seconds = time.perf_counter() - start
     least = {job: statistics.median(ms) for job, ms in samples.items()}
     document: dict[str, Any] = {
@@ -459,7 +383,6 @@ def measured_cost_model(
         "rounds": rounds,
         "clocks": clocks,
         "reference": None if not jobs else _reference_entry(reference_job(jobs), reference),
-        **({} if cold is None else {"cold_call_ms": cold, "cold_call_samples": cold_samples}),
         "repeats": repeats,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(seconds, 2),
@@ -491,9 +414,7 @@ def describe_pricing(document: dict[str, Any] | None) -> str:
     key = document["key"]
     count = len(key["shapes"]) + len(key["packed_shapes"]) + len(key.get("dynamic_shapes", []))
     how = "reused" if document.get("reused") else f"timed now in {document.get('seconds', 0):.0f} s"
-    cold = document.get("cold_call_ms")
     return (
         f"the cost table measured on {key['device']} at {key['inference_precision']} "
-        f"({count} shapes{'' if cold is None else f', +{cold:.1f} ms a call with its weights not cached'}, "
-        f"timed {document.get('measured_at', '?')}, {how})"
+        f"({count} shapes, timed {document.get('measured_at', '?')}, {how})"
     )

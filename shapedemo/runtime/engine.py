@@ -18,7 +18,7 @@ import statistics
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from shapedemo.model import Encoded, LoadedModel, default_cache_dir, usable_cache_dir
 from shapedemo.model.cache import cache_warning
@@ -402,14 +402,11 @@ class Engine:
         warmup: int = 1,
         cpu_time: bool = False,
         dynamic: bool = False,
-        before: Callable[[], None] | None = None,
     ) -> float:
         """Median latency (ms) of one call at a static ``shape`` (random token ids, full rows;
         ``packed``: on the packed model; ``dynamic``: a call of that shape on the dynamic model,
         each after an untimed one of half its length):
         an entry of the cost table that lets plans be chosen by measured latency.
-        ``before`` runs untimed before each timed call (``runtime.costs.cold_call_ms`` flushes
-        the CPU's caches there: a call whose weights are no longer cached).
 
         ``cpu_time`` (on the CPU): each call's figure is its process CPU time per inference
         thread where that is less than its wall time. Other processes' load stretches wall time
@@ -441,8 +438,6 @@ class Engine:
                 for _ in range(max(1, repeats)):
                     if other is not None:
                         infer(request, other)
-                    if before is not None:
-                        before()
                     wall0, cpu0 = time.perf_counter(), time.process_time()
                     infer(request, feed)
                     wall = (time.perf_counter() - wall0) * 1e3

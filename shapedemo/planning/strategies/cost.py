@@ -16,9 +16,6 @@ Where the device also runs the dynamic model (a CPU outside static-only mode), a
 ``dynamic_table`` of calls timed on it prices ``price_dynamic``: ``auto`` may then run a request
 as one dynamic call padded to its longest text, when that is cheaper than any static layout.
 
-A measured table on the CPU also carries ``cold_call``: the ms a call costs beyond its table
-price when its weights are no longer cached, added to every call priced in ms.
-
 A shape the table lacks falls through to the fitted model, then to token slots. Pure: numpy is
 imported only to fit.
 
@@ -65,13 +62,6 @@ class CostModel:
     dynamic_table: Mapping[tuple[int, int], float] = field(default_factory=dict)
     """Calls timed on the dynamic model at exact shapes (``price_dynamic``); empty where the
     device takes static shapes only, and then ``auto`` plans static shapes only."""
-    cold_call: float = 0.0
-    """ms added to every call priced in ms: what a call costs beyond its table price when its
-    compiled model's weights are no longer in the CPU's caches (``runtime.costs.cold_call_ms``).
-    The table times each shape call after call, its weights cached; in traffic a call follows
-    calls on other compiled models, each with weights of its own, which push them out (on a
-    2-core AMX Xeon at bf16, MiniLM: 1.4-2.1 ms a call, a third of a 1 x 64 call). It makes
-    ``auto`` count a call as the table cannot: a plan of fewer calls wins a close choice."""
     origin: str | None = field(default=None, compare=False)
     """Where the prices were measured, in words (``runtime/costs.py`` sets it); see ``pricing``."""
 
@@ -120,12 +110,12 @@ class CostModel:
         shape = (batch, seq)
         plain, packed_prices = self._envelopes
         if packed and shape in packed_prices:
-            return packed_prices[shape] + self.cold_call
+            return packed_prices[shape]
         factor = self.packed_factor if packed else 1.0
         if shape in plain:
-            return plain[shape] * factor + self.cold_call
+            return plain[shape] * factor
         if self.coefficients is not None:
-            return factor * sum(c * x for c, x in zip(self.coefficients, _features(batch, seq))) + self.cold_call
+            return factor * sum(c * x for c, x in zip(self.coefficients, _features(batch, seq)))
         if self.table or self.packed_table:
             raise PlanError(
                 f"cost table has no latency for compiled shape {batch} x {seq} "
@@ -138,7 +128,7 @@ class CostModel:
         """The prices by value, hashable: what a planner kept across plans is keyed by."""
         return (
             tuple(sorted(self.table.items())), tuple(sorted(self.packed_table.items())), self.coefficients,
-            self.packed_factor, tuple(sorted(self.dynamic_table.items())), self.cold_call,
+            self.packed_factor, tuple(sorted(self.dynamic_table.items())),
         )
 
     @property
@@ -168,7 +158,7 @@ class CostModel:
         else:
             (s0, m0), (s1, m1) = next((p, q) for p, q in zip(points, points[1:]) if p[0] <= seq <= q[0])
             price = m0 + (m1 - m0) * (seq - s0) / (s1 - s0)
-        return price * max(1.0, batch / at) + self.cold_call
+        return price * max(1.0, batch / at)
 
     @cached_property
     def _dynamic_points(self) -> dict[int, list[tuple[int, float]]]:
@@ -208,7 +198,6 @@ class CostModel:
             "table": _rows(self.table),
             "packed_table": _rows(self.packed_table),
             **({"dynamic_table": _rows(self.dynamic_table)} if self.dynamic_table else {}),
-            **({"cold_call_ms": self.cold_call} if self.cold_call else {}),
         }
 
     @classmethod
@@ -234,7 +223,6 @@ class CostModel:
                 coefficients=coef,  # type: ignore[arg-type]
                 packed_factor=check_cost(data.get("packed_factor", 1.0), what="packed_factor"),
                 dynamic_table=_table(data.get("dynamic_table", [])),
-                cold_call=check_cost(data.get("cold_call_ms", 0.0), what="cold_call_ms"),
                 origin=None if data.get("origin") is None else str(data["origin"]),
             )
         except (AttributeError, KeyError, TypeError) as exc:
