@@ -12,7 +12,7 @@ Each set (``buckets/batch sizes``; sets separated by ``;``) gets the measured co
 per set on 2 cores) and its own planner. One engine runs them all: a shape two sets share is
 compiled once. ``auto`` then embeds the texts end to end (tokenize, plan, scatter, infer,
 gather) in requests of ``--batch`` consecutive texts, every set on every request, in an order
-rotated per request and round. Texts longer than the smallest set's largest bucket are left out,
+shuffled per request and round. Texts longer than the smallest set's largest bucket are left out,
 so that every set runs the same texts.
 
 Printed per set: its static shapes (plain and packed graph), its mean calls per request, the
@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, plan_bound, predicted, rotated, table_rates, texts_that_fit  # this folder is the script's path
+from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, plan_bound, predicted, shuffled, table_rates, texts_that_fit  # this folder is the script's path
 
 DEFAULT_SETS = "32,64,128,256/1,2,4,8,16,32;32,64,96,128,192,256/1,2,4,8,16,32;32,64,128,256/1,2,3,4,5,6,7,8,12,16,24,32"
 STEPS = ("tokenize", "plan", "scatter", "device", "gather", "total")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         spent = dict.fromkeys(names, 0.0)
         for g, group in enumerate(groups):
-            for name in rotated(names, r + g):
+            for name in shuffled(names, r * 1009 + g):
                 t0 = time.perf_counter()
                 runners[name](group)
                 spent[name] += time.perf_counter() - t0

@@ -22,8 +22,8 @@ texts (assets/texts.txt, real English sentences and short paragraphs) are cycled
 Prints texts/s (median over rounds), the ratio to ``genai dynamic`` measured within each round
 (median, and the range over rounds), and the max |diff| of the embeddings against ``genai
 dynamic``. Runners interleave request by request: each round sends every group to every runner
-in turn, the order rotated from group to group and round to round, so drift from other load
-lands on all of them alike; one untimed warm-up pass each first (it compiles the shapes).
+in turn, the order shuffled from group to group and round to round, so drift from other load
+lands on all of them alike and no runner always follows the same one; one untimed warm-up pass each first (it compiles the shapes).
 Nothing is asserted: on a shared machine the numbers are noisy, so read the ratios.
 Needs the extra: pip install -e ".[peers]".
 """
@@ -46,6 +46,7 @@ from shapedemo.model.export import ExportError, export_genai, genai_pipeline, po
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.planning.strategies.memo import PlanMemo
 from shapedemo.runtime.costs import cpu_name  # noqa: F401  (benchmarks/auto.py takes it from here)
+from floor import shuffled  # the benchmarks' shared order (this folder is the script's path)
 
 TEXTS = Path(__file__).resolve().parent.parent / "assets" / "texts.txt"
 STRATEGIES = ("dynamic", "padding", "buckets-partition", "packing") + (("auto",) if "auto" in STRATEGY_NAMES else ())
@@ -104,16 +105,6 @@ def timed(run: Runner, group: list[str]) -> tuple[float, object]:
     start = time.perf_counter()
     embeddings = run(group)
     return time.perf_counter() - start, embeddings
-
-
-def rotated(names: list[str], k: int) -> list[str]:
-    """``names`` starting at position ``k`` (mod their number): who goes first changes.
-
-    >>> rotated(["a", "b", "c"], 4)
-    ['b', 'c', 'a']
-    """
-    k %= len(names)
-    return names[k:] + names[:k]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             rates: dict[str, list[float]] = {n: [] for n in names if not diffs[n].startswith("n/a")}
             ratios: dict[str, list[float]] = {n: [] for n in rates}
             live = [n for n in names if n in rates]
-            for r in range(args.rounds):  # request by request, runners in rotating order
+            for r in range(args.rounds):  # request by request, runners in a shuffled order
                 seconds = dict.fromkeys(live, 0.0)
                 for g, group in enumerate(groups):
-                    for n in rotated(live, r + g):
+                    for n in shuffled(live, r * 1009 + g):
                         seconds[n] += timed(runners[b][n], group)[0]
                 for n, s in seconds.items():
                     rates[n].append(len(texts) / s)

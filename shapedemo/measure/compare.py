@@ -3,8 +3,11 @@
 Two engines can be in play: the **target** (where the strategies run) and the **reference** (a
 CPU engine at the precision asked for, where ``dynamic-single`` — one call per sequence, no
 padding at all — runs once per input as the fidelity reference). Every strategy is timed by the
-same code: compiled and warmed up first, then the repeats interleaved round-robin (each repeat
-runs every strategy once, in rotated order, so drift does not land on whoever runs last).
+same code: compiled and warmed up first, then the repeats interleaved (each repeat runs every
+strategy once, in an order shuffled per round and seeded by its number, so drift does not land
+on whoever runs last, and no strategy always runs right after the same one: a call right after
+another model's finds its own weights pushed out of the CPU's caches, 1.2-2 ms a call on a
+2-core AMX Xeon at bf16, which a fixed neighbour would pay every round).
 
 A strategy's latency is what a user feels: host time (tokenizing — measured once per input and
 the same for every strategy —, planning, scattering into padded tensors, gathering back) plus
@@ -21,6 +24,7 @@ longest row costs it) and a static model at dynamic's own shape (what being dyna
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -379,7 +383,7 @@ def compare(
                 label = f"repeat {r + 1}/{repeats}"
             else:
                 label = f"round {r + 1} (until the intervals are tight, at most {budget:.0f} s)"
-            order = timed[r % len(timed):] + timed[: r % len(timed)]
+            order = random.Random(r).sample(timed, len(timed))
             for j, entry in enumerate(order):
                 if repeats is not None:
                     done = (r + j / len(order)) / max(1, repeats)
