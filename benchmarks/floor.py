@@ -222,14 +222,16 @@ def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]
     What it keeps of a real plan: every call is a declared shape at its price (a small call
     runs its slots slower than a large one), and a text of length n sits in rows of the smallest
     bucket >= n or longer (the tokens of the texts longer than each bucket need as many slots of
-    longer rows), one text longer than half the largest bucket to a row."""
+    longer rows), and a row of the largest bucket holds one text at most where the texts only it
+    holds are longer than half of it."""
     prices = {(b, s): min(model.price(b, s), model.price(b, s, packed=True)) for b, s in set(shapes)}
     seqs = sorted({s for _, s in prices})
     if max(lengths) > seqs[-1]:
         raise ValueError(f"a text of {max(lengths)} tokens is longer than the largest bucket {seqs[-1]}")
     # need[j]: tokens of the texts that only rows of seqs[j] or longer hold
     need = [sum(n for n in lengths if n > (seqs[j - 1] if j else 0)) for j in range(len(seqs))]
-    rows_top = sum(1 for n in lengths if 2 * n > seqs[-1])
+    # texts only the largest rows hold, two of which never share one
+    rows_top = sum(1 for n in lengths if n > (seqs[-2] if len(seqs) > 1 else 0) and 2 * n > seqs[-1])
 
     def cheapest(seq: int, most: int) -> list[float]:
         """least ms of calls of rows of ``seq`` holding at least r rows, r = 0..most"""

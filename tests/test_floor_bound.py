@@ -47,6 +47,9 @@ def test_texts_longer_than_half_the_largest_row_take_a_row_each():
     # a text of 129 needs a row of 256 even when rows of 128 are cheaper
     assert plan_bound(model, shapes, [129]) == 3.0
     assert plan_bound(model, shapes, [100]) == 0.5
+    # with a bucket of 200 between, texts of 150 fit rows of 200: nothing forces one per row of 256
+    between = CostModel({(1, 256): 3.0, (2, 256): 5.0, (4, 256): 6.0, (1, 200): 2.0, (4, 200): 2.5})
+    assert plan_bound(between, [(1, 256), (2, 256), (4, 256), (1, 200), (4, 200)], [150, 150, 150]) == 2.5
 
 
 def test_a_text_longer_than_every_row_is_an_error():
