@@ -61,7 +61,7 @@ def shuffled(names: list[Any], seed: int) -> list[Any]:
     """``names`` in an order drawn from ``seed`` (the request's and round's number): each runner
     follows each other one about as often. A rotation keeps the cyclic order, so each runner
     would always follow the same one, and a call right after another runner's large calls finds
-    its weights pushed out of the caches (on a 2-core AMX Xeon at bf16 such a call costs 1.2-2 ms
+    its weights pushed out of the caches (on a 2-core AMX Xeon at bf16 such a call costs 1.3-2.1 ms
     more): the runner after the floor's calls would pay it every time.
 
     >>> sorted(shuffled(["a", "b", "c"], 4)), shuffled(["a", "b", "c"], 4) == shuffled(["a", "b", "c"], 4)

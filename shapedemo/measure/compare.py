@@ -6,7 +6,7 @@ padding at all — runs once per input as the fidelity reference). Every strateg
 same code: compiled and warmed up first, then the repeats interleaved (each repeat runs every
 strategy once, in an order shuffled per round and seeded by its number, so drift does not land
 on whoever runs last, and no strategy always runs right after the same one: a call right after
-another model's finds its own weights pushed out of the CPU's caches, 1.2-2 ms a call on a
+another model's finds its own weights pushed out of the CPU's caches, 1.3-2.1 ms a call on a
 2-core AMX Xeon at bf16, which a fixed neighbour would pay every round).
 
 A strategy's latency is what a user feels: host time (tokenizing — measured once per input and
