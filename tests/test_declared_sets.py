@@ -35,9 +35,11 @@ def test_every_set_runs_the_same_texts_and_the_first_is_the_reference(tmp_path):
     assert rows["16,32 / 1,2"][2] == "8" and rows["16,32,64 / 1,2,4"][2] == "18"
     assert rows["16,32 / 1,2"][7] == "1.000" and rows["16,32 / 1,2"][8] == "1.000"
     assert float(rows["16,32,64 / 1,2,4"][7]) > 0
-    # on its own table's prices no set's plans beat the best plans of its shapes (2 decimals)
+    # the best static plans on its own table's prices, a fraction of its best rate (auto's own
+    # plans may beat it with a dynamic call, which the bound leaves out; tests/test_floor_bound.py
+    # checks the bound itself)
     for m in rows.values():
-        assert 0 < float(m[4]) <= float(m[5]) + 0.01 and float(m[5]) <= 1.0, m[0]
+        assert 0 < float(m[4]) and 0 < float(m[5]) <= 1.0, m[0]
     # every text fits the smaller set's largest bucket: both sets ran the same texts
     low, high = map(int, re.search(r"\((\d+)\.\.(\d+) tokens", out.stdout).groups())
     assert 1 <= low <= high <= 32
