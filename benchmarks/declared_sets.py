@@ -18,9 +18,10 @@ so that every set runs the same texts.
 Printed per set: its static shapes (plain and packed graph), its mean calls per request, the
 rate its plans reach on its own table's prices (a fraction of that table's best full-shape
 rate), the best any plan of static calls of the set's shapes can reach on those prices
-(``floor.plan_bound``: what a richer set could at most take back), real tokens/s in its least-disturbed round, and its speed against the first set: the
-median over rounds of the ratio within a round (the machine's speed, which switches between a
-fast and a slow mode, cancels from it), with its range, and its host share (end to end minus
+(``floor.best_plans``: what a richer set could at most take back), real tokens/s in its
+least-disturbed round, and its speed against the first set: the median over rounds of the
+ratio within a round (the machine's speed, which switches between a fast and a slow mode,
+cancels from it), with its range, and its host share (end to end minus
 device time). A ratio inside the other sets' range of 1.00 is noise, not a finding. Nothing is
 asserted.
 """
@@ -33,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from floor import PARAGRAPHS, end_to_end, groups_lengths, ints, plan_bound, predicted, shuffled, table_rates, texts_that_fit  # this folder is the script's path
+from floor import PARAGRAPHS, best_plans, end_to_end, groups_lengths, ints, predicted, shuffled, table_rates, texts_that_fit  # this folder is the script's path
 
 DEFAULT_SETS = "32,64,128,256/1,2,4,8,16,32;32,64,96,128,192,256/1,2,4,8,16,32;32,64,128,256/1,2,3,4,5,6,7,8,12,16,24,32"
 STEPS = ("tokenize", "plan", "scatter", "device", "gather", "total")
@@ -110,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         options = dict(seq_buckets=buckets, batch_sizes=sizes, max_seq=buckets[-1], memo=PlanMemo())
         lengths_of = groups_lengths(lengths, args.batch)
         _, fraction, _, plans = predicted(model, rates, lengths_of, options)
-        bound_ms = sum(plan_bound(model, [(b, s) for _, b, s in rates], g) for g in lengths_of)
-        best = sum(lengths) / bound_ms * 1e3 / max(rates.values())
-        info[name] = (len(rates), statistics.fmean(len(p.calls) for p in plans), fraction, best)
+        info[name] = (len(rates), statistics.fmean(len(p.calls) for p in plans), fraction, best_plans(model, rates, lengths_of))
         steps[name] = dict.fromkeys(STEPS, 0.0)
         runners[name] = end_to_end(engine, "auto", {**options, "cost_model": model}, steps[name])
     for name in names:  # warm-up: compiles what each set's plans need

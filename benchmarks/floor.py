@@ -254,13 +254,18 @@ def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]
     return best(len(seqs) - 1, 0)
 
 
-def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
-    """:func:`predicted`, printed, with :func:`plan_bound`'s best plans as a fraction of the same
-    best rate (what no plan of these requests on this table can beat)."""
-    rate, fraction, bound, _ = predicted(model, rates, groups, options)
+def best_plans(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]]) -> float:
+    """:func:`plan_bound` over the requests ``groups`` (lengths) on the shapes of ``rates``, as a
+    real-token rate over the table's best full-shape rate: what no static plan of them can beat."""
     tokens = sum(sum(g) for g in groups)
     shapes = [(b, s) for _, b, s in rates]
-    plans = tokens / sum(plan_bound(model, shapes, g) for g in groups) * 1e3 / max(rates.values())
+    return tokens / sum(plan_bound(model, shapes, g) for g in groups) * 1e3 / max(rates.values())
+
+
+def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
+    """:func:`predicted`, printed, with :func:`best_plans` beside it."""
+    rate, fraction, bound, _ = predicted(model, rates, groups, options)
+    plans = best_plans(model, rates, groups)
     print(
         f"       on the table's prices: auto {rate:,.0f} real tok/s of device time = "
         f"{fraction:.2f} of the table's best {max(rates.values()):,.0f}; best static plans of these requests "
