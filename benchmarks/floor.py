@@ -57,18 +57,18 @@ def ints(text: str) -> list[int]:
     return sorted({int(x) for x in text.split(",") if x.strip()})
 
 
-def shuffled(names: list[Any], seed: int) -> list[Any]:
-    """``names`` in an order drawn from ``seed`` (the request's and round's number): each runner
+def shuffled(names: list[Any], round_: int, request: int) -> list[Any]:
+    """``names`` in an order drawn from the round's and the request's number: each runner
     follows each other one about as often. A rotation keeps the cyclic order, so each runner
     would always follow the same one, and a call right after another runner's large calls finds
     its weights pushed out of the caches (on a 2-core AMX Xeon at bf16 such a call costs 1.3-2.1 ms
     more): the runner after the floor's calls would pay it every time.
 
-    >>> sorted(shuffled(["a", "b", "c"], 4)), shuffled(["a", "b", "c"], 4) == shuffled(["a", "b", "c"], 4)
+    >>> sorted(shuffled(["a", "b", "c"], 1, 4)), shuffled(["a", "b", "c"], 1, 4) == shuffled(["a", "b", "c"], 1, 4)
     (['a', 'b', 'c'], True)
     """
     order = list(names)
-    random.Random(seed).shuffle(order)
+    random.Random(round_ * 1009 + request).shuffle(order)
     return order
 
 
@@ -158,7 +158,7 @@ def settings_check(loaded: Any, precision: str, texts: list[str], lengths: list[
     for r in range(rounds):
         seconds = dict.fromkeys(best, 0.0)
         for g, group in enumerate(groups):
-            for setting in shuffled(settings, r * 1009 + g):
+            for setting in shuffled(settings, r, g):
                 seconds[setting[0]] += run(setting, group)
         for label in best:
             best[label] = min(best[label], seconds[label])
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                     for k in steps[name]:
                         steps[name][k] = 0.0  # in place: each runner holds its dict
                 for g, group in enumerate(groups):
-                    for name in shuffled(names + ["floor"], r * 1009 + g):
+                    for name in shuffled(names + ["floor"], r, g):
                         if name == "floor":
                             for i in range(per_turn):
                                 p, b, s = candidates[((r + g) * per_turn + i) % len(candidates)]

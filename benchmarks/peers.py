@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):  # request by request, runners in a shuffled order
                 seconds = dict.fromkeys(live, 0.0)
                 for g, group in enumerate(groups):
-                    for n in shuffled(live, r * 1009 + g):
+                    for n in shuffled(live, r, g):
                         seconds[n] += timed(runners[b][n], group)[0]
                 for n, s in seconds.items():
                     rates[n].append(len(texts) / s)
