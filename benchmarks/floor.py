@@ -24,7 +24,10 @@ the best any plan of static calls of the same requests can reach (``plan_bound``
 sizes count, since a small call runs its slots slower than a large one and a request of 32
 paragraphs holds about 1,600 tokens), and the length-aware bound (each text at the best rate of
 any shape long enough for it, whatever the call's size), each as a fraction of the table's best
-rate. Then: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
+rate; and between the first two, the same with plans found by allocating first
+(``allocated_plan``: rows per bucket chosen by price, the texts then laid into them by best
+fit) where those are cheaper than ``auto``'s: feasible plans, so what a planner that allocated
+first could take back. Then: real tokens/s and texts/s (each side's least-disturbed round), the fraction of the
 floor (a strategy's rate over the floor of the same round, the median over rounds, and their
 range: a ratio within one round, which the machine's speed cancels from), and for ``auto`` where its time went (tokenize, plan, scatter, device, gather, other: host
 share of the end-to-end time; and the fraction of that round's floor its device time alone
@@ -214,6 +217,15 @@ def predicted(model: Any, rates: dict[tuple[bool, int, int], float], groups: lis
     return rate, rate / best, tokens / bound_ms * 1e3 / best, plans
 
 
+def cheapest_rows(prices: dict[int, float], most: int) -> list[float]:
+    """The least price of calls (``prices``: batch size -> ms, one row length) holding at least
+    r rows, for r = 0..``most`` (a call's spare rows allowed)."""
+    exact = [0.0] + [math.inf] * (most + max(prices))
+    for r in range(1, len(exact)):
+        exact[r] = min((exact[r - b] + v for b, v in prices.items() if b <= r), default=math.inf)
+    return [min(exact[r:]) for r in range(most + 1)]
+
+
 def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]) -> float:
     """The least device time (ms, on ``model``'s prices, as ``auto`` plans by them) of any plan of
     calls of the static ``shapes`` (batch, seq) for one request of texts of ``lengths``: a lower
@@ -233,15 +245,7 @@ def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]
     # texts only the largest rows hold, two of which never share one
     rows_top = sum(1 for n in lengths if n > (seqs[-2] if len(seqs) > 1 else 0) and 2 * n > seqs[-1])
 
-    def cheapest(seq: int, most: int) -> list[float]:
-        """least ms of calls of rows of ``seq`` holding at least r rows, r = 0..most"""
-        sizes = [b for b, s in prices if s == seq]
-        exact = [0.0] + [math.inf] * (most + max(sizes))
-        for r in range(1, len(exact)):
-            exact[r] = min((exact[r - b] + prices[b, seq] for b in sizes if b <= r), default=math.inf)
-        return [min(exact[r:]) for r in range(most + 1)]
-
-    tables = [cheapest(s, max(math.ceil(need[0] / s), rows_top)) for s in seqs]
+    tables = [cheapest_rows({b: v for (b, q), v in prices.items() if q == s}, max(math.ceil(need[0] / s), rows_top)) for s in seqs]
 
     def best(j: int, covered: int) -> float:  # rows of seqs[j] and shorter, `covered` slots in longer rows
         s = seqs[j]
@@ -254,6 +258,69 @@ def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]
     return best(len(seqs) - 1, 0)
 
 
+ALLOCATION_TRIES = 64
+"""``allocated_plan`` lays the texts into at most this many allocations, cheapest first."""
+
+
+def allocated_plan(model: Any, buckets: Iterable[int], sizes: Iterable[int], lengths: list[int], below: float, *,
+                   tries: int = ALLOCATION_TRIES) -> tuple[float, list[list[int]]] | None:
+    """A static packed plan of a request found the other way round from ``auto``'s: allocate
+    first, then pack. Every allocation of rows to the ``buckets`` (r rows of a bucket priced as the
+    cheapest packed calls of ``sizes`` holding them, as :func:`plan_bound` prices rows) whose
+    rows have room for the texts and are priced under ``below`` (``auto``'s own price), cheapest
+    first; for each, the texts longest first into the opened rows, each into the one with the
+    least room that holds it (best fit decreasing over rows of several lengths: a row of 128
+    takes the longest text that fits it before a row of 256 has to). The first allocation
+    whose rows hold every text, priced by the rows it used, and those rows (text indices, each
+    row's bucket the allocation's); None when none of the ``tries`` cheapest does. Feasible,
+    unlike the bound: what a planner that allocated first could take back from ``auto``."""
+    seqs = sorted(set(buckets))
+    sizes = sorted(set(sizes))
+    total = sum(lengths)
+    if max(lengths) > seqs[-1]:
+        raise ValueError(f"a text of {max(lengths)} tokens is longer than the largest bucket {seqs[-1]}")
+    need = [sum(n for n in lengths if n > (seqs[j - 1] if j else 0)) for j in range(len(seqs))]
+    most = {s: math.ceil(total / s) for s in seqs}
+
+    price = {s: cheapest_rows({b: model.price(b, s, packed=True) for b in sizes}, most[s]) for s in seqs}
+    per_slot = [min(price[s][r] / (r * s) for s in seqs[: j + 1] for r in range(1, most[s] + 1)) for j in range(len(seqs))]
+    found: list[tuple[float, tuple[int, ...]]] = []
+
+    def allocate(j: int, covered: int, cost: float, rows: tuple[int, ...]) -> None:  # buckets from the largest down
+        s = seqs[j]
+        least = max(0, math.ceil((need[j] - covered) / s))
+        for r in range(least, max(least, math.ceil((total - covered) / s)) + 1):
+            spent = cost + price[s][r]
+            left = max(0, total - covered - r * s)
+            if spent + (left * per_slot[j - 1] if j else 0.0) >= below * (1 - 1e-9):  # cheaper, not a sum's round-off
+                continue
+            if j == 0:
+                if not left:
+                    found.append((spent, (r,) + rows))
+                continue
+            allocate(j - 1, covered + r * s, spent, (r,) + rows)
+
+    allocate(len(seqs) - 1, 0, 0.0, ())
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    for _, rows in sorted(found)[:tries]:
+        room = [s for s, r in zip(seqs, rows) for _ in range(r)]
+        held: list[list[int]] = [[] for _ in room]
+        for i in order:
+            fits = [k for k in range(len(room)) if room[k] >= lengths[i]]
+            if not fits:
+                break
+            k = min(fits, key=lambda k: (room[k], k))
+            room[k] -= lengths[i]
+            held[k].append(i)
+        else:
+            start, used = 0, {}
+            for s, r in zip(seqs, rows):
+                used[s] = sum(1 for row in held[start : start + r] if row)
+                start += r
+            return sum(price[s][n] for s, n in used.items() if n), [row for row in held if row]
+    return None
+
+
 def best_plans(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]]) -> float:
     """:func:`plan_bound` over the requests ``groups`` (lengths) on the shapes of ``rates``, as a
     real-token rate over the table's best full-shape rate: what no static plan of them can beat."""
@@ -262,14 +329,28 @@ def best_plans(model: Any, rates: dict[tuple[bool, int, int], float], groups: li
     return tokens / sum(plan_bound(model, shapes, g) for g in groups) * 1e3 / max(rates.values())
 
 
+def allocated_plans(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any],
+                    plans: list[Any]) -> float:
+    """Per request the cheaper of ``auto``'s plan (``plans``) and :func:`allocated_plan` under it,
+    as a real-token rate over the table's best full-shape rate."""
+    tokens = sum(sum(g) for g in groups)
+    ms = 0.0
+    for g, plan in zip(groups, plans):
+        own = model.price_plan(plan)
+        other = allocated_plan(model, options["seq_buckets"], options["batch_sizes"], g, own)
+        ms += own if other is None else min(own, other[0])
+    return tokens / ms * 1e3 / max(rates.values())
+
+
 def predicted_line(model: Any, rates: dict[tuple[bool, int, int], float], groups: list[list[int]], options: dict[str, Any]) -> None:
-    """:func:`predicted`, printed, with :func:`best_plans` beside it."""
-    rate, fraction, bound, _ = predicted(model, rates, groups, options)
+    """:func:`predicted`, printed, with :func:`allocated_plans` and :func:`best_plans` beside it."""
+    rate, fraction, bound, auto_plans = predicted(model, rates, groups, options)
+    allocated = allocated_plans(model, rates, groups, options, auto_plans)
     plans = best_plans(model, rates, groups)
     print(
         f"       on the table's prices: auto {rate:,.0f} real tok/s of device time = "
-        f"{fraction:.2f} of the table's best {max(rates.values()):,.0f}; best static plans of these requests "
-        f"{plans:.2f}; length-aware bound {bound:.2f}"
+        f"{fraction:.2f} of the table's best {max(rates.values()):,.0f}; with rows allocated first where cheaper "
+        f"{allocated:.2f}; best static plans of these requests {plans:.2f}; length-aware bound {bound:.2f}"
     )
 
 
