@@ -227,6 +227,25 @@ def run_step(
     )
 
 
+def weights_rows(docs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The results of the weights step's documents (by mode, the first the reference) as one
+    chart's rows: the first mode's as they are, every other's named ``strategy · mode`` and
+    without an interval, which is to that mode's own native dynamic while the chart's ratios
+    are to the first mode's (a row would read "0.36x [1.00-1.00] same").
+
+    >>> rows = weights_rows({"f32": {"results": [{"strategy": "dynamic", "ratio_interval": [1, 1], "verdict": "same"}]},
+    ...                      "int8": {"results": [{"strategy": "dynamic", "ratio_interval": [1, 1], "verdict": "same"}]}})
+    >>> [(r["strategy"], "ratio_interval" in r, "verdict" in r) for r in rows]
+    [('dynamic', True, True), ('dynamic · int8', False, False)]
+    """
+    first = next(iter(docs))
+    return [
+        dict(r) if mode == first
+        else {**{k: v for k, v in r.items() if k not in ("ratio_interval", "verdict")}, "strategy": f"{r['strategy']} · {mode}"}
+        for mode, doc in docs.items() for r in doc["results"]
+    ]
+
+
 def _run_weights_step(s: Step, settings: RunSettings, *, progress: ProgressFn | None) -> StepResult:
     """The step once per weights mode; one document whose results are f32's rows, then every
     other mode's rows named ``strategy · mode``; ``by_weights`` keeps each mode's document."""
@@ -241,10 +260,7 @@ def _run_weights_step(s: Step, settings: RunSettings, *, progress: ProgressFn | 
         docs[mode] = report.document(comparison)
         plans = plans or dict(comparison.plans)
     data = dict(docs[s.weights[0]])
-    data["results"] = [
-        dict(r, strategy=r["strategy"] if mode == s.weights[0] else f"{r['strategy']} · {mode}")
-        for mode, doc in docs.items() for r in doc["results"]
-    ]
+    data["results"] = weights_rows(docs)
     data["by_weights"] = docs
     return StepResult(
         step=s, data=data, plans=plans, lesson=lesson(s, data, plans), figure=figure(s, data, plans),

@@ -88,16 +88,18 @@ def interval_text(interval: Sequence[float] | None) -> str:
 def ratio_text(ratio: float, *, is_reference: bool = False, interval: Sequence[float] | None = None) -> str:
     """The chart label: the ratio first, two decimals; a speed-up also said as one. With its
     interval (short, for a phone's width): the interval, then "faster", "slower" or "same"
-    as the whole interval says.
+    as the whole interval says (a speed-up said as one: "0.64x faster" reads as slower).
 
     >>> ratio_text(0.5, interval=(0.48, 0.52)), ratio_text(1.01, interval=(0.95, 1.08))
-    ('0.50x [0.48-0.52] faster', '1.01x [0.95-1.08] same')
+    ('0.50x [0.48-0.52] = 2.00x faster', '1.01x [0.95-1.08] same')
     """
     text = f"{ratio:.2f}x"
     if is_reference:
         return text + " (reference)"
     if interval is not None:
         how, _ = interval_speed(ratio, interval)
+        if how == "faster" and ratio > 0:
+            how = f"= {1 / ratio:.2f}x faster"
         return f"{text} {interval_text(interval)} {how}"
     how, factor = speed(ratio)
     if how == "slower":
