@@ -153,3 +153,12 @@ def test_help_prints_the_defaults_that_are_used() -> None:
     assert planned["params"]["max_seq"] == 128 and planned["compiled_shapes"] == [[8, 128]]
     serve_help = " ".join(shapedemo("serve", "--help").stdout.split())
     assert "default pow2:32" in serve_help and "default 1,2,4,8" in serve_help
+
+
+def test_every_strategy_unticked_on_the_page_is_an_error_and_left_out_is_the_defaults():
+    pytest.importorskip("gradio")
+    from shapedemo.app import page
+
+    with pytest.raises(PlanError, match="choose at least one strategy"):
+        page.page_settings({"mode": "texts", "text": "a\nb", "strategies": []})
+    assert page.page_settings({"mode": "texts", "text": "a\nb"}).strategies == tuple(page.DEFAULT_STRATEGIES)

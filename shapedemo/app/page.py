@@ -114,7 +114,8 @@ def page_settings(values: Mapping[str, Any]) -> RunSettings:
         device=(values.get("device") or "CPU").strip(),
         static_only=bool(values.get("static_only")),
         precision=values.get("precision") or "auto",
-        strategies=tuple(values.get("strategies") or DEFAULT_STRATEGIES),
+        # left out (an API call): the defaults; every box unticked on the page: "choose at least one"
+        strategies=tuple(DEFAULT_STRATEGIES if values.get("strategies") is None else values["strategies"]),
         shapes=ShapeSet.parse(
             seq_buckets=buckets, batch_sizes=values.get("batch_sizes_text") or BATCH_SIZES_TEXT,
             max_seq=None if max_len == "auto" else int(max_len), names=PAGE_LIMITS.shape_names,
@@ -304,7 +305,8 @@ INTRO = (
     "with static shapes only, as on an NPU (padding, pre-compiled buckets, batch partitioning, sequence packing).\n\n"
     "**1.** Type texts, one per line, or click an example (or switch the input to a workload of sequence lengths). "
     "**2.** **Preview plans** draws how each strategy lays out the batch, at once, without running anything; "
-    "**Compare** compiles, warms up and times them all on the same inputs (a few seconds) and fills every plot. "
+    "**Compare** compiles, warms up and times them all on the same inputs (a minute or two the first time on a small CPU, while it compiles and times "
+    "the shapes; seconds once they are cached) and fills every plot. "
     "The model, the device, the strategies and the settings are under the buttons; the **Guided tour** takes "
     "the strategies one at a time."
 )

@@ -18,12 +18,17 @@ from shapedemo.settings import split_texts
 from shapedemo.app.common import check_model, errors_to_ui, model_choices
 from shapedemo.model import default_spec
 
+_ROUNDS = (
+    f"the median of {tour.REPEATS} interleaved rounds" if tour.REPEATS
+    else f"interleaved rounds until the ratios' intervals are tight, at most {tour.TOUR_SECONDS:.0f} s of timing a step"
+)
+
 INTRO = (
     "## A guided tour\n"
     f"The ways OpenVINO's guide [{tour.GUIDE}]({tour.GUIDE_URL}) gets by without dynamic shapes, "
     "in its order, then steps beyond it (packing, auto, native dynamic taken apart, the weights an NPU "
     "runs). Each step runs **native dynamic next to one strategy** "
-    f"on the texts below ({tour.PRECISION}, median of {tour.REPEATS} runs after a warm-up), draws one "
+    f"on the texts below ({tour.PRECISION}; {_ROUNDS}, after a warm-up), draws one "
     "picture and says in one sentence what it measured. Open a step and press its button; shapes "
     "compiled once are reused by the steps after."
 )

@@ -80,7 +80,7 @@ def check_device(core: Any, device: str) -> str:
     if not ok:
         raise EngineError(
             f"device {device!r} is not available here (have: {', '.join(available) or 'none'}; "
-            "also AUTO, AUTO:<devices>, HETERO:<devices>, MULTI:<devices>)"
+            "also AUTO, or AUTO:, HETERO: or MULTI: followed by devices such as CPU,GPU)"
         )
     return name.text
 
