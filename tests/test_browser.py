@@ -188,6 +188,8 @@ def test_the_page_fits_the_screen(browser, app_url, width, height, tmp_path):
 
         page.get_by_role("button", name="a few very long, a few very short").click()
         button.click()
+        # where the progress shows, in view as the run starts (on a phone ~1,200 px under the button)
+        expect(page.locator("#summary")).to_be_in_viewport(timeout=5_000)
         expect(page.locator("#results")).to_contain_text("buckets-partition", timeout=COMPARE_TIMEOUT_MS)
         # the findings are brought into view (on a phone they sit far under the button)
         expect(page.locator("#summary")).to_contain_text("Fastest static-shape strategy", timeout=30_000)

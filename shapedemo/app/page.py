@@ -469,10 +469,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
             # one progress bar where the eyes are, not an animated overlay on 14 outputs that
             # keeps the browser busy while the strategies are being timed
             show_progress_on=[summary],
+            # the summary (where the progress shows, then the findings) brought into view as the
+            # run starts: on a phone it sits ~1,200 px under the Compare button (a js-only
+            # listener of its own on the same click never ran), the inputs passed on unchanged
+            js=SCROLL_THEN_INPUTS,
         )
-        # the summary (where the progress shows, then the findings) brought into view: on a phone
-        # it sits ~900 px under the Compare button
-        run.click(None, None, None, js=SCROLL_TO_SUMMARY, api_name=False)
         compared.success(None, None, None, js=SCROLL_TO_SUMMARY, api_name=False)
         code_for.change(explain, [code_for, plans_state], [explanation, code], api_name=False)
         # the bucket box shows the buckets in use: at load, on a new preset, after every run
@@ -494,7 +495,13 @@ SCROLL_TO_SUMMARY = (
     "() => { const el = document.getElementById('summary');"
     " if (el) el.scrollIntoView({block: 'start', behavior: 'instant'}); }"
 )
-"""Browser-side: bring the summary into view (after Compare is pressed, and when it is done)."""
+"""Browser-side: bring the summary into view (when Compare is done)."""
+
+SCROLL_THEN_INPUTS = (
+    "(...inputs) => { const el = document.getElementById('summary');"
+    " if (el) el.scrollIntoView({block: 'start', behavior: 'instant'}); return inputs; }"
+)
+"""The same as Compare is pressed, run before the event: its inputs go on to the server as they are."""
 
 PAGE_CSS = """
 /* Gradio scopes these rules to the page's content (rules inside @media only there): the
