@@ -226,6 +226,14 @@ def cheapest_rows(prices: dict[int, float], most: int) -> list[float]:
     return [min(exact[r:]) for r in range(most + 1)]
 
 
+def row_needs(seqs: list[int], lengths: list[int]) -> list[int]:
+    """``need[j]``: the tokens of the texts that only rows of ``seqs[j]`` (sorted) or longer
+    hold; a text longer than every row is an error."""
+    if max(lengths) > seqs[-1]:
+        raise ValueError(f"a text of {max(lengths)} tokens is longer than the largest bucket {seqs[-1]}")
+    return [sum(n for n in lengths if n > (seqs[j - 1] if j else 0)) for j in range(len(seqs))]
+
+
 def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]) -> float:
     """The least device time (ms, on ``model``'s prices, as ``auto`` plans by them) of any plan of
     calls of the static ``shapes`` (batch, seq) for one request of texts of ``lengths``: a lower
@@ -238,10 +246,7 @@ def plan_bound(model: Any, shapes: Iterable[tuple[int, int]], lengths: list[int]
     holds are longer than half of it."""
     prices = {(b, s): min(model.price(b, s), model.price(b, s, packed=True)) for b, s in set(shapes)}
     seqs = sorted({s for _, s in prices})
-    if max(lengths) > seqs[-1]:
-        raise ValueError(f"a text of {max(lengths)} tokens is longer than the largest bucket {seqs[-1]}")
-    # need[j]: tokens of the texts that only rows of seqs[j] or longer hold
-    need = [sum(n for n in lengths if n > (seqs[j - 1] if j else 0)) for j in range(len(seqs))]
+    need = row_needs(seqs, lengths)
     # texts only the largest rows hold, two of which never share one
     rows_top = sum(1 for n in lengths if n > (seqs[-2] if len(seqs) > 1 else 0) and 2 * n > seqs[-1])
 
@@ -277,9 +282,7 @@ def allocated_plan(model: Any, buckets: Iterable[int], sizes: Iterable[int], len
     seqs = sorted(set(buckets))
     sizes = sorted(set(sizes))
     total = sum(lengths)
-    if max(lengths) > seqs[-1]:
-        raise ValueError(f"a text of {max(lengths)} tokens is longer than the largest bucket {seqs[-1]}")
-    need = [sum(n for n in lengths if n > (seqs[j - 1] if j else 0)) for j in range(len(seqs))]
+    need = row_needs(seqs, lengths)
     most = {s: math.ceil(total / s) for s in seqs}
 
     price = {s: cheapest_rows({b: model.price(b, s, packed=True) for b in sizes}, most[s]) for s in seqs}
