@@ -305,8 +305,8 @@ INTRO = (
     "with static shapes only, as on an NPU (padding, pre-compiled buckets, batch partitioning, sequence packing).\n\n"
     "**1.** Type texts, one per line, or click an example (or switch the input to a workload of sequence lengths). "
     "**2.** **Preview plans** draws how each strategy lays out the batch, at once, without running anything; "
-    "**Compare** compiles, warms up and times them all on the same inputs (a minute or two the first time on a small CPU, while it compiles and times "
-    "the shapes; seconds once they are cached) and fills every plot. "
+    "**Compare** compiles, warms up and times them all on the same inputs (a minute or two the first time "
+    "on a small CPU, while it compiles and times the shapes; seconds once they are cached) and fills every plot. "
     "The model, the device, the strategies and the settings are under the buttons; the **Guided tour** takes "
     "the strategies one at a time."
 )
@@ -491,16 +491,10 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
     return demo
 
 
-SCROLL_TO_SUMMARY = (
-    "() => { const el = document.getElementById('summary');"
-    " if (el) el.scrollIntoView({block: 'start', behavior: 'instant'}); }"
-)
+_SCROLL = "const el = document.getElementById('summary'); if (el) el.scrollIntoView({block: 'start', behavior: 'instant'});"
+SCROLL_TO_SUMMARY = f"() => {{ {_SCROLL} }}"
 """Browser-side: bring the summary into view (when Compare is done)."""
-
-SCROLL_THEN_INPUTS = (
-    "(...inputs) => { const el = document.getElementById('summary');"
-    " if (el) el.scrollIntoView({block: 'start', behavior: 'instant'}); return inputs; }"
-)
+SCROLL_THEN_INPUTS = f"(...inputs) => {{ {_SCROLL} return inputs; }}"
 """The same as Compare is pressed, run before the event: its inputs go on to the server as they are."""
 
 PAGE_CSS = """
