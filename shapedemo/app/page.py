@@ -70,8 +70,9 @@ PLAN_PARAMS = (
 COMPARE_PARAMS = PLAN_PARAMS + ("precision", "repeats", "calls", "objective", "device", "static_only", "weights", "calibration")
 """The ``/compare`` endpoint's parameters, in order (a contract: add at the end, never rename)."""
 DEFAULTS = {"objective": OBJECTIVES[0], "device": "CPU", "static_only": False, "weights": "f32", "calibration": "exact"}
-TABLE_WIDTHS = ["11%", "5%", "7%", "7%", "7%", "7%", "6%", "7%", "9%", "7%", "6%", "8%", "7%", "6%"]
-"""Of the table's width, at least 1200 px (``PAGE_CSS``): no header over two lines."""
+TABLE_WIDTHS = ["11%", "5%", "7%", "7%", "7%", "7%", "6%", "7%", "8%", "7%", "6%", "8%", "7%", "7%"]
+"""Of the table's width, at least 1300 px (``PAGE_CSS``): no header over two lines, none cut
+(recall@10, one word, needs 7% of it)."""
 
 
 # ------------------------------------------------------------------------------ settings
@@ -414,9 +415,11 @@ def build_demo(*, spec: str | None = None) -> gr.Blocks:
                             "buckets-partition and packing pick the split of least predicted latency",
                         )
                     downloads = gr.File(label="download results (CSV, JSON)", file_count="multiple", interactive=False, visible=False)
+                    # under the inputs it describes, where the tall token-slots chart beside it left room
+                    lengths_plot = _plot("lengths")
                 with gr.Column(scale=3, min_width=480):
                     summary = gr.Markdown(START_SUMMARY, elem_id="summary")
-                    waste, lengths_plot = _plot("waste"), _plot("lengths")
+                    waste = _plot("waste")
             table = gr.Dataframe(
                 headers=TABLE_HEADERS, label="results (one row per strategy; ms per batch)", interactive=False, wrap=True,
                 column_widths=TABLE_WIDTHS, elem_id="results",
@@ -513,8 +516,10 @@ PAGE_CSS = """
 @media (max-width: 640px) { #device { min-width: 100% !important; } }
 /* the results table: its columns keep a readable width (headers break between words, at most
    two lines) and the table scrolls sideways inside its box where the page is narrower */
-#results .table-wrap { min-width: 1200px; }
+#results .table-wrap { min-width: 1300px; }
 #results th .header { overflow-wrap: normal; word-break: normal; }
+/* a failed event's "Error" label sat on the summary's first line; the toast says what failed */
+#summary .wrap span.error { display: none; }
 /* every chart stays inside its box */
 .js-plotly-plot, .js-plotly-plot .plot-container { max-width: 100%; }
 """
