@@ -189,13 +189,14 @@ def chunk_decomposition_figure(plans: list[Plan]) -> go.Figure:
         notes.append("(2+3): one call whose rows hold 2 and 3 sequences")
     full_title = title_text(title, notes)
     has_pad = bool(pad["x"])
-    height = 90 + 18 * _title_lines(full_title) + _ROW_PX * len(plans) + (40 if has_pad else 0)
+    numbered = [p for p in plans if _numbered(p)]
+    # the axis title's second line (a phone's chart is too narrow for it on one)
+    height = 90 + 18 * _title_lines(full_title) + _ROW_PX * len(plans) + (40 if has_pad else 0) + (18 if numbered else 0)
     _base_layout(fig, title=full_title, height=height, legend=has_pad)
     fig.update_layout(barmode="overlay", uniformtext={"minsize": 9, "mode": "hide"})
-    numbered = [p for p in plans if _numbered(p)]
     axis = "rows (batch axis), call after call"
     if numbered:
-        axis += f"; {numbered[0].strategy}: call n of {numbered[0].num_calls}, one row each"
+        axis += f"<br>{numbered[0].strategy}: call n of {numbered[0].num_calls}, one row each"
     fig.update_xaxes(title_text=axis, range=[0, widest * 1.01], tickfont={"size": 11})
     fig.update_yaxes(
         tickmode="array",

@@ -33,7 +33,7 @@ _P95_COLOR = "#d62728"
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left"}, height=height, template=_TEMPLATE,
-        margin={"l": 70, "r": 30, "t": 70, "b": 55}, hoverlabel={"align": "left"},
+        margin={"l": 70, "r": 30, "t": 110 if "<br>" in title else 70, "b": 70}, hoverlabel={"align": "left"},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0.0},
     )
     return fig
@@ -48,8 +48,14 @@ def _nothing(title: str, height: int = 320) -> go.Figure:
 
 
 def _title(run: Mapping[str, Any], what: str) -> str:
+    """The chart's name, and the run's strategy and rate on a line of their own (a phone's chart
+    is too narrow for both on one).
+
+    >>> _title({"strategy": "auto", "rate": 20.0}, "Latency")
+    'Latency<br><span style="font-size:13px">auto at 20 req/s</span>'
+    """
     rate = run.get("rate")
-    return f"{what}: {run.get('strategy', '')}" + (f" at {rate:g} req/s" if rate else "")
+    return f'{what}<br><span style="font-size:13px">{run.get("strategy", "")}' + (f" at {rate:g} req/s" if rate else "") + "</span>"
 
 
 def latency_over_time_figure(run: Mapping[str, Any]) -> go.Figure:
@@ -74,7 +80,7 @@ def latency_over_time_figure(run: Mapping[str, Any]) -> go.Figure:
                   annotation_text=f"p95 {p95:.1f} ms", annotation_position="top left")
     fig.update_xaxes(title_text="arrival (s from the start of the stream)")
     fig.update_yaxes(title_text="ms", rangemode="tozero")
-    return _layout(fig, _title(run, "Latency of each request over time"), 380)
+    return _layout(fig, _title(run, "Latency of each request over time"), 420)
 
 
 def queue_vs_compute_figure(run: Mapping[str, Any]) -> go.Figure:
@@ -92,9 +98,9 @@ def queue_vs_compute_figure(run: Mapping[str, Any]) -> go.Figure:
     queue = float(np.mean([r["queue_ms"] for r in requests]))
     compute = float(np.mean([r["compute_ms"] for r in requests]))
     fig.update_layout(barmode="stack", bargap=0.05)
-    fig.update_xaxes(title_text=f"request, in arrival order (mean: queue {queue:.1f} ms, compute {compute:.1f} ms)")
+    fig.update_xaxes(title_text=f"request, in arrival order<br>(mean: queue {queue:.1f} ms, compute {compute:.1f} ms)")
     fig.update_yaxes(title_text="ms")
-    return _layout(fig, _title(run, "Queue delay vs compute per request"), 360)
+    return _layout(fig, _title(run, "Queue delay vs compute per request"), 410)
 
 
 def calls_timeline_figure(run: Mapping[str, Any]) -> go.Figure:
@@ -128,7 +134,7 @@ def calls_timeline_figure(run: Mapping[str, Any]) -> go.Figure:
     ))
     fig.update_yaxes(categoryorder="array", categoryarray=lanes, title_text="compiled shape")
     fig.update_xaxes(title_text="time (s from the start of the stream)")
-    return _layout(fig, _title(run, "Calls per compiled shape over time"), max(300, 120 + 28 * len(lanes)))
+    return _layout(fig, _title(run, "Calls per compiled shape over time"), max(340, 160 + 28 * len(lanes)))
 
 
 def traffic_figures(run: Mapping[str, Any]) -> tuple[go.Figure, go.Figure, go.Figure]:
