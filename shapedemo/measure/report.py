@@ -283,6 +283,15 @@ def plans_summary(plans: Sequence[Plan], *, lengths: Sequence[int], options: Map
     ]
     lines += [f"- `{p.strategy}`: {calls_and_shapes(p)}, **{p.padding_fraction:.0%}** padding" for p in plans]
     lines += ["", "Press **Compare** to compile and time them."]
+    for p in plans:
+        pricing = p.params.get("pricing")
+        if pricing and p.params.get("cost_unit") != "ms":
+            lines.append(
+                f"`{p.strategy}` is priced here by {pricing}: **Compare** first times this device's calls "
+                "(once, then kept) and prices by them, so its plan may change."
+            )
+        elif pricing:
+            lines.append(f"`{p.strategy}` is priced by {pricing}.")
     return "\n".join(lines)
 
 
