@@ -494,7 +494,7 @@ def test_padding_waste_is_one_column_and_explains_padding_rows() -> None:
     fig = plots.padding_waste_figure([padding_plan(), buckets])
     assert tuple(fig.layout.xaxis.domain) == tuple(fig.layout.xaxis2.domain) == (0.0, 1.0)
     assert "buckets — padding 83%" in annotation_texts(fig)  # 33 real of 192
-    note = next(a for a in fig.layout.annotations if a.text == "each bucket's group is padded to batch 4: 6 padding rows")
+    note = next(a for a in fig.layout.annotations if a.text == "6 padding rows: every call has 4 rows")
     assert note.xref == "x2 domain" and note.yanchor == "bottom"
     assert "padding — padding 50%" in annotation_texts(fig)  # no padding rows: no note
 

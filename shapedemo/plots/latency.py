@@ -108,6 +108,8 @@ def latency_figure(results: list[dict[str, Any]], *, baseline: dict[str, Any] | 
     has_split = False
     missing: list[str] = []
     top = max([max(s) for _, s, _ in rows if s] + [base_median or 0.0])
+    # long row names ("buckets-partition · int8") narrow the plot: a smaller label still fits a phone
+    label_size = 11 if max(map(len, names)) > 18 else 12
     for result, (name, samples, median) in zip(results, rows):
         color = strategy_color(name)
         reason = not_run_reason(result)
@@ -146,7 +148,7 @@ def latency_figure(results: list[dict[str, Any]], *, baseline: dict[str, Any] | 
             text=f"<b>{text}</b> · {median:.1f} ms",
             showarrow=False,
             xanchor="left",
-            font={"size": 12, "color": _shade(color, -0.15)},
+            font={"size": label_size, "color": _shade(color, -0.15)},
             bgcolor="rgba(255,255,255,0.85)",
         )
     if ref_median:

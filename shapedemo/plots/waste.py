@@ -58,7 +58,7 @@ def _padding_rows_note(plan: Plan) -> str:
 
     >>> from shapedemo.planning.plan import single_row_call
     >>> _padding_rows_note(Plan("buckets", (3,), (single_row_call(4, 8, [(0, 3)]),), params={"seq_buckets": [8], "batch_size": 4}))
-    "each bucket's group is padded to batch 4: 3 padding rows"
+    '3 padding rows: every call has 4 rows'
     """
     rows = sum(c.padding_rows for c in plan.calls)
     if not rows:
@@ -66,7 +66,7 @@ def _padding_rows_note(plan: Plan) -> str:
     plural = "s" if rows != 1 else ""
     batch = plan.params.get("batch_size")
     if plan.params.get("seq_buckets") and batch:
-        return f"each bucket's group is padded to batch {batch}: {rows} padding row{plural}"
+        return f"{rows} padding row{plural}: every call has {batch} rows"
     return f"{rows} padding row{plural}: a call is filled up to its compiled batch"
 
 
