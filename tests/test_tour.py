@@ -206,6 +206,15 @@ def test_auto_lesson(ran):
     assert plan == r.plans["auto"] and plan.params["pricing"] == model.pricing
     assert f"`auto` chose {report.calls_and_shapes(plan)}:" in r.lesson
     check_vs_dynamic(r, "auto")
+    # against the faster fixed static plan: the paired interval of the same rounds decides the words
+    from shapedemo.measure import stats
+    from shapedemo.measure.wording import speed_words
+
+    rival = min(("buckets-partition", "packing"), key=lambda n: r.result(n)["latency_ms"]["median"])
+    mine, theirs = (r.result(n)["latency_ms"] for n in ("auto", rival))
+    interval = stats.ratio_interval(mine["samples"], theirs["samples"])
+    words = speed_words(mine["median"] / theirs["median"], interval)
+    assert f"**{words}** `{rival}` (the faster of the two fixed static plans timed here: {mine['median']:.1f} vs" in r.lesson
 
 
 # ------------------------------------------------------------------------------ the tab's handler

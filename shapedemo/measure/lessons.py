@@ -312,9 +312,10 @@ def vs_dynamic(data: Mapping[str, Any], strategy: str) -> str:
     return f"**{words}** native dynamic ({mine:.1f} vs {base:.1f} ms{shown})"
 
 
-def vs_rival(data: Mapping[str, Any], strategy: str, rival: str) -> str:
+def vs_rival(data: Mapping[str, Any], strategy: str, rival: str, *, about: str = "") -> str:
     """``strategy`` against ``rival`` as :func:`vs_dynamic` words it: their medians' ratio, decided
-    by its interval (a paired bootstrap over the rounds both were timed in) where the run has one.
+    by its interval (a paired bootstrap over the rounds both were timed in) where the run has one;
+    ``about``: what the rival is, in the parenthesis before the figures.
 
     >>> row = lambda name, ms: {"strategy": name, "latency_ms": {"median": sorted(ms)[1], "samples": ms}}
     >>> vs_rival({"results": [row("auto", [8.0, 8.2, 7.9]), row("packing", [10.0, 10.3, 9.9])]}, "auto", "packing")
@@ -325,7 +326,7 @@ def vs_rival(data: Mapping[str, Any], strategy: str, rival: str) -> str:
     samples = mine.get("samples"), theirs.get("samples")
     interval = stats.ratio_interval(*samples) if all(samples) else None
     words, shown = _ratio_words(data, mine["median"] / theirs["median"], interval)
-    return f"**{words}** `{rival}` ({mine['median']:.1f} vs {theirs['median']:.1f} ms{shown})"
+    return f"**{words}** `{rival}` ({about + ': ' if about else ''}{mine['median']:.1f} vs {theirs['median']:.1f} ms{shown})"
 
 
 def _ratio_words(data: Mapping[str, Any], ratio: float, interval: Sequence[float] | None) -> tuple[str, str]:
@@ -463,7 +464,7 @@ def _lesson_auto(data: Mapping[str, Any], plans: Mapping[str, Plan]) -> str:
     rivals = ""
     if others and mine is not None:
         best = min(others, key=lambda n: median(results[n]))
-        rivals = f", and {vs_rival(data, 'auto', best)} (the faster of the two fixed static plans timed here)"
+        rivals = f", and {vs_rival(data, 'auto', best, about='the faster of the two fixed static plans timed here')}"
     return (
         f"`auto` chose {report.calls_and_shapes(plan)}: **{blowup(plan):.1f}x the real tokens**, "
         f"{vs_dynamic(data, 'auto')}{rivals}."
