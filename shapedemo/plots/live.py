@@ -105,8 +105,9 @@ def queue_vs_compute_figure(run: Mapping[str, Any]) -> go.Figure:
 
 def calls_timeline_figure(run: Mapping[str, Any]) -> go.Figure:
     """Every inference call as a bar on its compiled shape's lane, from when it was put in flight
-    for as long as it took (a call that waited for a free infer request includes the wait):
-    which shapes do the work, and how busy the engine is."""
+    for as long as it took (a call that waited for a free infer request includes the wait), and
+    a tick on it that stays visible however short the call: which shapes do the work, and how
+    busy the engine is."""
     calls = [(b, c) for b in run.get("batches") or [] for c in b["calls"]]
     if not calls:
         return _nothing("Calls per compiled shape over time")
@@ -124,13 +125,25 @@ def calls_timeline_figure(run: Mapping[str, Any]) -> go.Figure:
         orientation="h",
         marker={"color": [b["padding_fraction"] for b, _ in calls], "colorscale": [[0, _COMPUTE_COLOR], [1, _QUEUE_COLOR]],
                 "cmin": 0, "cmax": 1, "colorbar": {"title": {"text": "batch<br>padding"}, "thickness": 12}},
+        hoverinfo="skip",
+        name="calls",
+        showlegend=False,
+    ))
+    # a call of a few ms is a hairline on a stream of seconds: a tick of fixed size marks each
+    # one (its colour the same), the bar under it shows its length when zoomed in
+    fig.add_trace(go.Scatter(
+        y=[lane(c) for _, c in calls],
+        x=[c["start"] + c["ms"] / 2e3 for _, c in calls],
+        mode="markers",
+        marker={"symbol": "line-ns", "size": 18, "line": {"width": 2, "color": [b["padding_fraction"] for b, _ in calls],
+                "colorscale": [[0, _COMPUTE_COLOR], [1, _QUEUE_COLOR]], "cmin": 0, "cmax": 1}},
         hovertext=[
             f"batch {b['id']}: call {lane(c)}" + (f" (ran as {c['batch']}x{c['seq']})" if c.get("dynamic") else "")
             + f"<br>{c['ms']:.1f} ms, {c['real_tokens']} real tokens<br>batch padding {b['padding_fraction']:.0%}"
             for b, c in calls
         ],
         hoverinfo="text",
-        name="calls",
+        showlegend=False,
     ))
     fig.update_yaxes(categoryorder="array", categoryarray=lanes, title_text="compiled shape")
     fig.update_xaxes(title_text="time (s from the start of the stream)")
