@@ -150,7 +150,7 @@ def main() -> int:
     parser.add_argument("--strategy", default="buckets-partition")
     parser.add_argument("--seq-buckets", default="32,64,128")
     parser.add_argument("--batch-sizes", default="1,2,4,8")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="serve's --max-wait-ms (default 0, serve's)")
     parser.add_argument("--rates", default="20,40,80,120,160", help="offered requests/s, comma list")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds of arrivals per rate")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; each set-up keeps its best")

@@ -128,7 +128,7 @@ def main() -> int:
     parser.add_argument("--p95-target-ms", type=float, default=100.0)
     parser.add_argument("--seq-buckets", default="32,64,128")
     parser.add_argument("--batch-sizes", default="1,2,4,8")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="serve's --max-wait-ms (default 0, serve's)")
     parser.add_argument("--texts-file", default=str(ROOT / "assets" / "texts.txt"))
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--html", default=os.path.join(tempfile.gettempdir(), "shapedemo-traffic.html"))

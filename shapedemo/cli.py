@@ -459,8 +459,8 @@ def _add_serve(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="an embeddings server (OpenAI and TEI routes) that batches traffic with a strategy",
-        description="Serve sentence embeddings over HTTP: requests are grouped (at most "
-        "--max-wait-ms), planned by the strategy and run on one engine; every shape is "
+        description="Serve sentence embeddings over HTTP: requests are grouped (what queued while "
+        "the last batch ran; --max-wait-ms to wait for more), planned by the strategy and run on one engine; every shape is "
         "compiled at start-up. Routes: POST /v1/embeddings (OpenAI), POST /embed (TEI), "
         "GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
     )
@@ -472,7 +472,8 @@ def _add_serve(subparsers: Subparsers) -> None:
     sample.add_argument("--texts-file", metavar="FILE", help="a traffic sample of texts, one per line, for --seq-buckets tuned:K")
     sample.add_argument("--workload", metavar="NAME", help=f"a built-in traffic sample ({', '.join(WORKLOADS)}; {SAMPLE_SIZE} draws), for --seq-buckets tuned:K")
     parser.add_argument("--config", metavar="FILE", help="a configuration from `tune --json` (flags given here win)")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS", help="longest a request waits for others (default 5)")
+    parser.add_argument("--max-wait-ms", type=float, default=0.0, metavar="MS",
+                        help="longest a request waits for others (default 0: a batch is what queued while the last one ran)")
     parser.add_argument("--max-batch-tokens", type=int, default=4096, metavar="N", help="a batch closes at this many real tokens (default 4096)")
     parser.add_argument("--max-texts", type=int, default=256, metavar="N", help="texts per request, more is refused with 413 (default 256, at most 4096)")
     parser.add_argument("--max-queue", type=int, default=1024, metavar="N", help="texts waiting at most, more is refused with 503 + Retry-After (default 1024)")

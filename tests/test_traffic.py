@@ -85,3 +85,45 @@ def test_a_blob_budget_that_cannot_hold_the_set_is_said_at_start_up(tiny_engine,
         batcher.stop()
     assert tiny_engine.blob_dir is not None
     assert any(line.startswith("serve: note: the blob cache (SHAPEDEMO_BLOB_CACHE_MB=1)") for line in lines), lines
+
+
+def test_by_default_a_batch_is_what_queued_while_the_last_one_ran(tiny_engine, monkeypatch):
+    """The default ``max_wait_ms`` is 0: a request that finds the engine free runs alone at once,
+    and the requests that arrive while it runs go together into the next batch (no clock: the
+    first batch is held on an event until the others are queued)."""
+    import threading
+
+    from shapedemo.serving.batcher import BatchPolicy, Batcher
+
+    from shapedemo.serving.config import ServeSettings
+
+    # the batcher's, serve's and the page's stream's defaults
+    assert BatchPolicy().max_wait_ms == ServeSettings.build(strategy="dynamic").policy().max_wait_ms == TrafficSettings().max_wait_ms == 0
+    running, release = threading.Event(), threading.Event()
+    real_run, held = tiny_engine.run, []
+
+    def run(plan, encoded, **kwargs):
+        if kwargs.get("concurrent") and not held:  # the first batch after warm-up
+            held.append(plan)
+            running.set()
+            assert release.wait(60)
+        return real_run(plan, encoded, **kwargs)
+
+    batches: list = []
+    batcher = Batcher(tiny_engine, "buckets-partition", ShapeSet((16,), (1, 2, 4), 16),
+                      log=lambda line: None, on_batch=[batches.append])
+    batcher.start()
+    try:
+        assert batcher.wait_ready(300)
+        monkeypatch.setattr(tiny_engine, "run", run)
+        ids = tiny_engine.loaded.tokenizer.synthetic_ids([6, 7, 8], seed=1)
+        answered = [threading.Event() for _ in range(3)]
+        records = [batcher.submit(ids.input_ids[:1], ids.token_type_ids[:1], lambda r: answered[0].set())]
+        assert running.wait(60)  # the lone request is running, not waiting for company
+        for i in (1, 2):
+            records.append(batcher.submit(ids.input_ids[i : i + 1], ids.token_type_ids[i : i + 1], lambda r, i=i: answered[i].set()))
+        release.set()
+        assert all(e.wait(60) for e in answered)
+    finally:
+        batcher.stop()
+    assert [b.requests for b in batches] == [[records[0].id], [records[1].id, records[2].id]]

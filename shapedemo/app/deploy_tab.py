@@ -37,9 +37,9 @@ SHAPES_INTRO = (
 )
 TRAFFIC_INTRO = (
     "### Live traffic\n"
-    "Requests arrive one at a time (Poisson, at the rate you pick); the batcher waits at most a few "
-    "ms, groups what has arrived, plans it with the strategy and runs it on shapes compiled up "
-    "front: what `python -m shapedemo serve` does behind HTTP. Here on fewer shapes than `serve`'s "
+    "Requests arrive one at a time (Poisson, at the rate you pick); the batcher groups what arrived "
+    "while the last batch ran (a request that finds the engine free runs at once), plans it with the "
+    "strategy and runs it on shapes compiled up front: what `python -m shapedemo serve` does behind HTTP. Here on fewer shapes than `serve`'s "
     f"default (sequence buckets {', '.join(map(str, PAGE_TRAFFIC_SHAPES.seq_buckets))} x batch sizes "
     f"{', '.join(map(str, PAGE_TRAFFIC_SHAPES.batch_sizes))}, plain and packed), so they fit the "
     "page's memory budget for compiled models."

@@ -49,7 +49,7 @@ class ServeSettings:
     strategy: str = DEFAULT_STRATEGY
     shapes: ShapeSet = field(default_factory=ShapeSet)
     sample: tuple[int, ...] | tuple[str, ...] | None = None
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     max_batch_tokens: int = 4096
     max_texts: int = 256
     max_queue: int = 1024
@@ -77,7 +77,7 @@ class ServeSettings:
         max_seq: int | None = None,
         pack_seq: int | None = None,
         sample: Sequence[int] | Sequence[str] | None = None,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 0.0,
         max_batch_tokens: int = 4096,
         max_texts: int = 256,
         max_queue: int = 1024,

@@ -1,7 +1,8 @@
 """``python -m shapedemo serve``: an embeddings server that applies a shape strategy to traffic.
 
 FastAPI + uvicorn in front of the batcher (``shapedemo.serving.batcher``): requests are tokenized on
-arrival, wait at most ``max_wait_ms`` to be grouped, each batch is planned by the chosen
+arrival, wait at most ``max_wait_ms`` to be grouped (0 by default: a batch is what queued while
+the last one ran), each batch is planned by the chosen
 strategy and run on one engine, owned by one worker thread (inference never runs on the event
 loop). Every shape is compiled and warmed up at start-up; ``/health`` answers 200 only then.
 

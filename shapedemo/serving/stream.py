@@ -1,7 +1,7 @@
 """Live traffic in process: a generated Poisson stream through the server's own batcher.
 
-What the HTTP server does, without HTTP: the same ``Batcher`` (wait at most ``max_wait_ms``,
-close a batch at the largest batch size or ``max_batch_tokens``, plan it with the strategy, run
+What the HTTP server does, without HTTP: the same ``Batcher`` (wait at most ``max_wait_ms``, 0
+by default: a batch is what queued while the last one ran; close a batch at the largest batch size or ``max_batch_tokens``, plan it with the strategy, run
 it on the engine), fed by requests arriving at Poisson times. The result holds one record per
 request (arrival, queue delay, compute, latency) and per batch (its calls and their compiled
 shapes), times in seconds from the start of the stream: the data of the "Live traffic" figures
@@ -56,7 +56,7 @@ class TrafficSettings:
     workload: str = "sst2-like"
     texts_per_request: int = 1
     shapes: ShapeSet = field(default_factory=ShapeSet)
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     max_batch_tokens: int = 4096
     max_queue_texts: int = 1024
     seed: int = 0
