@@ -460,8 +460,8 @@ def _add_serve(subparsers: Subparsers) -> None:
         "serve",
         help="an embeddings server (OpenAI and TEI routes) that batches traffic with a strategy",
         description="Serve sentence embeddings over HTTP: requests are grouped (what queued while "
-        "the last batch ran; --max-wait-ms to wait for more), planned by the strategy and run on one engine; every shape is "
-        "compiled at start-up. Routes: POST /v1/embeddings (OpenAI), POST /embed (TEI), "
+        "the last batch ran; --max-wait-ms to wait for more), planned by the strategy and run on "
+        "one engine; every shape is compiled at start-up. Routes: POST /v1/embeddings (OpenAI), POST /embed (TEI), "
         "GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
     )
     _add_model_arguments(parser)

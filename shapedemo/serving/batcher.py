@@ -3,8 +3,8 @@
 Requests (each one or more tokenized texts) queue up; one worker thread, which owns the engine,
 takes the oldest request and waits at most ``max_wait_ms`` from its arrival for more. With the
 default of 0 it does not wait: a batch is what queued while the last one ran, and a request that
-finds the engine free runs at once (on a 2-core CPU a 5 ms wait cost lone requests 5 ms of
-latency at every rate measured and gained no throughput: docs/BENCHMARKS.md). A batch
+finds the engine free runs at once (on a 2-core CPU a 5 ms wait added about 5 ms to the median
+latency up to 160 req/s, was level at 240 and gained no throughput: docs/BENCHMARKS.md). A batch
 closes when the queued texts reach the largest compiled batch size or their real tokens reach
 ``max_batch_tokens`` (a request is never split: a single request over either limit is a batch
 of its own). The batch is planned by the chosen strategy and run with every call in flight at

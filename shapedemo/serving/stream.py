@@ -1,8 +1,8 @@
 """Live traffic in process: a generated Poisson stream through the server's own batcher.
 
 What the HTTP server does, without HTTP: the same ``Batcher`` (wait at most ``max_wait_ms``, 0
-by default: a batch is what queued while the last one ran; close a batch at the largest batch size or ``max_batch_tokens``, plan it with the strategy, run
-it on the engine), fed by requests arriving at Poisson times. The result holds one record per
+by default: a batch is what queued while the last one ran; close a batch at the largest batch
+size or ``max_batch_tokens``, plan it with the strategy, run it on the engine), fed by requests arriving at Poisson times. The result holds one record per
 request (arrival, queue delay, compute, latency) and per batch (its calls and their compiled
 shapes), times in seconds from the start of the stream: the data of the "Live traffic" figures
 (``plots.traffic``). Every shape is compiled before the first arrival, so the stream measures
