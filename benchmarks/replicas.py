@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from shapedemo.serving.loadtest import run_loadtest  # noqa: E402
+from shapedemo.settings import SERVE_MAX_WAIT_MS  # noqa: E402
 from traffic import Server, cpu_name, sustained  # noqa: E402  (benchmarks/traffic.py)
 
 
@@ -150,7 +151,7 @@ def main() -> int:
     parser.add_argument("--strategy", default="buckets-partition")
     parser.add_argument("--seq-buckets", default="32,64,128")
     parser.add_argument("--batch-sizes", default="1,2,4,8")
-    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="serve's --max-wait-ms (default 0, serve's)")
+    parser.add_argument("--max-wait-ms", type=float, default=SERVE_MAX_WAIT_MS, help=f"serve's --max-wait-ms (default {SERVE_MAX_WAIT_MS:g}, serve's)")
     parser.add_argument("--rates", default="20,40,80,120,160", help="offered requests/s, comma list")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds of arrivals per rate")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; each set-up keeps its best")

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shapedemo.serving.loadtest import run_loadtest  # noqa: E402
+from shapedemo.settings import SERVE_MAX_WAIT_MS  # noqa: E402
 from shapedemo.planning.strategies import STRATEGY_NAMES  # noqa: E402
 
 DEFAULT_STRATEGIES = ["dynamic", "buckets-partition", "packing"] + (["auto"] if "auto" in STRATEGY_NAMES else [])
@@ -128,7 +129,7 @@ def main() -> int:
     parser.add_argument("--p95-target-ms", type=float, default=100.0)
     parser.add_argument("--seq-buckets", default="32,64,128")
     parser.add_argument("--batch-sizes", default="1,2,4,8")
-    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="serve's --max-wait-ms (default 0, serve's)")
+    parser.add_argument("--max-wait-ms", type=float, default=SERVE_MAX_WAIT_MS, help=f"serve's --max-wait-ms (default {SERVE_MAX_WAIT_MS:g}, serve's)")
     parser.add_argument("--texts-file", default=str(ROOT / "assets" / "texts.txt"))
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--html", default=os.path.join(tempfile.gettempdir(), "shapedemo-traffic.html"))

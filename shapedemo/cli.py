@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence, TypeAlias
 from shapedemo.planning.edges import padding_fraction_for, parse_int_list, powers_of_two, tuned
 from shapedemo.planning.plan import MAX_POSITIONS, PlanError
 from shapedemo.measure.report import compact, document, format_config, format_plan, format_table
-from shapedemo.settings import CALIBRATIONS, CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_STRATEGY, WEIGHTS, RunSettings, split_texts, with_config
+from shapedemo.settings import CALIBRATIONS, CLI_LIMITS, DEFAULT_STRATEGIES, SERVE_MAX_WAIT_MS, SERVE_STRATEGY, WEIGHTS, RunSettings, split_texts, with_config
 from shapedemo.shapes import DEFAULT_BATCH_SIZES, FLAGS, MAX_SEQ_STEPS, SAMPLE_FLAGS, SAMPLE_SIZE, SERVE_SEQ_BUCKETS, ShapeSet
 from shapedemo.planning.strategies import STRATEGY_NAMES, make_plan
 from shapedemo.planning.workloads import WORKLOADS, sample_lengths
@@ -461,8 +461,8 @@ def _add_serve(subparsers: Subparsers) -> None:
         help="an embeddings server (OpenAI and TEI routes) that batches traffic with a strategy",
         description="Serve sentence embeddings over HTTP: requests are grouped (what queued while "
         "the last batch ran; --max-wait-ms to wait for more), planned by the strategy and run on "
-        "one engine; every shape is compiled at start-up. Routes: POST /v1/embeddings (OpenAI), POST /embed (TEI), "
-        "GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
+        "one engine; every shape is compiled at start-up. Routes: POST /v1/embeddings (OpenAI), "
+        "POST /embed (TEI), GET /health, /info, /metrics. The request's 'model' field is echoed, never loaded.",
     )
     _add_model_arguments(parser)
     parser.add_argument("--strategy", default=None, metavar="NAME", help=f"{', '.join(STRATEGY_NAMES)} (default {SERVE_STRATEGY})")
@@ -472,8 +472,7 @@ def _add_serve(subparsers: Subparsers) -> None:
     sample.add_argument("--texts-file", metavar="FILE", help="a traffic sample of texts, one per line, for --seq-buckets tuned:K")
     sample.add_argument("--workload", metavar="NAME", help=f"a built-in traffic sample ({', '.join(WORKLOADS)}; {SAMPLE_SIZE} draws), for --seq-buckets tuned:K")
     parser.add_argument("--config", metavar="FILE", help="a configuration from `tune --json` (flags given here win)")
-    parser.add_argument("--max-wait-ms", type=float, default=0.0, metavar="MS",
-                        help="longest a request waits for others (default 0: a batch is what queued while the last one ran)")
+    parser.add_argument("--max-wait-ms", type=float, default=SERVE_MAX_WAIT_MS, metavar="MS", help=f"longest a request waits for others (default {SERVE_MAX_WAIT_MS:g}: a batch is what queued while the last one ran)")
     parser.add_argument("--max-batch-tokens", type=int, default=4096, metavar="N", help="a batch closes at this many real tokens (default 4096)")
     parser.add_argument("--max-texts", type=int, default=256, metavar="N", help="texts per request, more is refused with 413 (default 256, at most 4096)")
     parser.add_argument("--max-queue", type=int, default=1024, metavar="N", help="texts waiting at most, more is refused with 503 + Retry-After (default 1024)")

@@ -34,6 +34,10 @@ DEFAULT_STRATEGIES: tuple[str, ...] = (
 )
 SERVE_STRATEGY = "auto" if "auto" in STRATEGY_NAMES else "buckets-partition"
 """What ``serve`` and the live-traffic stream run when no strategy is named."""
+SERVE_MAX_WAIT_MS = 0.0
+"""How long the first request of a batch waits for company by default (``serve --max-wait-ms``,
+the batcher, the page's Live traffic): none, a batch is what queued while the last one ran
+(docs/BENCHMARKS.md, "The batcher's wait")."""
 PRECISIONS: tuple[str, ...] = ("auto", "f32", "bf16")
 CALLS: tuple[str, ...] = ("sync", "concurrent")
 WEIGHTS: tuple[str, ...] = ("f32", "f16", "int8-weights", "int8")

@@ -37,7 +37,7 @@ import numpy as np
 
 from shapedemo.planning.plan import Call, Plan, PlanError, Segment
 from shapedemo.planning.strategies import STRATEGY_NAMES, declare, make_plan
-from shapedemo.settings import SERVE_STRATEGY
+from shapedemo.settings import SERVE_MAX_WAIT_MS, SERVE_STRATEGY
 from shapedemo.shapes import Shape, ShapeSet, shapes_of
 
 __all__ = [
@@ -79,7 +79,7 @@ class BatchPolicy:
     waits (beyond it ``submit`` raises ``QueueFull``).
     """
 
-    max_wait_ms: float = 0.0
+    max_wait_ms: float = SERVE_MAX_WAIT_MS
     max_batch_tokens: int = 4096
     max_batch_texts: int = 8
     max_queue_texts: int = 1024

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from shapedemo.planning.plan import PlanError
 from shapedemo.planning.strategies import STRATEGY_NAMES
 from shapedemo.serving.batcher import DEFAULT_STRATEGY, BatchPolicy
-from shapedemo.settings import parse_ov_config
+from shapedemo.settings import SERVE_MAX_WAIT_MS, parse_ov_config
 from shapedemo.shapes import SAMPLE_FLAGS, ShapeSet
 
 __all__ = ["ServeSettings", "load_config"]
@@ -49,7 +49,7 @@ class ServeSettings:
     strategy: str = DEFAULT_STRATEGY
     shapes: ShapeSet = field(default_factory=ShapeSet)
     sample: tuple[int, ...] | tuple[str, ...] | None = None
-    max_wait_ms: float = 0.0
+    max_wait_ms: float = SERVE_MAX_WAIT_MS
     max_batch_tokens: int = 4096
     max_texts: int = 256
     max_queue: int = 1024
@@ -77,7 +77,7 @@ class ServeSettings:
         max_seq: int | None = None,
         pack_seq: int | None = None,
         sample: Sequence[int] | Sequence[str] | None = None,
-        max_wait_ms: float = 0.0,
+        max_wait_ms: float = SERVE_MAX_WAIT_MS,
         max_batch_tokens: int = 4096,
         max_texts: int = 256,
         max_queue: int = 1024,

@@ -3,7 +3,8 @@
 FastAPI + uvicorn in front of the batcher (``shapedemo.serving.batcher``): requests are tokenized on
 arrival, wait at most ``max_wait_ms`` to be grouped (0 by default: a batch is what queued while
 the last one ran), each batch is planned by the chosen strategy and run on one engine, owned by
-one worker thread (inference never runs on the event loop). Every shape is compiled and warmed up at start-up; ``/health`` answers 200 only then.
+one worker thread (inference never runs on the event loop). Every shape is compiled and warmed
+up at start-up; ``/health`` answers 200 only then.
 
 Routes (names are a contract):
 

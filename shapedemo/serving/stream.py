@@ -2,10 +2,10 @@
 
 What the HTTP server does, without HTTP: the same ``Batcher`` (wait at most ``max_wait_ms``, 0
 by default: a batch is what queued while the last one ran; close a batch at the largest batch
-size or ``max_batch_tokens``, plan it with the strategy, run it on the engine), fed by requests arriving at Poisson times. The result holds one record per
-request (arrival, queue delay, compute, latency) and per batch (its calls and their compiled
-shapes), times in seconds from the start of the stream: the data of the "Live traffic" figures
-(``plots.traffic``). Every shape is compiled before the first arrival, so the stream measures
+size or ``max_batch_tokens``, plan it with the strategy, run it on the engine), fed by requests
+arriving at Poisson times. The result holds one record per request (arrival, queue delay,
+compute, latency) and per batch (its calls and their compiled shapes), times in seconds from the
+start of the stream: the data of the "Live traffic" figures (``plots.traffic``). Every shape is compiled before the first arrival, so the stream measures
 serving, not compiling.
 
 >>> TrafficSettings(rate=500, duration_s=30).check()
@@ -35,6 +35,7 @@ from shapedemo.serving.batcher import (
 from shapedemo.serving.loadtest import arrivals
 from shapedemo.planning.plan import PlanError
 from shapedemo.planning.workloads import sample_lengths
+from shapedemo.settings import SERVE_MAX_WAIT_MS
 from shapedemo.shapes import ShapeSet
 
 __all__ = ["MAX_STREAM_REQUESTS", "TrafficRun", "TrafficSettings", "run_traffic"]
@@ -56,7 +57,7 @@ class TrafficSettings:
     workload: str = "sst2-like"
     texts_per_request: int = 1
     shapes: ShapeSet = field(default_factory=ShapeSet)
-    max_wait_ms: float = 0.0
+    max_wait_ms: float = SERVE_MAX_WAIT_MS
     max_batch_tokens: int = 4096
     max_queue_texts: int = 1024
     seed: int = 0
