@@ -117,14 +117,15 @@ def calls_timeline_figure(run: Mapping[str, Any]) -> go.Figure:
             return "dynamic"
         return f"{c['batch']}x{c['seq']}" + (" packed" if c.get("packed") else "")
 
-    lanes = sorted({lane(c) for _, c in calls}, key=lambda s: (s == "dynamic", [int(v) if v.isdigit() else 0 for v in s.split()[0].split("x")]))
+    on_lane = [lane(c) for _, c in calls]
+    lanes = sorted(set(on_lane), key=lambda s: (s == "dynamic", [int(v) if v.isdigit() else 0 for v in s.split()[0].split("x")]))
+    padding = {"color": [b["padding_fraction"] for b, _ in calls], "colorscale": [[0, _COMPUTE_COLOR], [1, _QUEUE_COLOR]], "cmin": 0, "cmax": 1}
     fig = go.Figure(go.Bar(
-        y=[lane(c) for _, c in calls],
+        y=on_lane,
         x=[c["ms"] / 1e3 for _, c in calls],
         base=[c["start"] for _, c in calls],
         orientation="h",
-        marker={"color": [b["padding_fraction"] for b, _ in calls], "colorscale": [[0, _COMPUTE_COLOR], [1, _QUEUE_COLOR]],
-                "cmin": 0, "cmax": 1, "colorbar": {"title": {"text": "batch<br>padding"}, "thickness": 12}},
+        marker={**padding, "colorbar": {"title": {"text": "batch<br>padding"}, "thickness": 12}},
         hoverinfo="skip",
         name="calls",
         showlegend=False,
@@ -132,15 +133,14 @@ def calls_timeline_figure(run: Mapping[str, Any]) -> go.Figure:
     # a call of a few ms is a hairline on a stream of seconds: a tick of fixed size marks each
     # one (its colour the same), the bar under it shows its length when zoomed in
     fig.add_trace(go.Scatter(
-        y=[lane(c) for _, c in calls],
+        y=on_lane,
         x=[c["start"] + c["ms"] / 2e3 for _, c in calls],
         mode="markers",
-        marker={"symbol": "line-ns", "size": 18, "line": {"width": 2, "color": [b["padding_fraction"] for b, _ in calls],
-                "colorscale": [[0, _COMPUTE_COLOR], [1, _QUEUE_COLOR]], "cmin": 0, "cmax": 1}},
+        marker={"symbol": "line-ns", "size": 18, "line": {"width": 2, **padding}},
         hovertext=[
-            f"batch {b['id']}: call {lane(c)}" + (f" (ran as {c['batch']}x{c['seq']})" if c.get("dynamic") else "")
+            f"batch {b['id']}: call {name}" + (f" (ran as {c['batch']}x{c['seq']})" if c.get("dynamic") else "")
             + f"<br>{c['ms']:.1f} ms, {c['real_tokens']} real tokens<br>batch padding {b['padding_fraction']:.0%}"
-            for b, c in calls
+            for (b, c), name in zip(calls, on_lane)
         ],
         hoverinfo="text",
         showlegend=False,
